@@ -1,0 +1,34 @@
+# Two commands for a fresh machine with Python 3.11 and pip:
+#   make bench   set up .venv and run the whole job on the default data (convbench run)
+#   make test    set up .venv if needed and run the tests
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: env bench test gpu-env clean
+
+env: $(STAMP)
+
+# Reinstall when the dependency list changes; editable, so code edits need no reinstall.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(STAMP)
+
+bench: env
+	$(BIN)/convbench run
+
+test: env
+	$(BIN)/python -m pytest -q tests
+
+# GPU machines: TensorFlow's CUDA wheels, and onnxruntime-gpu *replacing* onnxruntime
+# (both ship the `onnxruntime` module; installed together, one silently shadows the other).
+gpu-env: env
+	$(BIN)/python -m pip install --quiet -e '.[gpu]'
+	$(BIN)/python -m pip uninstall --yes onnxruntime
+	$(BIN)/python -m pip install --quiet 'onnxruntime-gpu>=1.20,<1.33'
+
+clean:
+	rm -rf $(VENV) artifacts .benchmarks

