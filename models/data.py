@@ -210,5 +210,7 @@ def _read_split(split_dir: Path, class_names: list[str], config: DataConfig, ski
             labels.append(label)
             count += 1
         if count == 0:
-            raise UserError(f"{split_dir / cls}: class {cls!r} has no readable images")
+            unreadable = [p for p in skipped if Path(p).parent == split_dir / cls]
+            why = f" (unreadable: {', '.join(unreadable)})" if unreadable else ""
+            raise UserError(f"{split_dir / cls}: class {cls!r} has no readable images{why}")
     return np.stack(images), np.asarray(labels, dtype=np.int64)
