@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Benchmarks: runtimes that execute artifacts, latency statistics, peak memory, machine facts."""

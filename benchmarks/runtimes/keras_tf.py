@@ -1,0 +1,91 @@
+"""TensorFlow runtimes for a tf_keras model: eager `model(x, training=False)`, the same inside
+tf.function, and tf.function(jit_compile=True) (XLA). TensorFlow is imported only here, lazily."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convbench.benchmarks.runtimes.base import DeviceUnavailable, Runtime, Session, package_version
+from convbench.errors import UserError
+
+MODES = ("eager", "function", "xla")
+
+
+def _set_threads(tf, threads: int | None) -> None:
+    # TF fixes its thread pools when it first runs an op; later calls raise RuntimeError.
+    if threads is None:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        current = tf.config.threading.get_intra_op_parallelism_threads()
+        if current != threads:
+            raise UserError(f"threads={threads}: TensorFlow already runs with intra-op threads={current} "
+                            "in this process (fixed at first use); load it in a fresh process") from None
+
+
+class KerasSession(Session):
+    def __init__(self, path: Path, name: str, mode: str, device: str, batch: int):
+        from convbench.tfsetup import keras, tf
+
+        self._tf = tf
+        self._device = "/GPU:0" if device == "gpu" else "/CPU:0"
+        model = keras.models.load_model(path, compile=False)
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise UserError(f"{path}: expected a model with one input and one output")
+        self.runtime, self.batch, self.device_used = name, batch, device
+        self.input_shape = (batch, *model.input_shape[1:])
+        self.output_shape = (batch, *model.output_shape[1:])
+        spec = tf.TensorSpec(self.input_shape, tf.float32)
+        if mode == "eager":
+            self._call = lambda t: model(t, training=False)
+        else:
+            # A fixed input_signature traces once, here, instead of inside the first timed run.
+            fn = tf.function(lambda t: model(t, training=False), input_signature=[spec],
+                             jit_compile=(mode == "xla"))
+            fn.get_concrete_function()
+            self._call = fn
+        self.providers = (f"tensorflow:{mode}",)
+        if device == "gpu":
+            with tf.device(self._device):
+                out = self._call(tf.zeros(self.input_shape))
+            if "GPU" not in out.device:  # soft placement would otherwise hide a CPU run
+                raise DeviceUnavailable(f"{self.runtime}: asked for GPU but the output was computed on {out.device}")
+
+    def _prepare(self, x):
+        with self._tf.device(self._device):
+            return self._tf.convert_to_tensor(x)
+
+    def run(self, feed):
+        with self._tf.device(self._device):
+            # .numpy() waits for the result: GPU ops are asynchronous, and a timer stopped
+            # before the result exists would measure only the kernel launches.
+            return self._call(feed).numpy()
+
+
+class KerasRuntime(Runtime):
+    formats, devices = ("keras",), ("cpu", "gpu")
+
+    def __init__(self, name: str, mode: str):
+        assert mode in MODES, mode
+        self.name, self.mode = name, mode
+
+    def version(self) -> str:
+        return f"{package_version('tensorflow')}, {package_version('tf-keras')}"
+
+    def import_modules(self) -> None:
+        import convbench.tfsetup  # noqa: F401  (TensorFlow + tf_keras, Keras 2 mode)
+
+    def _gpu_check(self) -> tuple[bool, str]:
+        from convbench.tfsetup import tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            return False, f"{package_version('tensorflow')} sees no GPU (CPU-only wheel or CUDA libraries missing)"
+        return True, ""
+
+    def _load(self, path, device, threads, batch):
+        from convbench.tfsetup import tf
+
+        _set_threads(tf, threads)
+        return KerasSession(path, self.name, self.mode, device, batch)

@@ -1,0 +1,76 @@
+"""LiteRT (ai_edge_litert) runtimes for .tflite files, with XNNPACK (the default) or without
+it (builtin kernels only). Never imports TensorFlow: tf.lite.Interpreter would pull all of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from convbench.benchmarks.runtimes.base import Runtime, Session, package_version, single_io
+
+
+def _quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+class LiteRTSession(Session):
+    def __init__(self, path: Path, name: str, xnnpack: bool, threads: int | None, batch: int):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        # experimental_delegates=[] does NOT turn XNNPACK off; only this resolver type does.
+        resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        self._interp = Interpreter(model_path=str(path), num_threads=threads,
+                                   experimental_op_resolver_type=resolver)
+        ins, outs = self._interp.get_input_details(), self._interp.get_output_details()
+        single_io(name, path, len(ins), len(outs))
+        self._in, self._out_index = ins[0], outs[0]["index"]
+        self._interp.resize_tensor_input(self._in["index"], [batch, *self._in["shape"][1:]])
+        self._interp.allocate_tensors()
+        self._in = self._interp.get_input_details()[0]
+        out = self._interp.get_output_details()[0]
+        self._out_quant = out["quantization"] if out["dtype"] in (np.int8, np.uint8) else None
+        self.runtime, self.batch, self.device_used = name, batch, "cpu"
+        self.input_shape = tuple(int(d) for d in self._in["shape"])
+        self.output_shape = tuple(int(d) for d in out["shape"])
+        self.input_dtype, self.output_dtype = np.dtype(self._in["dtype"]).name, np.dtype(out["dtype"]).name
+        # What really executes it: a DELEGATE node means XNNPACK took (part of) the graph.
+        ops = {op["op_name"] for op in self._interp._get_ops_details()}
+        self.providers = ("XNNPACK", "builtin") if "DELEGATE" in ops else ("builtin",)
+
+    def _prepare(self, x):
+        if self._in["dtype"] in (np.int8, np.uint8):  # full-integer model: quantize like the converter did
+            scale, zero_point = self._in["quantization"]
+            return _quantize(x, scale, zero_point, self._in["dtype"])
+        return x
+
+    def run(self, feed):
+        self._interp.set_tensor(self._in["index"], feed)
+        self._interp.invoke()
+        return self._interp.get_tensor(self._out_index)  # a copy: safe after the next invoke
+
+    def postprocess(self, raw):
+        if self._out_quant is None:
+            return np.asarray(raw, dtype=np.float32)
+        scale, zero_point = self._out_quant
+        return ((raw.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+class LiteRTRuntime(Runtime):
+    formats, devices = ("tflite",), ("cpu",)
+
+    def __init__(self, name: str, xnnpack: bool):
+        self.name, self.xnnpack = name, xnnpack
+
+    def version(self) -> str:
+        return package_version("ai-edge-litert")
+
+    def import_modules(self) -> None:
+        import ai_edge_litert.interpreter  # noqa: F401
+
+    def _gpu_check(self):
+        return False, "the ai-edge-litert wheel has no desktop GPU delegate"
+
+    def _load(self, path, device, threads, batch):
+        return LiteRTSession(path, self.name, self.xnnpack, threads, batch)

@@ -1,0 +1,161 @@
+"""Every CPU runtime on a tiny real model: loads its format, right shapes at batch 1 and 4, agrees
+with Keras; XNNPACK really on/off; GPU rows refused here with a reason; no silent CPU fallback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from convbench.benchmarks.runtimes import (RUNTIMES, DeviceUnavailable, artifact_format, get_runtimes,
+                                           gpu_available)
+from convbench.benchmarks.tiny import build_tiny_artifacts, sample_input
+from convbench.errors import UserError
+
+CPU_RUNTIMES = [name for name, r in RUNTIMES.items() if "cpu" in r.devices]
+TF_RUNTIMES = ("keras_eager", "tf_function", "tf_xla")
+HAS_GPU, GPU_REASON = gpu_available()
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    # A fixed folder under the session's temp root: test_memory.py reuses the same files.
+    return build_tiny_artifacts(tmp_path_factory.getbasetemp() / "tiny_artifacts")
+
+
+@pytest.fixture(scope="session")
+def reference(tiny):
+    """Keras's own answer on a batch of 4, computed without the runtime layer."""
+    from convbench.tfsetup import keras
+
+    model = keras.models.load_model(tiny.keras, compile=False)
+    return model(sample_input(4), training=False).numpy()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("name", CPU_RUNTIMES)
+def test_cpu_runtime_predicts_like_keras(tiny, reference, name, batch):
+    runtime = RUNTIMES[name]
+    # TF thread pools are fixed once the fixture has run TF: leave them at the default.
+    session = runtime.load(tiny.path_for(runtime.formats[0]), threads=None if name in TF_RUNTIMES else 1,
+                           batch=batch)
+    assert session.device_used == "cpu" and session.batch == batch
+    assert session.input_shape == (batch, 8, 8, 1) and session.output_shape == (batch, 3)
+    y = session.predict(sample_input(4)[:batch])
+    assert y.shape == (batch, 3) and y.dtype == np.float32
+    if name == "null":
+        assert np.all(y == y.flat[0])
+    else:
+        np.testing.assert_allclose(y, reference[:batch], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["litert", "litert_noxnnpack"])
+def test_int8_tflite_quantizes_input_and_dequantizes_output(tiny, reference, name):
+    session = RUNTIMES[name].load(tiny.tflite_int8, threads=1, batch=4)
+    assert (session.input_dtype, session.output_dtype) == ("int8", "int8")
+    feed = session.prepare(sample_input(4))
+    assert feed.dtype == np.int8
+    y = session.postprocess(session.run(feed))
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, reference, atol=0.03)  # int8 softmax steps are 1/256
+
+
+@pytest.mark.slow
+def test_xnnpack_delegate_really_on_or_off(tiny):
+    def op_names(name):
+        session = RUNTIMES[name].load(tiny.tflite, threads=1)
+        return session, {op["op_name"] for op in session._interp._get_ops_details()}
+
+    on, on_ops = op_names("litert")
+    off, off_ops = op_names("litert_noxnnpack")
+    assert "DELEGATE" in on_ops and on.providers[0] == "XNNPACK"
+    assert "DELEGATE" not in off_ops and "CONV_2D" in off_ops and off.providers == ("builtin",)
+
+
+@pytest.mark.slow
+def test_null_output_ignores_input(tiny):
+    session = RUNTIMES["null"].load(tiny.onnx, batch=4)
+    a = session.predict(sample_input(4, seed=1))
+    b = session.predict(np.zeros((4, 8, 8, 1), np.float32))
+    assert a.shape == (4, 3) and np.array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_wrong_input_and_wrong_format_are_refused(tiny):
+    session = RUNTIMES["onnxruntime"].load(tiny.onnx, threads=1, batch=4)
+    with pytest.raises(ValueError, match=r"\(4, 8, 8, 1\)"):
+        session.prepare(sample_input(1))  # batch is fixed at load
+    with pytest.raises(ValueError, match="float32"):
+        session.prepare(sample_input(4).astype(np.float64))
+    with pytest.raises(UserError, match="tiny.onnx"):
+        RUNTIMES["litert"].load(tiny.onnx)
+
+
+@pytest.mark.skipif(HAS_GPU, reason=f"a GPU is present ({GPU_REASON}): this checks the no-GPU refusal")
+@pytest.mark.parametrize("name", list(RUNTIMES))
+def test_gpu_rows_unavailable_here_with_reason(tmp_path, name):
+    ok, why = RUNTIMES[name].available("gpu")
+    assert not ok and len(why) > 10
+    artifact = tmp_path / {"keras": "m.keras", "tflite": "m.tflite", "onnx": "m.onnx"}[RUNTIMES[name].formats[0]]
+    artifact.write_bytes(b"")  # refused before the file is read
+    with pytest.raises(DeviceUnavailable, match=why[:20]):
+        RUNTIMES[name].load(artifact, device="gpu")
+
+
+@pytest.mark.slow
+def test_ort_cpu_fallback_is_never_labelled_gpu(tiny, monkeypatch):
+    # Pretend the checks pass: ORT then gets CUDA EP requested, falls back to CPU with only a
+    # warning, and the session must refuse to call that run "gpu".
+    monkeypatch.setattr(RUNTIMES["onnxruntime"], "available", lambda device: (True, ""))
+    with pytest.warns(UserWarning, match="not in available provider"), \
+            pytest.raises(DeviceUnavailable, match="CUDAExecutionProvider"):
+        RUNTIMES["onnxruntime"].load(tiny.onnx, device="gpu")
+
+
+@pytest.mark.slow
+def test_tf_soft_placement_on_cpu_is_never_labelled_gpu(tiny, monkeypatch):
+    monkeypatch.setattr(RUNTIMES["tf_function"], "available", lambda device: (True, ""))
+    with pytest.raises(DeviceUnavailable, match="CPU"):
+        RUNTIMES["tf_function"].load(tiny.keras, device="gpu")
+
+
+def test_onnxruntime_trt_is_gpu_only():
+    ok, why = RUNTIMES["onnxruntime_trt"].available("cpu")
+    assert not ok and "gpu" in why
+
+
+def test_unknown_runtime_lists_valid_names():
+    with pytest.raises(UserError) as err:
+        get_runtimes(["litert", "tensorrt_llm"])
+    assert "'tensorrt_llm'" in str(err.value) and "onnxruntime_basic" in str(err.value)
+
+
+def test_artifact_format_rejects_unknown_suffix(tmp_path):
+    assert artifact_format(tmp_path / "a.h5") == "keras"
+    with pytest.raises(UserError, match="model.pt"):
+        artifact_format(tmp_path / "model.pt")
+
+
+def test_every_runtime_reports_a_version():
+    for runtime in RUNTIMES.values():
+        assert any(ch.isdigit() for ch in runtime.version()), runtime.name
+
+
+@pytest.mark.slow
+def test_litert_and_ort_never_import_tensorflow(tiny):
+    # A fresh interpreter: this test process has TensorFlow loaded already.
+    code = (
+        "import json, sys\n"
+        "from convbench.benchmarks.runtimes import RUNTIMES\n"
+        "from convbench.benchmarks.tiny import sample_input\n"
+        f"RUNTIMES['litert'].load({str(tiny.tflite)!r}, threads=1).predict(sample_input(1))\n"
+        f"RUNTIMES['onnxruntime'].load({str(tiny.onnx)!r}, threads=1).predict(sample_input(1))\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
