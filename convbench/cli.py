@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_args(p)
     _add_data_args(p)
     p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser("optimize", help="prune, cluster, quantize and convert every trained convnet (cached)")
+    _add_train_args(p)
+    p.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
+    _add_data_args(p)
+    p.set_defaults(handler=_cmd_optimize)
     return parser
 
 
@@ -64,6 +70,22 @@ def _cmd_train(args) -> int:
         print(f"{t.name:20s} test acc {s['test_accuracy']:.2%}  params {s['params']:>8,}  "
               f"{s['flops_per_image'] / 1e6:7.2f} MFLOP/img  {how}  -> {t.folder}")
     return 0
+
+
+def optimize_config(args):
+    from convbench.optimize.pipeline import OptimizeConfig
+
+    return OptimizeConfig(train=train_config(args), variants=tuple(args.variants or ()))
+
+
+def _cmd_optimize(args) -> int:
+    from convbench.optimize.pipeline import optimize_all
+    from convbench.optimize.report import print_summary
+
+    manifest = optimize_all(optimize_config(args))
+    failed = print_summary(manifest)
+    print(f"manifest: {args.out / 'manifest.json'}")
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,89 @@
+"""The one registry of optimization variants. A variant = a technique applied to a parent
+model (the trained fp32 model, or another variant) + the artifact formats exported from it.
+Add a variant by adding one entry here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from convbench.errors import UserError
+from convbench.optimize.techniques import FineTune
+
+# Artifact formats: how each file is produced lives in pipeline.EXPORTERS.
+FORMATS = ("tflite_fp32", "tflite_dynamic", "tflite_fp16", "tflite_int8", "tflite_int8_io",
+           "onnx_fp32", "onnx_int8", "onnx_dynamic", "onnx_static_qdq", "onnx_fp16")
+
+PRUNE_TUNE = FineTune(epochs=2, learning_rate=1e-3)      # TFMOT's pruning guide: 2 epochs, Adam default
+CLUSTER_TUNE = FineTune(epochs=1, learning_rate=1e-4)
+QAT_TUNE = FineTune(epochs=1, learning_rate=1e-4)
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    technique: str                       # key of pipeline.TECHNIQUES; "none" = the parent as is
+    exports: tuple[str, ...]
+    params: dict = field(default_factory=dict)
+    parent: str | None = None            # None: the trained fp32 model
+    finetune: FineTune | None = None
+    summary: str = ""
+
+
+def _ptq(fmt: str, summary: str) -> Variant:
+    return Variant(fmt, "none", (fmt,), summary=summary)
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    _ptq("tflite_fp32", "baseline: fp32 TFLite"),
+    _ptq("onnx_fp32", "baseline: fp32 ONNX (tf2onnx)"),
+    _ptq("tflite_dynamic", "post-training dynamic range: int8 weights, float activations"),
+    _ptq("tflite_fp16", "post-training float16 weights"),
+    _ptq("tflite_int8", "post-training full integer, float I/O, calibrated on train samples"),
+    _ptq("tflite_int8_io", "post-training full integer with int8 input and output"),
+    _ptq("onnx_dynamic", "ONNX Runtime dynamic quantization (int8 weights)"),
+    _ptq("onnx_static_qdq", "ONNX Runtime static QDQ quantization, calibrated on train samples"),
+    _ptq("onnx_fp16", "ONNX float16 conversion"),
+    Variant("pruned_50", "prune", ("tflite_fp32", "tflite_int8", "onnx_fp32"), {"final_sparsity": 0.5},
+            finetune=PRUNE_TUNE, summary="magnitude pruning to 50 %, polynomial schedule"),
+    Variant("pruned_80", "prune", ("tflite_fp32", "tflite_int8", "onnx_fp32"), {"final_sparsity": 0.8},
+            finetune=PRUNE_TUNE, summary="magnitude pruning to 80 %, polynomial schedule"),
+    Variant("pruned_2of4", "prune", ("tflite_fp32", "tflite_int8", "onnx_fp32"), {"m_by_n": [2, 4]},
+            finetune=PRUNE_TUNE, summary="structured 2:4 sparsity"),
+    Variant("clustered_16", "cluster", ("tflite_fp32", "tflite_int8", "onnx_fp32"),
+            {"clusters": 16, "per_channel": True}, finetune=CLUSTER_TUNE,
+            summary="16 clusters per kernel (per output channel for Conv2D)"),
+    Variant("sparse_clustered_16", "cluster", ("tflite_fp32", "tflite_int8", "onnx_fp32"),
+            # Per-tensor: per-channel k-means++ needs >= 16 non-zero weights in every channel,
+            # which a pruned 5x5x1 first conv does not have (TFMOT fails: "8 vs 5").
+            {"clusters": 16, "per_channel": False, "preserve_sparsity": True}, parent="pruned_50",
+            finetune=CLUSTER_TUNE, summary="sparsity-preserving clustering of pruned_50 (per tensor)"),
+    Variant("qat", "qat", ("tflite_int8", "onnx_int8"), finetune=QAT_TUNE,
+            summary="quantization-aware training, int8"),
+    Variant("pqat", "qat", ("tflite_int8", "onnx_int8"), {"preserve": "sparsity"}, parent="pruned_50",
+            finetune=QAT_TUNE, summary="sparsity-preserving QAT of pruned_50"),
+    Variant("cqat", "qat", ("tflite_int8", "onnx_int8"), {"preserve": "clusters"}, parent="clustered_16",
+            finetune=QAT_TUNE, summary="cluster-preserving QAT of clustered_16"),
+    Variant("pcqat", "qat", ("tflite_int8", "onnx_int8"), {"preserve": "sparse_clusters"},
+            parent="sparse_clustered_16", finetune=QAT_TUNE,
+            summary="sparsity- and cluster-preserving QAT of sparse_clustered_16"),
+)}
+
+
+def resolve_variants(names: list[str] | None) -> list[Variant]:
+    """The requested variants plus their parents, parents first. Unknown names -> UserError."""
+    names = list(names or VARIANTS)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise UserError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)}")
+    ordered: list[Variant] = []
+
+    def add(name: str) -> None:
+        variant = VARIANTS[name]
+        if variant.parent:
+            add(variant.parent)
+        if variant not in ordered:
+            ordered.append(variant)
+
+    for name in names:
+        add(name)
+    return ordered
