@@ -45,7 +45,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
     _add_data_args(p)
     p.set_defaults(handler=_cmd_optimize)
+
+    p = sub.add_parser("bench", help="benchmark every artifact in the manifest with pytest-benchmark")
+    _add_bench_args(p)
+    p.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR", help="artifacts folder (default artifacts/)")
+    p.set_defaults(handler=_cmd_bench)
+
+    p = sub.add_parser("report", help="write report.md, report.html and recommendation.json for a run")
+    p.add_argument("run", type=Path, metavar="RUN", help="a run folder (artifacts/runs/<time>) holding bench.json")
+    p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP",
+                   help="recommend variants within PP percentage points of fp32 accuracy (default 1)")
+    p.set_defaults(handler=_cmd_report)
+
+    p = sub.add_parser("run", help="train (cached) -> optimize (cached) -> bench -> report, on the default data")
+    _add_train_args(p)
+    p.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
+    _add_bench_args(p, with_selection=False)
+    p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP", help="for the recommendation (default 1)")
+    _add_data_args(p)
+    p.set_defaults(handler=_cmd_run)
     return parser
+
+
+def _add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True) -> None:
+    g = p.add_argument_group("benchmark")
+    g.add_argument("--quick", action="store_true", help="a smaller matrix (fewer runtimes, batches, rounds)")
+    if with_selection:
+        g.add_argument("--models", nargs="+", metavar="NAME", help="lesson convnets (default: all in the manifest)")
+        g.add_argument("--variants", nargs="+", metavar="NAME", help="variants (default: all in the manifest)")
+    g.add_argument("--runtimes", nargs="+", metavar="NAME", help="runtimes (default: the default matrix)")
+    g.add_argument("--device", choices=["cpu", "gpu", "all"], default="cpu", help="cpu, gpu or all (default cpu)")
+    g.add_argument("--batches", nargs="+", type=int, metavar="N", help="batch sizes (default 1 8 32 128)")
 
 
 def train_config(args):
@@ -86,6 +116,48 @@ def _cmd_optimize(args) -> int:
     failed = print_summary(manifest)
     print(f"manifest: {args.out / 'manifest.json'}")
     return 1 if failed else 0
+
+
+def bench_options(args):
+    from convbench.benchmarks.bench import BenchOptions
+
+    return BenchOptions(quick=args.quick, models=tuple(args.models or ()), variants=tuple(args.variants or ()),
+                        runtimes=tuple(args.runtimes or ()), device=args.device, batches=tuple(args.batches or ()),
+                        out=args.out)
+
+
+def _cmd_bench(args) -> int:
+    from convbench.benchmarks.bench import run_bench
+
+    return run_bench(bench_options(args))[0]
+
+
+def _cmd_report(args) -> int:
+    from convbench.report.build import build_report
+
+    print(f"report: {build_report(args.run, args.accuracy_budget)}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    import time
+
+    from convbench.benchmarks.bench import run_bench
+    from convbench.optimize.pipeline import optimize_all
+    from convbench.optimize.report import print_summary
+    from convbench.report.build import build_report
+
+    started = time.perf_counter()
+    manifest = optimize_all(optimize_config(args))
+    failed = print_summary(manifest)
+    rc, run_dir = run_bench(bench_options(args))
+    if run_dir is None or not (run_dir / "bench.json").exists():
+        print("convbench run: the benchmark wrote no results; no report", file=sys.stderr)
+        return rc or 1
+    report = build_report(run_dir, args.accuracy_budget)
+    print(f"\nreport: {report}\n        {report.with_suffix('.md')}\n"
+          f"convbench run finished in {time.perf_counter() - started:.0f} s")
+    return 1 if (rc or failed) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
