@@ -1,0 +1,208 @@
+"""The regression gate on synthetic bench.json files: known regressions are caught, identical
+runs and noise are not, one-sided rows are listed, bad files are UserErrors naming the file."""
+
+import argparse
+import json
+import math
+
+import numpy as np
+import pytest
+
+from convbench.errors import UserError
+from convbench.report.compare import (IMPROVED, NOISE, OK, REGRESSION, add_compare_arguments, compare_latency,
+                                      compare_runs, format_table, main_compare, u_test_can_reach)
+
+TIGHT = "lesson5_custom", "tflite_int8", "tflite_int8", "litert", "cpu", 1, 1
+NOISY = "lesson5_custom", "onnx_fp32", "onnx_fp32", "onnxruntime", "cpu", 1, 1
+STEADY = "lesson4_strided", "tflite_fp32", "tflite_fp32", "litert", "cpu", 8, 1
+TIGHT_B8 = TIGHT[:5] + (8, 1)  # same artifact as TIGHT: its accuracy is compared once
+
+
+def latency_bench(key, samples_s, accuracy=0.95):
+    model, variant, fmt, runtime, device, batch, threads = key
+    data = [float(x) for x in samples_s]
+    return {
+        "name": f"test_latency[{model}-{variant}-{fmt}-{runtime}-{device}-b{batch}-t{threads}]",
+        "fullname": "benchmarks/test_latency.py::test_latency[...]",
+        "params": {},
+        "stats": {"min": min(data), "max": max(data), "mean": float(np.mean(data)),
+                  "median": float(np.median(data)), "stddev": float(np.std(data)), "rounds": len(data), "data": data},
+        "extra_info": {"kind": "latency", "model": model, "variant": variant, "format": fmt, "runtime": runtime,
+                       "device": device, "batch": batch, "threads": threads,
+                       "p50_ms": float(np.median(data)) * 1e3, "accuracy": accuracy},
+    }
+
+
+def memory_bench(model="lesson5_custom", peak_rss_mib=300.0):
+    return {"name": f"test_memory[{model}]", "fullname": "x", "params": {},
+            "stats": {"median": 0.1, "rounds": 1, "data": [0.1]},
+            "extra_info": {"kind": "memory", "model": model, "peak_rss_mib": peak_rss_mib}}
+
+
+def write_run(folder, benchmarks):
+    folder.mkdir(parents=True)
+    doc = {"machine_info": {"node": "ci", "cpu": {"brand_raw": "Test CPU"}}, "commit_info": {},
+           "benchmarks": benchmarks, "datetime": "2026-01-01T00:00:00", "version": "5.1.0"}
+    (folder / "bench.json").write_text(json.dumps(doc))
+    return folder
+
+
+def samples(seed, median_ms, spread_ms, n=40):
+    return np.random.default_rng(seed).normal(median_ms, spread_ms, n).clip(1e-3) / 1e3
+
+
+def baseline_benchmarks():
+    return [latency_bench(TIGHT, samples(0, 1.0, 0.01)),
+            latency_bench(NOISY, samples(1, 2.0, 0.8), accuracy=0.97),
+            latency_bench(STEADY, samples(2, 5.0, 0.05), accuracy=0.96),
+            latency_bench(TIGHT_B8, samples(3, 4.0, 0.05)),
+            memory_bench()]
+
+
+def test_identical_runs_pass(tmp_path, capsys):
+    base = write_run(tmp_path / "base", baseline_benchmarks())
+    new = write_run(tmp_path / "new", baseline_benchmarks())
+    c = compare_runs(base, new)
+    assert c.regressions == [] and c.exit_code == 0
+    assert [r.verdict for r in c.rows] == [OK, OK, OK, OK]
+    assert all(r.change_pct == 0 for r in c.rows)
+    assert c.only_in_baseline == [] and c.only_in_new == []
+    assert len(c.accuracy_rows) == 3  # one per (model, variant, format); the memory row is not gated
+
+    args = argparse.ArgumentParser()
+    add_compare_arguments(args)
+    assert main_compare(args.parse_args([str(base), str(new / "bench.json")])) == 0
+    out = capsys.readouterr().out
+    assert "Mann-Whitney U" in out and "RESULT: ok (exit 0)" in out
+
+
+def test_known_regressions_are_caught_and_noise_is_not(tmp_path):
+    base = write_run(tmp_path / "base", baseline_benchmarks())
+    noisy_base = baseline_benchmarks()[1]["stats"]["data"]
+    new = write_run(tmp_path / "new", [
+        latency_bench(TIGHT, samples(10, 1.3, 0.01)),              # 30 % slower, tight: a regression
+        latency_bench(NOISY, np.array(noisy_base) * 1.12, accuracy=0.95),  # 12 % slower inside wide noise; -2 pp
+        latency_bench(STEADY, samples(12, 5.0, 0.05), accuracy=0.955),      # same speed; -0.5 pp: within budget
+        latency_bench(TIGHT_B8, samples(13, 4.0, 0.05)),
+        memory_bench(peak_rss_mib=900.0)])                          # memory is not gated
+    c = compare_runs(base, new, max_accuracy_drop_pp=1.0, max_latency_regression_pct=10.0)
+    rows = {r.key: r for r in c.rows}
+
+    assert rows[TIGHT].verdict == REGRESSION
+    assert rows[TIGHT].change_pct == pytest.approx(30, abs=1.5) and rows[TIGHT].p_value < 1e-6
+    assert rows[NOISY].change_pct == pytest.approx(12)
+    assert rows[NOISY].verdict == NOISE and rows[NOISY].p_value >= 0.01
+    assert rows[STEADY].verdict == OK
+
+    acc = {r.key: r for r in c.accuracy_rows}
+    assert acc[NOISY[:3]].verdict == REGRESSION and acc[NOISY[:3]].drop_pp == pytest.approx(2)
+    assert acc[STEADY[:3]].verdict == OK and acc[STEADY[:3]].drop_pp == pytest.approx(0.5)
+
+    assert {r.key for r in c.regressions} == {TIGHT, NOISY[:3]} and c.exit_code == 1
+    table = format_table(c)
+    assert "REGRESSION (exit 1)" in table and "noise" in table
+    assert "lesson5_custom/tflite_int8/tflite_int8 litert cpu b1 t1" in table
+
+
+def test_improvement_is_shown_not_flagged(tmp_path):
+    base = write_run(tmp_path / "base", [latency_bench(TIGHT, samples(0, 1.0, 0.01))])
+    new = write_run(tmp_path / "new", [latency_bench(TIGHT, samples(3, 0.7, 0.01))])
+    c = compare_runs(base, new)
+    assert [r.verdict for r in c.rows] == [IMPROVED] and c.exit_code == 0
+    assert "improved" in format_table(c)
+
+
+def test_rows_on_one_side_are_listed(tmp_path):
+    gone = "lesson1_transfer", "keras_fp32", "keras", "keras_eager", "cpu", 1, None
+    added = "lesson5_custom", "tflite_int8", "tflite_int8", "litert", "cpu", 32, 1
+    base = write_run(tmp_path / "base", [latency_bench(TIGHT, samples(0, 1.0, 0.01)),
+                                         latency_bench(gone, samples(1, 9.0, 0.1))])
+    new = write_run(tmp_path / "new", [latency_bench(TIGHT, samples(0, 1.0, 0.01)),
+                                       latency_bench(added, samples(2, 20.0, 0.1))])
+    c = compare_runs(base, new)
+    assert c.only_in_baseline == ["lesson1_transfer/keras_fp32/keras keras_eager cpu b1 t-"]
+    assert c.only_in_new == ["lesson5_custom/tflite_int8/tflite_int8 litert cpu b32 t1"]
+    table = format_table(c)
+    assert "only in baseline (1, not compared):" in table and "only in new (1, not compared):" in table
+    assert c.exit_code == 0
+
+
+def test_accuracy_missing_on_one_side_is_listed(tmp_path):
+    base = write_run(tmp_path / "base", [latency_bench(TIGHT, samples(0, 1.0, 0.01), accuracy=0.9)])
+    new = write_run(tmp_path / "new", [latency_bench(TIGHT, samples(0, 1.0, 0.01), accuracy=None)])
+    c = compare_runs(base, new)
+    assert c.only_in_baseline == ["accuracy lesson5_custom/tflite_int8/tflite_int8"]
+
+
+def test_exact_numbers_on_five_samples():
+    base = [0.001, 0.002, 0.003, 0.004, 0.005]
+    new = [0.006, 0.007, 0.008, 0.009, 0.010]
+    row = compare_latency(TIGHT, base, new, threshold_pct=10, alpha=0.01)
+    assert row.base_p50_ms == pytest.approx(3.0) and row.new_p50_ms == pytest.approx(8.0)
+    assert row.change_pct == pytest.approx(500 / 3)
+    assert row.p_value == pytest.approx(1 / math.comb(10, 5))  # exact test, fully separated samples
+    assert row.verdict == REGRESSION
+
+
+def test_few_samples_fall_back_to_the_threshold():
+    row = compare_latency(TIGHT, [0.010, 0.011, 0.009], [0.013, 0.012, 0.014], threshold_pct=10, alpha=0.01)
+    assert row.few_samples and row.p_value is None and row.verdict == REGRESSION
+    assert "few samples" in format_table_for(row)
+    assert not u_test_can_reach(4, 100, 0.01)
+    assert u_test_can_reach(5, 5, 0.01) and not u_test_can_reach(5, 5, 0.001)
+
+
+def format_table_for(row):
+    from convbench.report.compare import Comparison
+
+    return format_table(Comparison("a", "b", 1.0, 10.0, 0.01, rows=[row]))
+
+
+def test_bad_thresholds(tmp_path):
+    base = write_run(tmp_path / "base", baseline_benchmarks())
+    with pytest.raises(UserError, match="--max-latency-regression"):
+        compare_runs(base, base, max_latency_regression_pct=-5)
+    with pytest.raises(UserError, match="--alpha"):
+        compare_runs(base, base, alpha=1.5)
+
+
+def bad_file_cases(tmp_path):
+    good = write_run(tmp_path / "good", baseline_benchmarks())
+    cases = {"missing": tmp_path / "nope" / "bench.json"}
+    (tmp_path / "empty_dir").mkdir()
+    cases["folder without bench.json"] = tmp_path / "empty_dir"
+    text = {
+        "not JSON": "<html>not json</html>",
+        "not UTF-8": b"\xff\xfe\x00junk",
+        "no benchmarks": json.dumps({"machine_info": {}, "results": []}),
+        "a list": json.dumps([1, 2]),
+        "empty benchmarks": json.dumps({"benchmarks": []}),
+        "no extra_info": json.dumps({"benchmarks": [{"name": "test_foo", "stats": {"data": [0.1]}}]}),
+        "extra_info without kind": json.dumps({"benchmarks": [{"name": "test_foo", "stats": {"data": [0.1]},
+                                                                "extra_info": {"model": "m"}}]}),
+        "latency without stats": json.dumps({"benchmarks": [{**latency_bench(TIGHT, [0.1] * 5), "stats": None}]}),
+        "latency without runtime": json.dumps({"benchmarks": [
+            {**latency_bench(TIGHT, [0.1] * 5),
+             "extra_info": {k: v for k, v in latency_bench(TIGHT, [0.1])["extra_info"].items() if k != "runtime"}}]}),
+        "bad accuracy": json.dumps({"benchmarks": [latency_bench(TIGHT, [0.1] * 5, accuracy=97.0)]}),
+        "duplicate row": json.dumps({"benchmarks": [latency_bench(TIGHT, [0.1] * 5)] * 2}),
+    }
+    for label, content in text.items():
+        path = tmp_path / (label.replace(" ", "_") + ".json")
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        cases[label] = path
+    return good, cases
+
+
+@pytest.mark.parametrize("label", ["missing", "folder without bench.json", "not JSON", "not UTF-8", "no benchmarks",
+                                   "a list", "empty benchmarks", "no extra_info", "extra_info without kind",
+                                   "latency without stats", "latency without runtime", "bad accuracy",
+                                   "duplicate row"])
+@pytest.mark.parametrize("side", ["baseline", "new"])
+def test_bad_files_name_the_file(tmp_path, label, side):
+    good, cases = bad_file_cases(tmp_path)
+    bad = cases[label]
+    with pytest.raises(UserError) as err:
+        compare_runs(bad, good) if side == "baseline" else compare_runs(good, bad)
+    assert str(bad) in str(err.value)
+    assert "\n" not in str(err.value)
