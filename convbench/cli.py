@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recommend variants within PP percentage points of fp32 accuracy (default 1)")
     p.set_defaults(handler=_cmd_report)
 
+    from convbench.report.compare import add_compare_arguments, main_compare
+
+    p = sub.add_parser("compare", help="regression gate: compare two runs (exit 1 on a regression)")
+    add_compare_arguments(p)
+    p.set_defaults(handler=main_compare)
+
     p = sub.add_parser("run", help="train (cached) -> optimize (cached) -> bench -> report, on the default data")
     _add_train_args(p)
     p.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")

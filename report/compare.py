@@ -8,13 +8,13 @@ Mann-Whitney U test on the raw per-round samples); exit status 1 on any regressi
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from convbench.errors import UserError
+from convbench.report.results import load_bench_json
 
 LATENCY_KEY_FIELDS = ("model", "variant", "format", "runtime", "device", "batch", "threads")
 ACCURACY_KEY_FIELDS = ("model", "variant", "format")
@@ -84,43 +84,13 @@ class Comparison:
 
 # ---- reading -----------------------------------------------------------------------------
 
-def resolve_bench_json(path: str | Path) -> Path:
-    """A run folder (holding bench.json) or a bench.json file itself."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "bench.json"
-        if not path.is_file():
-            raise UserError(f"{path.parent}: no bench.json in this folder "
-                            "(expected a run folder from `convbench bench`, or a bench.json file)")
-    elif not path.exists():
-        raise UserError(f"{path}: no such file or folder")
-    return path
-
-
 def load_run(path: str | Path) -> Run:
     """Read and check one bench.json; a missing, foreign or corrupt file is a UserError naming it."""
-    path = resolve_bench_json(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not a JSON file ({exc})") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
-        raise UserError(f"{path}: not a pytest-benchmark result (no \"benchmarks\" list); "
-                        "expected the bench.json that `convbench bench` writes")
-    if not doc["benchmarks"]:
-        # An empty run would pass the gate vacuously.
-        raise UserError(f"{path}: holds no benchmarks (were they all skipped or deselected?)")
-
+    path, doc = load_bench_json(path)
     latency: dict[tuple, list[float]] = {}
     accuracy: dict[tuple, float] = {}
     for i, bench in enumerate(doc["benchmarks"]):
-        name = bench.get("name", f"#{i}") if isinstance(bench, dict) else f"#{i}"
-        info = bench.get("extra_info") if isinstance(bench, dict) else None
-        if not isinstance(info, dict) or "kind" not in info:
-            raise UserError(f"{path}: benchmark {name!r} has no convbench extra_info \"kind\"; "
-                            "not a convbench result (run `convbench bench`)")
+        name, info = bench.get("name", f"#{i}"), bench["extra_info"]   # shapes checked by load_bench_json
         if info["kind"] != "latency":
             continue
         missing = [f for f in LATENCY_KEY_FIELDS if f not in info]

@@ -24,7 +24,8 @@ def _png(fig) -> bytes:
 
 
 def _per_model_axes(models: list[str], height: float = 3.4):
-    fig, axes = plt.subplots(1, len(models), figsize=(max(4.0, 3.6 * len(models)), height), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(max(4.0, 3.9 * len(models)), height), squeeze=False)
+    fig.subplots_adjust(wspace=0.35)
     return fig, dict(zip(models, axes[0]))
 
 
@@ -39,7 +40,8 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 
 def latency_vs_accuracy(rows: list[dict], device: str) -> bytes | None:
-    rows = [r for r in rows if r["device"] == device and r["batch"] == 1 and r.get("accuracy") is not None]
+    rows = [r for r in rows if r["device"] == device and r["batch"] == 1 and r.get("accuracy") is not None
+            and r["runtime"] != "null"]  # the null runtime measures the harness, not a model
     if not rows:
         return None
     models = sorted({r["model"] for r in rows})

@@ -52,13 +52,36 @@ def test_convbench_run_end_to_end(image_folder, tmp_path, capsys, monkeypatch):
 def test_report_on_a_missing_run_is_a_clean_error(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
-    assert "nope/bench.json: no such result file" in err and "Traceback" not in err
+    assert "nope: no such file or folder" in err and "Traceback" not in err
 
 
 def test_report_on_a_corrupt_run_is_a_clean_error(tmp_path, capsys):
     (tmp_path / "bench.json").write_text("{ not json")
     assert main(["report", str(tmp_path)]) == 2
-    assert "corrupt result file" in capsys.readouterr().err
+    assert "not a JSON file" in capsys.readouterr().err
     (tmp_path / "bench.json").write_text(json.dumps({"benchmarks": [{"name": "x", "extra_info": {}}]}))
     assert main(["report", str(tmp_path)]) == 2
-    assert "foreign result file" in capsys.readouterr().err
+    assert "no convbench extra_info" in capsys.readouterr().err
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    from convbench.report.plots import pareto_front
+
+    points = [(1.0, 90.0), (2.0, 95.0), (3.0, 94.0), (0.5, 80.0), (2.5, 96.0)]
+    assert pareto_front(points) == [(0.5, 80.0), (1.0, 90.0), (2.0, 95.0), (2.5, 96.0)]
+
+
+def test_recommendation_respects_the_accuracy_budget(tmp_path):
+    from convbench.report.build import recommend
+    from convbench.report.results import Run
+
+    def row(variant, p50, acc, size):
+        return {"kind": "latency", "model": "m", "variant": variant, "format": variant, "runtime": "litert",
+                "device": "cpu", "batch": 1, "threads": 1, "p50_ms": p50, "accuracy": acc, "bytes": size}
+
+    manifest = {"artifacts": [{"model": "m", "variant": "keras_fp32", "accuracy": 0.98}]}
+    rows = [row("fast_but_bad", 0.1, 0.90, 50), row("int8", 0.3, 0.975, 100), row("fp32", 0.4, 0.98, 400)]
+    rec = recommend(Run(tmp_path, {}, rows, manifest), budget_pp=1.0)["devices"]["cpu"]["m"]
+    assert rec["fastest"]["variant"] == "int8" and rec["smallest"]["variant"] == "int8"
+    rec = recommend(Run(tmp_path, {}, rows, manifest), budget_pp=10.0)["devices"]["cpu"]["m"]
+    assert rec["fastest"]["variant"] == "fast_but_bad"
