@@ -1,10 +1,12 @@
 """Peak memory of loading and running one (artifact, runtime, batch), each in a fresh child
-process, minus a baseline child that only imports the runtime's libraries."""
+process, minus a baseline child that only imports the runtime's libraries. measure_peak_rss_batches
+runs several batches in one fresh child, one phase each, and reports each phase's peak apart."""
 
 from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
 import resource
 import subprocess
@@ -32,6 +34,7 @@ class MemoryResult:
     model_rss_mib: float  # peak - baseline: what the model, its session and the runs added
     gpu_mib: float | None = None
     gpu_mib_source: str | None = None  # "tensorflow peak" or "nvml process used, after runs"
+    peak_reset: bool | None = None  # later phases of one child: was the high-water mark reset before it?
 
 
 def _child_rss_mib() -> float:
@@ -49,6 +52,17 @@ def _child_rss_mib() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak_rss() -> bool:
+    """Set this process's VmHWM back to its current RSS (Linux >= 4.0: write 5 to clear_refs),
+    so the next phase's peak is its own. False where the kernel or sandbox refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def _gpu_memory_mib(runtime) -> tuple[float | None, str | None]:
@@ -69,7 +83,8 @@ def _child_main(argv: list[str]) -> dict:
     p.add_argument("--runtime", required=True)
     p.add_argument("--artifact", type=Path)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--batch", type=int, action="append",
+                   help="batch size; repeat it to run several batches, one phase each, in this order")
     p.add_argument("--threads", type=int)
     p.add_argument("--input-shape", help="per-item shape, e.g. 28,28,1 (default: the model's)")
     p.add_argument("--runs", type=int, default=3)
@@ -82,14 +97,21 @@ def _child_main(argv: list[str]) -> dict:
     if args.baseline:
         runtime.import_modules()
         return {"peak_rss_mib": _child_rss_mib()}
-    session = runtime.load(args.artifact, device=args.device, threads=args.threads, batch=args.batch)
-    shape = (args.batch, *map(int, args.input_shape.split(","))) if args.input_shape else session.input_shape
-    x = np.random.default_rng(0).random(shape, dtype=np.float32)
-    for _ in range(args.runs):
-        session.predict(x)
+    phases, reset_ok = [], True
+    for i, batch in enumerate(args.batch or [1]):
+        if i:
+            del session
+            gc.collect()
+            reset_ok = _reset_peak_rss() and reset_ok
+        session = runtime.load(args.artifact, device=args.device, threads=args.threads, batch=batch)
+        shape = (batch, *map(int, args.input_shape.split(","))) if args.input_shape else session.input_shape
+        x = np.random.default_rng(0).random(shape, dtype=np.float32)
+        for _ in range(args.runs):
+            session.predict(x)
+        phases.append({"batch": batch, "peak_rss_mib": _child_rss_mib()})
     gpu_mib, source = _gpu_memory_mib(runtime) if args.device == "gpu" else (None, None)
-    return {"peak_rss_mib": _child_rss_mib(), "device_used": session.device_used,
-            "gpu_mib": gpu_mib, "gpu_mib_source": source}
+    return {"peak_rss_mib": phases[-1]["peak_rss_mib"], "device_used": session.device_used,
+            "gpu_mib": gpu_mib, "gpu_mib_source": source, "phases": phases, "peak_reset": reset_ok}
 
 
 def _run_child(args: list[str], what: str) -> dict:
@@ -120,19 +142,37 @@ def measure_peak_rss(runtime_name: str, artifact_path, batch: int = 1, threads: 
                      input_shape: tuple[int, ...] | None = None, device: str = "cpu", runs: int = 3) -> MemoryResult:
     """Load `artifact_path` with `runtime_name` in a fresh child, predict `runs` times on random
     input of `input_shape` (per item; default the model's), and report its peak RSS."""
+    return measure_peak_rss_batches(runtime_name, artifact_path, (batch,), threads, input_shape, device, runs)[0]
+
+
+def measure_peak_rss_batches(runtime_name: str, artifact_path, batches, threads: int | None = 1,
+                             input_shape: tuple[int, ...] | None = None, device: str = "cpu",
+                             runs: int = 3) -> list[MemoryResult]:
+    """One fresh child loads `artifact_path` at each batch in turn (a phase each: load, `runs`
+    predictions) and reports each phase's peak RSS apart: the first phase's is a fresh process's;
+    before each later phase the previous session is dropped and the high-water mark reset to
+    the current RSS (what the allocator kept stays counted). Cheaper than a child per batch:
+    one interpreter start and library import. GPU memory is read once, after the last phase."""
     artifact = Path(artifact_path).resolve()
-    args = ["--runtime", runtime_name, "--artifact", str(artifact), "--device", device,
-            "--batch", str(batch), "--runs", str(runs)]
+    args = ["--runtime", runtime_name, "--artifact", str(artifact), "--device", device, "--runs", str(runs)]
+    for b in batches:
+        args += ["--batch", str(b)]
     if threads is not None:
         args += ["--threads", str(threads)]
     if input_shape is not None:
         args += ["--input-shape", ",".join(map(str, input_shape))]
     out = _run_child(args, f"{runtime_name} on {artifact.name}")
     baseline = measure_baseline_rss_mib(runtime_name)
-    return MemoryResult(runtime=runtime_name, artifact=str(artifact), device=device, device_used=out["device_used"],
-                        batch=batch, threads=threads, peak_rss_mib=out["peak_rss_mib"], baseline_rss_mib=baseline,
-                        model_rss_mib=out["peak_rss_mib"] - baseline, gpu_mib=out["gpu_mib"],
-                        gpu_mib_source=out["gpu_mib_source"])
+    results = []
+    for i, phase in enumerate(out["phases"]):
+        last = i == len(out["phases"]) - 1
+        results.append(MemoryResult(
+            runtime=runtime_name, artifact=str(artifact), device=device, device_used=out["device_used"],
+            batch=phase["batch"], threads=threads, peak_rss_mib=phase["peak_rss_mib"], baseline_rss_mib=baseline,
+            model_rss_mib=phase["peak_rss_mib"] - baseline, gpu_mib=out["gpu_mib"] if last else None,
+            gpu_mib_source=out["gpu_mib_source"] if last else None,
+            peak_reset=out["peak_reset"] if i else None))
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:

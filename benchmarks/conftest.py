@@ -1,0 +1,117 @@
+"""The suites' options (--cb-*), their parameters generated from the manifest, and the session
+facts every result carries: machine, SGEMM peak, versions, git commit, dataset fingerprint."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from convbench.benchmarks import matrix
+from convbench.benchmarks.bench import SUITES, BenchOptions, validate_names
+from convbench.benchmarks.manifest import load_manifest
+from convbench.benchmarks.suite import BenchContext, measure_sgemm_peaks
+from convbench.errors import UserError
+
+STATE = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("convbench", "convbench benchmark matrix (see benchmarks/bench.py)")
+    g.addoption("--cb-out", default="artifacts", help="artifacts folder (manifest.json, scaling cache)")
+    g.addoption("--cb-manifest", default=None, help="manifest path (default <out>/manifest.json)")
+    g.addoption("--cb-quick", action="store_true", help="the smaller quick matrix")
+    g.addoption("--cb-models", default="", help="comma-separated lesson convnets (default: all in the manifest)")
+    g.addoption("--cb-variants", default="", help="comma-separated variants (default: all)")
+    g.addoption("--cb-runtimes", default="", help="comma-separated runtimes (default: the plan's)")
+    g.addoption("--cb-device", default="cpu", choices=["cpu", "gpu", "all"])
+    g.addoption("--cb-batches", default="", help="comma-separated batch sizes (default 1,8,32,128)")
+    g.addoption("--cb-suites", default="", help=f"comma-separated subset of {','.join(SUITES)}")
+    g.addoption("--cb-row-time", type=float, default=None, help="timed seconds per latency row")
+
+
+def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None) or getattr(config.option, "dist", "no") != "no":
+        raise pytest.UsageError("the benchmarks must not run under pytest-xdist (workers share the cores); "
+                                "drop -n/--dist or pass -p no:xdist")
+    try:
+        options = BenchOptions.from_pytest_config(config)
+        manifest = load_manifest(options.manifest_path)
+        validate_names(options, manifest)
+    except UserError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[STATE] = {"options": options, "manifest": manifest, "record": None}
+    _SKIPPED.clear()
+    _SUITE_SECONDS.clear()
+
+
+def pytest_generate_tests(metafunc):
+    state = metafunc.config.stash[STATE]
+    options, manifest = state["options"], state["manifest"]
+    for argname, (suite, make) in matrix.CASE_MAKERS.items():
+        if argname in metafunc.fixturenames:
+            cases = make(manifest, options) if suite in options.suite_list else []
+            metafunc.parametrize(argname, cases, ids=[c.id for c in cases])
+
+
+def _case_of(item):
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    # An empty parameter set leaves a NOTSET placeholder, not a Case.
+    return next((v for k, v in callspec.params.items() if k in matrix.CASE_MAKERS and isinstance(v, matrix.Case)),
+                None)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # Rows that import TensorFlow into this process run after all the others (stable sort).
+    items.sort(key=lambda item: bool((case := _case_of(item)) and matrix.needs_tensorflow(case)))
+
+
+def pytest_runtest_logreport(report):
+    suite = report.nodeid.split("::")[0].rsplit("/", 1)[-1].removeprefix("test_").removesuffix(".py")
+    _SUITE_SECONDS[suite] = _SUITE_SECONDS.get(suite, 0.0) + report.duration
+    if report.skipped and report.when in ("setup", "call"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _SKIPPED.append({"nodeid": report.nodeid, "reason": reason.removeprefix("Skipped: ")})
+
+
+# pytest_runtest_logreport gets no config; one pytest session per process (run_bench: a child).
+_SKIPPED: list[dict] = []
+_SUITE_SECONDS: dict[str, float] = {}  # wall seconds per suite file: setup + call + teardown
+
+
+@pytest.fixture(scope="session")
+def bench(request) -> BenchContext:
+    state = request.config.stash[STATE]
+    ctx = BenchContext(state["options"], state["manifest"])
+    start = time.perf_counter()
+    ctx.record  # SGEMM peak + machine facts now, before any row loads the cores
+    ctx.record["session_setup_s"] = time.perf_counter() - start
+    state["record"] = ctx.record
+    return ctx
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config, machine_info):
+    record = config.stash[STATE].get("record")
+    if record:
+        machine_info["convbench"] = {k: record[k] for k in ("machine", "sgemm_peak_gflops", "sgemm")}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    state = config.stash[STATE]
+    record = dict(state.get("record") or {"options": state["options"].as_record(),
+                                          "dataset": {"fingerprint": state["manifest"].fingerprint}})
+    record["skipped"] = list(_SKIPPED)
+    record["suite_seconds"] = dict(_SUITE_SECONDS)
+    if state.get("record"):
+        # Again at the end: a peak far from the start's means the cores were shared meanwhile.
+        import os
+
+        record["sgemm_peak_gflops_at_end"] = {str(k): v for k, v in measure_sgemm_peaks().items()}
+        record["loadavg_at_end"] = list(os.getloadavg())
+    record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    output_json["convbench"] = record

@@ -1,0 +1,272 @@
+"""How one row is timed and audited: load and first inference apart from warm runs, an untimed
+accuracy pass, rounds sized by a time budget, and MLPerf-style compliance audits (timed outputs
+equal the accuracy pass's; a repeated input is not faster than distinct ones)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from convbench.benchmarks.stats import LatencyStats
+
+# pedantic(target, setup, rounds) -> per-round seconds. pytest-benchmark's fixture in the suites,
+# a plain loop (plain_pedantic) in unit tests and for the harness-overhead comparison.
+Pedantic = Callable[[Callable[..., Any], Callable[[], tuple], int], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class RoundBudget:
+    """Timed rounds per row: as many as fit in `time_s` (estimated from warm-up calls), clamped
+    to [min_rounds, max_rounds]. Warm-up runs at least `warmup_calls` calls and `warmup_s`."""
+
+    time_s: float = 0.2
+    min_rounds: int = 7
+    max_rounds: int = 3000
+    warmup_calls: int = 2
+    warmup_s: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.time_s <= 0 or not 1 <= self.min_rounds <= self.max_rounds or self.warmup_calls < 1:
+            raise ValueError(f"bad round budget {self}")
+
+    def rounds_for(self, seconds_per_call: float) -> int:
+        if seconds_per_call <= 0:
+            return self.max_rounds
+        return int(min(self.max_rounds, max(self.min_rounds, math.floor(self.time_s / seconds_per_call))))
+
+
+def pytest_benchmark_pedantic(benchmark) -> Pedantic:
+    """Adapt pytest-benchmark's fixture: its raw per-round times are kept in stats.stats.data."""
+
+    def pedantic(target, setup, rounds):
+        benchmark.pedantic(target, setup=setup, rounds=rounds, iterations=1, warmup_rounds=0)
+        return list(benchmark.stats.stats.data)
+
+    return pedantic
+
+
+def plain_pedantic(target, setup, rounds) -> list[float]:
+    """The same protocol with nothing but time.perf_counter around each call."""
+    out = []
+    for _ in range(rounds):
+        args, kwargs = setup()
+        start = time.perf_counter()
+        target(*args, **kwargs)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+@dataclass(frozen=True)
+class OutputAudit:
+    """Timed-run outputs vs the accuracy pass's outputs on the same prepared inputs."""
+
+    passed: bool
+    checked: int  # timed outputs compared
+    mismatched: int
+    max_abs_diff: float
+    argmax_changes: int
+
+    def as_extra_info(self) -> dict:
+        return {"audit_outputs_equal": self.passed, "audit_outputs_checked": self.checked,
+                "audit_outputs_mismatched": self.mismatched, "audit_max_abs_diff": self.max_abs_diff,
+                "audit_argmax_changes": self.argmax_changes}
+
+
+def audit_outputs(timed: Sequence[tuple[int, np.ndarray]], reference: Sequence[np.ndarray],
+                  atol: float = 1e-5, rtol: float = 1e-4) -> OutputAudit:
+    """Every (feed index, postprocessed output) from the timed rounds must match the accuracy
+    pass's output for that feed: same argmax everywhere, values within atol + rtol*|ref|.
+    (Bit-exactness is not demanded: multi-threaded TF reductions may reorder float sums.)"""
+    mismatched, argmax_changes, worst = 0, 0, 0.0
+    for idx, out in timed:
+        ref = reference[idx]
+        out = np.asarray(out, dtype=np.float32)
+        if out.shape != ref.shape:
+            mismatched += 1
+            worst = math.inf
+            continue
+        diff = np.abs(out - ref)
+        worst = max(worst, float(diff.max()) if diff.size else 0.0)
+        changes = int((out.reshape(len(out), -1).argmax(1) != ref.reshape(len(ref), -1).argmax(1)).sum())
+        argmax_changes += changes
+        if changes or not np.all(diff <= atol + rtol * np.abs(ref)):
+            mismatched += 1
+    return OutputAudit(passed=mismatched == 0 and len(timed) > 0, checked=len(timed), mismatched=mismatched,
+                       max_abs_diff=worst, argmax_changes=argmax_changes)
+
+
+@dataclass(frozen=True)
+class CachingAudit:
+    """Repeated-input vs distinct-input latency, MLPerf TEST04 style."""
+
+    passed: bool
+    repeated_median_ms: float
+    distinct_median_ms: float
+    speedup: float  # distinct / repeated median: > 1 means the repeated input was faster
+    threshold: float  # the speedup above which (and significant) the audit fails
+    noise: float  # relative difference of the distinct medians of alternate blocks
+    p_value: float  # one-sided Mann-Whitney U: repeated faster than distinct
+
+    def as_extra_info(self) -> dict:
+        return {"audit": "caching", "audit_passed": self.passed, "repeated_median_ms": self.repeated_median_ms,
+                "distinct_median_ms": self.distinct_median_ms, "repeat_speedup": self.speedup,
+                "speedup_threshold": self.threshold, "distinct_noise": self.noise, "p_value": self.p_value}
+
+
+def audit_caching(repeated_s: Sequence[float], distinct_s: Sequence[float], min_effect: float = 0.05,
+                  alpha: float = 0.01, distinct_halves: tuple[Sequence[float], Sequence[float]] | None = None
+                  ) -> CachingAudit:
+    """Fail when the repeated input is faster beyond noise: its median is more than
+    max(min_effect, 3 x noise) below the distinct median AND a one-sided Mann-Whitney U test
+    says so at `alpha`. noise = relative gap between the distinct medians of two halves
+    (alternate blocks when given, else even/odd samples)."""
+    from scipy.stats import mannwhitneyu
+
+    rep, dis = np.asarray(repeated_s, float), np.asarray(distinct_s, float)
+    if rep.size < 3 or dis.size < 3:
+        raise ValueError("need at least 3 repeated and 3 distinct samples")
+    rep_med, dis_med = float(np.median(rep)), float(np.median(dis))
+    a, b = distinct_halves if distinct_halves is not None else (dis[0::2], dis[1::2])
+    noise = abs(float(np.median(a)) - float(np.median(b))) / dis_med if dis_med > 0 else 0.0
+    speedup = dis_med / rep_med if rep_med > 0 else math.inf
+    threshold = 1.0 / (1.0 - min(0.9, max(min_effect, 3 * noise)))
+    p_value = float(mannwhitneyu(rep, dis, alternative="less").pvalue)
+    flagged = speedup > threshold and p_value < alpha
+    return CachingAudit(passed=not flagged, repeated_median_ms=rep_med * 1e3, distinct_median_ms=dis_med * 1e3,
+                        speedup=speedup, threshold=threshold, noise=noise, p_value=p_value)
+
+
+@dataclass
+class LatencyRun:
+    """What one latency row measured (times in seconds)."""
+
+    stats: LatencyStats
+    samples_s: list[float]
+    rounds: int
+    first_inference_s: float
+    warmup_calls: int  # untimed-by-the-harness calls after the first (accuracy pass included)
+    pool_batches: int  # distinct prepared input batches cycled through the timed rounds
+    pool_predictions: np.ndarray  # accuracy pass: argmax per pool image
+    audit: OutputAudit
+
+
+def measure_latency(session, x_batches: Sequence[np.ndarray], budget: RoundBudget,
+                    pedantic: Pedantic = plain_pedantic) -> LatencyRun:
+    """Time `session.run` on a fresh session. Untimed: preparing every input batch, the
+    accuracy pass. Timed apart: the first inference; then warm-up; then the timed rounds,
+    each on the next input batch of the pool, keeping each round's output for the audit."""
+    feeds = [session.prepare(x) for x in x_batches]
+    start = time.perf_counter()
+    first_raw = session.run(feeds[0])
+    first_s = time.perf_counter() - start
+
+    # Accuracy pass (MLPerf's accuracy mode): the reference outputs for the audit. Its calls
+    # are warm-up too, and their times estimate how many rounds fit the budget.
+    reference, warm_times = [session.postprocess(first_raw)], []
+    for feed in feeds[1:]:
+        t = time.perf_counter()
+        raw = session.run(feed)
+        warm_times.append(time.perf_counter() - t)
+        reference.append(session.postprocess(raw))
+    warm_start = time.perf_counter()
+    while len(warm_times) < budget.warmup_calls or (time.perf_counter() - warm_start < budget.warmup_s
+                                                     and len(warm_times) < 1000):
+        t = time.perf_counter()
+        session.run(feeds[len(warm_times) % len(feeds)])
+        warm_times.append(time.perf_counter() - t)
+    rounds = budget.rounds_for(float(np.median(warm_times)))
+
+    captured: list[tuple[int, Any]] = []
+    counter = iter(range(10**12))
+
+    def setup():
+        i = next(counter) % len(feeds)
+        return (feeds[i], i), {}
+
+    run = session.run
+
+    def target(feed, i):
+        captured.append((i, run(feed)))
+
+    samples = list(pedantic(target, setup, rounds))
+    timed = [(i, session.postprocess(raw)) for i, raw in captured]
+    audit = audit_outputs(timed, reference)
+    predictions = np.concatenate([r.reshape(len(r), -1).argmax(1) for r in reference])
+    return LatencyRun(stats=LatencyStats.from_seconds(samples, batch=session.batch), samples_s=samples,
+                      rounds=rounds, first_inference_s=first_s, warmup_calls=len(warm_times),
+                      pool_batches=len(feeds), pool_predictions=predictions, audit=audit)
+
+
+def measure_caching(session, x_batches: Sequence[np.ndarray], block: int = 25, blocks: int = 8,
+                    pedantic: Pedantic = plain_pedantic) -> tuple[CachingAudit, list[float]]:
+    """Alternate blocks of `block` calls: the same input again and again, then inputs never
+    seen before in this audit (a last-input or a memo cache would hit only the former).
+    Needs block * blocks / 2 + 1 distinct input batches. Returns the audit and the raw samples."""
+    need = block * (blocks // 2) + 1
+    if len(x_batches) < need:
+        raise ValueError(f"caching audit needs {need} distinct input batches, got {len(x_batches)}")
+    feeds = [session.prepare(x) for x in x_batches[:need]]
+    for f in feeds[:3]:
+        session.run(f)  # warm
+    plan: list[tuple[bool, int]] = []  # (repeated?, feed index)
+    fresh = iter(range(1, need))
+    for b in range(blocks):
+        repeated = b % 2 == 0
+        plan += [(repeated, 0 if repeated else next(fresh)) for _ in range(block)]
+    steps = iter(plan)
+
+    def setup():
+        _, i = next(steps)
+        return (feeds[i],), {}
+
+    samples = list(pedantic(session.run, setup, len(plan)))
+    rep = [s for s, (r, _) in zip(samples, plan) if r]
+    dis = [s for s, (r, _) in zip(samples, plan) if not r]
+    half = len(dis) // block  # distinct blocks; alternate them into two halves for the noise estimate
+    blocks_dis = [dis[k * block:(k + 1) * block] for k in range(half)]
+    halves = ([s for blk in blocks_dis[0::2] for s in blk], [s for blk in blocks_dis[1::2] for s in blk])
+    if not halves[1]:
+        halves = None
+    return audit_caching(rep, dis, distinct_halves=halves), samples
+
+
+@dataclass(frozen=True)
+class OverheadAudit:
+    harness_median_ms: float
+    plain_median_ms: float
+    overhead_pct: float  # (harness / plain - 1) * 100
+    within_pct: float
+
+    @property
+    def passed(self) -> bool:
+        return abs(self.overhead_pct) <= self.within_pct
+
+    def as_extra_info(self) -> dict:
+        return {"audit": "harness_overhead", "audit_passed": self.passed, "harness_median_ms": self.harness_median_ms,
+                "plain_median_ms": self.plain_median_ms, "overhead_pct": self.overhead_pct,
+                "overhead_limit_pct": self.within_pct}
+
+
+def measure_overhead(session, x_batches: Sequence[np.ndarray], budget: RoundBudget, pedantic: Pedantic,
+                     within_pct: float = 5.0) -> tuple[OverheadAudit, list[float]]:
+    """The harness's median (pedantic with a setup per round, as the latency rows use it) vs a
+    bare perf_counter loop over the same session and inputs, with as many rounds as the row
+    budget gives. The plain loop runs half before and half after, so drift favours neither."""
+    feeds = [session.prepare(x) for x in x_batches]
+    counter = iter(range(10**12))
+
+    def setup():
+        return (feeds[next(counter) % len(feeds)],), {}
+
+    warm = plain_pedantic(session.run, setup, max(budget.warmup_calls, len(feeds)))
+    rounds = budget.rounds_for(float(np.median(warm)))
+    half = max(3, rounds // 2)
+    plain = plain_pedantic(session.run, setup, half)
+    harness = list(pedantic(session.run, setup, rounds))
+    plain += plain_pedantic(session.run, setup, half)
+    h, p = float(np.median(harness)), float(np.median(plain))
+    return OverheadAudit(h * 1e3, p * 1e3, (h / p - 1) * 100, within_pct), harness
