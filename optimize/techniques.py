@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from convbench.models.convnets import AUGMENTATION_LAYERS, strip_augmentation
-from convbench.tfsetup import keras, tf
+from convbench.tfsetup import keras
 
 WRAPPABLE = (keras.layers.Conv2D, keras.layers.Dense)
 
