@@ -24,6 +24,7 @@ SUITES = ("latency", "audit", "memory", "scaling", "pipeline")  # also the order
 DEVICES = ("cpu", "gpu", "all")
 SUITE_DIR = Path(__file__).resolve().parent
 DEFAULT_BUDGET = RoundBudget(time_s=0.2, min_rounds=7, max_rounds=3000)
+BUSY_FRACTION = 0.2  # foreign CPU share above which a row is reported as timed on a busy machine
 QUICK_BUDGET = RoundBudget(time_s=0.05, min_rounds=3, max_rounds=500, warmup_s=0.005)
 
 
@@ -168,6 +169,12 @@ def run_bench(options: BenchOptions) -> int:
     """Run the suites in a child `python -m pytest` (fresh process: TF thread pools, memory),
     showing pytest's progress; write <out>/runs/<UTC time>/bench.json; print a summary.
     Returns pytest's exit status (0 all passed, 1 a row or audit failed, ...)."""
+    return run_bench_with_folder(options)[0]
+
+
+def run_bench_with_folder(options: BenchOptions) -> tuple[int, Path | None]:
+    """run_bench, also returning the run folder (None when nothing was written), for callers
+    that go on with the results (the report)."""
     from convbench.benchmarks.manifest import load_manifest
 
     manifest = load_manifest(options.manifest_path)  # UserError: run `convbench optimize` first
@@ -186,7 +193,8 @@ def run_bench(options: BenchOptions) -> int:
         print(f"convbench bench: no results: {why}; nothing written to {bench_json}", file=sys.stderr)
         if not any(run_dir.iterdir()):
             run_dir.rmdir()
-    return rc
+            return rc, None
+    return rc, run_dir
 
 
 # ---- reading results ---------------------------------------------------------------------
@@ -262,6 +270,10 @@ def headlines(bench: dict) -> list[str]:
         pct = [a["overhead_pct"] for a in over]
         out.append(f"  harness overhead vs a plain perf_counter loop (batch 1): {min(pct):+.1f} .. {max(pct):+.1f} % "
                    f"({sum(a['audit_passed'] for a in over)}/{len(over)} within {over[0]['overhead_limit_pct']:.0f} %)")
+    busy = [r for r in lat if (r.get("foreign_cpu_fraction") or 0) > BUSY_FRACTION]
+    if busy:
+        out.append(f"  {len(busy)}/{len(lat)} latency rows ran while other processes used > {BUSY_FRACTION:.0%} "
+                   "of the CPUs (foreign_cpu_fraction): their timings are pessimistic, 2-thread rows most")
     latency_audit_fail = [r["key"] for r in lat if r.get("audit_outputs_equal") is False]
     if latency_audit_fail:
         out.append(f"  timed outputs differ from the accuracy pass: {', '.join(latency_audit_fail)}")
@@ -331,4 +343,5 @@ def compare_medians(a: dict, b: dict, runtimes=("litert", "litert_noxnnpack", "o
             "within_5pct": sum(v <= 0.05 for v in vals), "diffs": diffs}
 
 
-__all__ = ["BenchOptions", "SUITES", "compare_medians", "rows", "run_bench", "summarize", "validate_names"]
+__all__ = ["BenchOptions", "SUITES", "compare_medians", "rows", "run_bench", "run_bench_with_folder", "summarize",
+           "validate_names"]

@@ -98,6 +98,31 @@ def measure_sgemm_peaks() -> dict[int, float]:
     return {t: max(p[t] for p in passes) for t in threads}
 
 
+class ForeignCpu:
+    """Share of all CPUs' time that other processes (and the hypervisor's steal) used while the
+    block ran: 0 on a quiet machine; 0.5 on 2 cores means another process took a whole core.
+    A row timed under such load is slower for reasons of its own (2-thread rows most)."""
+
+    def __enter__(self) -> ForeignCpu:
+        self._start = self._sample()
+        self.fraction = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        (w0, busy0, own0), (w1, busy1, own1) = self._start, self._sample()
+        capacity = (w1 - w0) * len(os.sched_getaffinity(0))
+        self.fraction = max(0.0, ((busy1 - busy0) - (own1 - own0)) / capacity) if capacity > 0 else None
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        import psutil
+
+        cpu, own = psutil.cpu_times(), os.times()
+        busy = cpu.user + cpu.nice + cpu.system + getattr(cpu, "irq", 0) + getattr(cpu, "softirq", 0) \
+            + getattr(cpu, "steal", 0)
+        return time.monotonic(), busy, own.user + own.system + own.children_user + own.children_system
+
+
 def pool_count(batch: int, test_images: int = 256) -> int:
     """Distinct input batches a latency row cycles through: ~256 images, 2..8 batches."""
     return max(2, min(8, test_images // batch))

@@ -8,7 +8,7 @@ import warnings
 
 from convbench.benchmarks.harness import measure_caching, measure_overhead, pytest_benchmark_pedantic
 from convbench.benchmarks.records import artifact_fields
-from convbench.benchmarks.suite import load_session, pool_count, session_info
+from convbench.benchmarks.suite import ForeignCpu, load_session, pool_count, session_info
 
 CACHING_BLOCK, CACHING_BLOCKS = 25, 8
 
@@ -21,14 +21,18 @@ def test_audit(benchmark, audit_case, bench):
     if case.metric == "caching":
         need = CACHING_BLOCK * (CACHING_BLOCKS // 2) + 1
         x_batches, _ = bench.input_pool(case.batch, need, session.input_shape[1:])
-        audit, _ = measure_caching(session, x_batches, CACHING_BLOCK, CACHING_BLOCKS, pedantic)
-        benchmark.extra_info.update({**info, **audit.as_extra_info(), **bench.context})
+        with ForeignCpu() as foreign:
+            audit, _ = measure_caching(session, x_batches, CACHING_BLOCK, CACHING_BLOCKS, pedantic)
+        benchmark.extra_info.update({**info, **audit.as_extra_info(), **bench.context,
+                                     "foreign_cpu_fraction": foreign.fraction})
         assert audit.passed, (f"{case.id}: the repeated input ran {audit.speedup:.2f}x faster than distinct inputs "
                               f"(limit {audit.threshold:.2f}x, p={audit.p_value:.2g}): results may be cached")
     else:
         x_batches, _ = bench.input_pool(case.batch, pool_count(case.batch), session.input_shape[1:])
-        audit, _ = measure_overhead(session, x_batches, bench.budget, pedantic)
-        benchmark.extra_info.update({**info, **audit.as_extra_info(), **bench.context})
+        with ForeignCpu() as foreign:
+            audit, _ = measure_overhead(session, x_batches, bench.budget, pedantic)
+        benchmark.extra_info.update({**info, **audit.as_extra_info(), **bench.context,
+                                     "foreign_cpu_fraction": foreign.fraction})
         if not audit.passed:  # a target, not a compliance rule: recorded and warned about
             warnings.warn(f"{case.id}: harness median {audit.overhead_pct:+.1f} % vs a plain loop "
                           f"(target within {audit.within_pct} %)", stacklevel=1)

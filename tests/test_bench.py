@@ -5,6 +5,7 @@ bad names and a missing manifest as user errors, and one tiny end-to-end `run_be
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 
 from convbench.benchmarks import matrix
-from convbench.benchmarks.bench import BenchOptions, compare_medians, run_bench, summarize, validate_names
+from convbench.benchmarks.bench import (BenchOptions, compare_medians, run_bench, run_bench_with_folder, summarize,
+                                        validate_names)
 from convbench.benchmarks.harness import (OverheadAudit, RoundBudget, audit_caching, audit_outputs, measure_caching,
                                           measure_latency)
 from convbench.benchmarks.manifest import find_dataset_file, load_manifest, resolve_artifact_path
@@ -267,8 +269,9 @@ def test_run_bench_end_to_end(tiny_manifest, tmp_path, capsys):
     out = tiny_manifest.parent
     options = BenchOptions(quick=True, runtimes=("litert",), batches=(1,), suites=("latency", "audit"),
                            out=out, storage=tmp_path / "storage")
-    assert run_bench(options) == 0
-    [bench_json] = sorted(out.glob("runs/*/bench.json"))[-1:]
+    rc, run_dir = run_bench_with_folder(options)
+    assert rc == 0
+    bench_json = run_dir / "bench.json"
     doc = json.loads(bench_json.read_text())
     lat = [b for b in doc["benchmarks"] if b["extra_info"]["kind"] == "latency"]
     assert len(lat) == 2 and all(b["stats"]["data"] for b in lat)  # fp32 and int8-io TFLite
@@ -298,3 +301,17 @@ def test_one_memory_child_reports_each_batch_apart(tiny_manifest):
     assert (b1.batch, big.batch) == (1, 256) and 0 < b1.baseline_rss_mib < b1.peak_rss_mib
     assert b1.peak_reset is None and big.peak_reset in (True, False)
     assert big.model_rss_mib == pytest.approx(big.peak_rss_mib - big.baseline_rss_mib)
+
+
+def test_foreign_cpu_sees_another_process():
+    from convbench.benchmarks.suite import ForeignCpu
+
+    spin = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 2: pass"])
+    try:
+        time.sleep(0.3)  # let it start
+        with ForeignCpu() as busy:
+            time.sleep(0.6)
+    finally:
+        spin.wait()
+    # The spinning child takes one whole CPU (more load from elsewhere only adds to it).
+    assert busy.fraction > 0.6 / len(os.sched_getaffinity(0))
