@@ -135,7 +135,7 @@ def bench_options(args):
 def _cmd_bench(args) -> int:
     from convbench.benchmarks.bench import run_bench
 
-    return run_bench(bench_options(args))[0]
+    return run_bench(bench_options(args))
 
 
 def _cmd_report(args) -> int:
@@ -148,7 +148,7 @@ def _cmd_report(args) -> int:
 def _cmd_run(args) -> int:
     import time
 
-    from convbench.benchmarks.bench import run_bench
+    from convbench.benchmarks.bench import run_bench_with_folder
     from convbench.optimize.pipeline import optimize_all
     from convbench.optimize.report import print_summary
     from convbench.report.build import build_report
@@ -156,7 +156,7 @@ def _cmd_run(args) -> int:
     started = time.perf_counter()
     manifest = optimize_all(optimize_config(args))
     failed = print_summary(manifest)
-    rc, run_dir = run_bench(bench_options(args))
+    rc, run_dir = run_bench_with_folder(bench_options(args))
     if run_dir is None or not (run_dir / "bench.json").exists():
         print("convbench run: the benchmark wrote no results; no report", file=sys.stderr)
         return rc or 1
