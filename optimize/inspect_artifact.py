@@ -60,11 +60,19 @@ def onnx_weights(path: Path) -> WeightStats:
     graph = onnx.load(str(path)).graph
     init = {t.name: t for t in graph.initializer}
     producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
     arrays = []
     for node in graph.node:
         if node.op_type not in ONNX_WEIGHT_OPS:
             continue
-        inputs = node.input[3:4] if node.op_type.startswith("QLinear") else node.input[1:3]
+        inputs = list(node.input[3:4] if node.op_type.startswith("QLinear") else node.input[1:3])
+        if node.op_type == "MatMul":
+            # tf2onnx writes Dense as MatMul + Add: the Add's constant input is the bias.
+            adds = [c for c in consumers.get(node.output[0], []) if c.op_type == "Add"]
+            inputs += [i for add in adds[:1] for i in add.input if i != node.output[0]]
         for position, name in enumerate(inputs, start=1):
             name = _through(name, producer, init)
             if name in init:

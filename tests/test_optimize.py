@@ -156,6 +156,9 @@ def test_weight_reader_counts_exact_zeros(tmp_path):
     kernel, bias = model.layers[0].get_weights()
     kernel[..., 0] = 0.0                         # 9 of 18 conv weights zero
     model.layers[0].set_weights([kernel, bias + 1.0])
+    dense_kernel, dense_bias = model.layers[2].get_weights()
+    # Non-zero bias: the TFLite converter drops an all-zero bias tensor from the file.
+    model.layers[2].set_weights([dense_kernel, dense_bias + 0.5])
     to_tflite(model, tmp_path / "m.tflite", "fp32")
     to_onnx(model, tmp_path / "m.onnx")
     expected_params = 18 + 2 + 8 * 3 + 3
