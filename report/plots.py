@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 FIGSIZE = (10, 3.6)
 
@@ -23,9 +24,9 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _per_model_axes(models: list[str], height: float = 3.4):
+def _per_model_axes(models: list[str], height: float = 3.4, wspace: float = 0.35):
     fig, axes = plt.subplots(1, len(models), figsize=(max(4.0, 3.9 * len(models)), height), squeeze=False)
-    fig.subplots_adjust(wspace=0.35)
+    fig.subplots_adjust(wspace=wspace)
     return fig, dict(zip(models, axes[0]))
 
 
@@ -54,6 +55,7 @@ def latency_vs_accuracy(rows: list[dict], device: str) -> bytes | None:
         front = pareto_front([(r["p50_ms"], r["accuracy"] * 100) for r in mine])
         ax.plot(*zip(*front), "k--", lw=1, label="Pareto frontier")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(model, fontsize=9)
         ax.set_xlabel("batch-1 p50 latency (ms, log)")
         ax.set_ylabel("held-out accuracy (%)")
@@ -75,6 +77,7 @@ def size_vs_accuracy(artifacts: list[dict]) -> bytes | None:
             if pts:
                 ax.scatter(*zip(*pts), marker=marker, s=14, label=kind, alpha=0.8)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(model, fontsize=9)
         ax.set_xlabel("gzip size (KiB, log)")
         ax.set_ylabel("held-out accuracy (%)")
@@ -94,7 +97,7 @@ def speedup_bars(rows: list[dict], baseline_runtime: str = "keras_eager") -> byt
             key = (r["model"], f"{r['variant']}/{r['runtime']}")
             best[key] = min(best.get(key, np.inf), r["p50_ms"])
     models = sorted(base)
-    fig, axes = _per_model_axes(models, height=4.2)
+    fig, axes = _per_model_axes(models, height=4.2, wspace=0.9)
     for model, ax in axes.items():
         items = sorted(((name, base[model] / t) for (m, name), t in best.items() if m == model), key=lambda kv: kv[1])[-12:]
         if items:
@@ -109,7 +112,7 @@ def memory_bars(rows: list[dict]) -> bytes | None:
     if not rows:
         return None
     models = sorted({r["model"] for r in rows})
-    fig, axes = _per_model_axes(models, height=3.8)
+    fig, axes = _per_model_axes(models, height=3.8, wspace=0.9)
     for model, ax in axes.items():
         mine = sorted((r for r in rows if r["model"] == model), key=lambda r: (r["runtime"], r["format"]))
         labels = [f"{r['variant']}/{r['runtime']}" for r in mine]
@@ -167,7 +170,9 @@ def scaling_plot(rows: list[dict]) -> bytes | None:
 def batch_plot(rows: list[dict]) -> bytes | None:
     series = defaultdict(list)
     for r in rows:
-        if r["device"] == "cpu" and r["runtime"] != "null" and r.get("throughput_items_per_s"):
+        # The baselines only, one thread (or TF's own): every variant would bury the trend.
+        if (r["device"] == "cpu" and r["runtime"] != "null" and r.get("throughput_items_per_s") and r["threads"] in (1, None)
+                and r["variant"] in ("keras_fp32", "tflite_fp32", "tflite_int8", "onnx_fp32", "onnx_static_qdq")):
             series[(r["model"], r["variant"], r["runtime"], r["threads"])].append((r["batch"], r["throughput_items_per_s"]))
     series = {k: sorted(v) for k, v in series.items() if len(v) > 1}
     if not series:
@@ -182,7 +187,7 @@ def batch_plot(rows: list[dict]) -> bytes | None:
         ax.set_title(model, fontsize=9)
         ax.set_xlabel("batch")
         ax.set_ylabel("items/s")
-        ax.legend(fontsize=4)
+        ax.legend(fontsize=6)
     return _png(fig)
 
 
