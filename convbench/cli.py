@@ -96,16 +96,18 @@ def train_config(args):
 def _cmd_train(args) -> int:
     from convbench.models.train import train_all
 
-    config = train_config(args)
-    dataset, trained = train_all(config)
+    _print_trained(*train_all(train_config(args)))
+    return 0
+
+
+def _print_trained(dataset, trained) -> None:
     print(f"data: {dataset.name}, {dataset.num_classes} classes, input {dataset.input_shape}, "
           f"fingerprint {dataset.fingerprint[:12]}")
     for t in trained:
         s = t.summary
         how = "cached" if s["cached"] else f"trained in {s['train_seconds']:.1f} s"
         print(f"{t.name:20s} test acc {s['test_accuracy']:.2%}  params {s['params']:>8,}  "
-              f"{s['flops_per_image'] / 1e6:7.2f} MFLOP/img  {how}  -> {t.folder}")
-    return 0
+              f"{s['flops_per_image'] / 1e6:7.2f} MFLOP/img  {how}  -> {t.folder}", flush=True)
 
 
 def optimize_config(args):
@@ -115,10 +117,13 @@ def optimize_config(args):
 
 
 def _cmd_optimize(args) -> int:
+    from convbench.models.train import train_all
     from convbench.optimize.pipeline import optimize_all
     from convbench.optimize.report import print_summary
 
-    manifest = optimize_all(optimize_config(args))
+    config = optimize_config(args)
+    _print_trained(*train_all(config.train))
+    manifest = optimize_all(config)
     failed = print_summary(manifest)
     print(f"manifest: {args.out / 'manifest.json'}")
     return 1 if failed else 0
@@ -149,12 +154,15 @@ def _cmd_run(args) -> int:
     import time
 
     from convbench.benchmarks.bench import run_bench_with_folder
+    from convbench.models.train import train_all
     from convbench.optimize.pipeline import optimize_all
     from convbench.optimize.report import print_summary
     from convbench.report.build import build_report
 
     started = time.perf_counter()
-    manifest = optimize_all(optimize_config(args))
+    config = optimize_config(args)
+    _print_trained(*train_all(config.train))
+    manifest = optimize_all(config)
     failed = print_summary(manifest)
     rc, run_dir = run_bench_with_folder(bench_options(args))
     if run_dir is None or not (run_dir / "bench.json").exists():

@@ -91,6 +91,10 @@ def optimize_all(config: OptimizeConfig, progress: bool = True) -> dict:
                 records[variant.name] = optimize_one(ctx, variant, records)
                 rows.extend(records[variant.name]["artifacts"])
                 bar.update(1)
+            if bar.disable:  # no TTY: one line per model instead of a bar
+                done = [r for r in rows if r["model"] == trained.name]
+                print(f"optimize: {trained.name} done at {time.perf_counter() - started:.0f} s, {len(done)} rows, "
+                      f"{sum(1 for r in done if r.get('error'))} failed", flush=True)
     manifest = {
         "schema": "convbench.manifest/1",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
