@@ -128,9 +128,9 @@ def pool_count(batch: int, test_images: int = 256) -> int:
     return max(2, min(8, test_images // batch))
 
 
-def load_session(case):
-    """Skip rows that cannot run here (with the reason), else load: (session, load seconds)."""
-    from convbench.benchmarks.runtimes import RUNTIMES, DeviceUnavailable
+def runnable_runtime(case):
+    """The row's runtime, or pytest.skip with the reason (a failed artifact, no GPU here)."""
+    from convbench.benchmarks.runtimes import RUNTIMES
 
     if case.skip:
         pytest.skip(case.skip)
@@ -138,6 +138,14 @@ def load_session(case):
     ok, why = runtime.available(case.device)
     if not ok:
         pytest.skip(f"{case.device} row: {why}")
+    return runtime
+
+
+def load_session(case):
+    """Skip rows that cannot run here (with the reason), else load: (session, load seconds)."""
+    from convbench.benchmarks.runtimes import DeviceUnavailable
+
+    runtime = runnable_runtime(case)
     runtime.import_modules()  # once per process; load_ms is the model's load, not the library's import
     start = time.perf_counter()
     try:

@@ -8,17 +8,13 @@ import pytest
 
 from convbench.benchmarks.memory import measure_baseline_rss_mib, measure_peak_rss_batches
 from convbench.benchmarks.records import memory_extra_info
-from convbench.benchmarks.runtimes import RUNTIMES, DeviceUnavailable
+from convbench.benchmarks.runtimes import DeviceUnavailable
+from convbench.benchmarks.suite import runnable_runtime
 
 
 def test_memory(benchmark, memory_case, bench):
     case = memory_case
-    if case.skip:
-        pytest.skip(case.skip)
-    runtime = RUNTIMES[case.runtime]
-    ok, why = runtime.available(case.device)
-    if not ok:
-        pytest.skip(f"{case.device} row: {why}")
+    runtime = runnable_runtime(case)
     measure_baseline_rss_mib(case.runtime)  # cached per process: keep it out of this row's timing
     try:
         results = benchmark.pedantic(measure_peak_rss_batches, kwargs={
