@@ -21,7 +21,7 @@ from convbench.models.train import TrainConfig, TrainedModel, train_all
 from convbench.optimize import evaluate, export, inspect_artifact, techniques
 from convbench.optimize.techniques import FineTune, TechniqueResult
 from convbench.optimize.variants import Variant, resolve_variants
-from convbench.tfsetup import keras
+from convbench.tfsetup import keras, seed_everything
 
 TECHNIQUES = {
     "none": lambda model, data, tune, **_: TechniqueResult(model),
@@ -150,6 +150,9 @@ def optimize_one(ctx: ModelContext, variant: Variant, records: dict) -> dict:
         tune = variant.finetune or FineTune()
         if ctx.config.finetune_epochs is not None:
             tune = FineTune(ctx.config.finetune_epochs, tune.batch_size, tune.learning_rate)
+        # Seeded per variant: the same trained model and seed give the same fine-tuned artifact,
+        # whatever ran before it in this process.
+        seed_everything(ctx.config.train.seed)
         result = TECHNIQUES[variant.technique](parent, ctx.finetune_data, tune, **variant.params)
     except Exception as exc:  # one variant's failure must not stop the others
         error = _describe(exc)
