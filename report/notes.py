@@ -148,7 +148,8 @@ def hardware_optimization(run: Run) -> Note:
             gain = f32["p50_ms"] / pruned["p50_ms"]
             note.findings.append(f"{model}: pruned_80 fp32 runs {gain:.2f}x the speed of dense fp32.")
             if gain < 1.2:
-                note.contradicted.append(f"{model}: 80 % sparsity gives little or no speed-up ({gain:.2f}x, not ~5x): dense kernels still multiply the zeros.")
+                note.contradicted.append(f"{model}: 80 % sparsity gives little or no speed-up ({gain:.2f}x, not ~5x): "
+                                         "dense kernels still multiply the zeros.")
     return note
 
 
