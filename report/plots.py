@@ -30,6 +30,14 @@ def _per_model_axes(models: list[str], height: float = 3.4, wspace: float = 0.35
     return fig, dict(zip(models, axes[0]))
 
 
+def _log_x_accuracy_axis(ax, title: str, xlabel: str) -> None:
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor log labels overlap at this width
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("held-out accuracy (%)")
+
+
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Points not beaten by another that is both faster (lower x) and more accurate (higher y)."""
     front, best_y = [], -np.inf
@@ -54,11 +62,7 @@ def latency_vs_accuracy(rows: list[dict], device: str) -> bytes | None:
             ax.scatter(*zip(*pts), s=14, label=runtime, alpha=0.8)
         front = pareto_front([(r["p50_ms"], r["accuracy"] * 100) for r in mine])
         ax.plot(*zip(*front), "k--", lw=1, label="Pareto frontier")
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_title(model, fontsize=9)
-        ax.set_xlabel("batch-1 p50 latency (ms, log)")
-        ax.set_ylabel("held-out accuracy (%)")
+        _log_x_accuracy_axis(ax, model, "batch-1 p50 latency (ms, log)")
     next(iter(axes.values())).legend(fontsize=6)
     fig.suptitle(f"latency vs accuracy on {device}", fontsize=10)
     return _png(fig)
@@ -76,11 +80,7 @@ def size_vs_accuracy(artifacts: list[dict]) -> bytes | None:
             pts = [(r["gzip_bytes"] / 1024, r["accuracy"] * 100) for r in mine if r["format"].startswith(kind)]
             if pts:
                 ax.scatter(*zip(*pts), marker=marker, s=14, label=kind, alpha=0.8)
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_title(model, fontsize=9)
-        ax.set_xlabel("gzip size (KiB, log)")
-        ax.set_ylabel("held-out accuracy (%)")
+        _log_x_accuracy_axis(ax, model, "gzip size (KiB, log)")
     next(iter(axes.values())).legend(fontsize=7)
     fig.suptitle("size vs accuracy (every verified artifact)", fontsize=10)
     return _png(fig)
