@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from convbench.models.train import predicted_labels
+from convbench.optimize.int8_io import dequantize_output, quantize_input
 
 EVAL_BATCH = 100
 
@@ -38,25 +39,10 @@ def _run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
     for start in range(0, len(x), EVAL_BATCH):
         chunk = x[start:start + EVAL_BATCH]
         padded = np.concatenate([chunk, np.zeros((EVAL_BATCH - len(chunk), *x.shape[1:]), x.dtype)])
-        interp.set_tensor(inp["index"], _quantize(padded, inp))
+        interp.set_tensor(inp["index"], quantize_input(padded, inp))
         interp.invoke()
-        results.append(_dequantize(interp.get_tensor(out["index"]), out)[: len(chunk)])
+        results.append(dequantize_output(interp.get_tensor(out["index"]), out)[: len(chunk)])
     return np.concatenate(results)
-
-
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    if detail["dtype"] == np.float32:
-        return x.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(detail["dtype"])
-
-
-def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
-    if detail["dtype"] == np.float32:
-        return y
-    scale, zero_point = detail["quantization"]
-    return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
 def _run_onnx(path: Path, x: np.ndarray) -> np.ndarray:

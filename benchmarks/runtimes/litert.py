@@ -8,11 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from convbench.benchmarks.runtimes.base import Runtime, Session, package_version, single_io
-
-
-def _quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+from convbench.optimize.int8_io import dequantize_output, quantize_input
 
 
 class LiteRTSession(Session):
@@ -30,7 +26,7 @@ class LiteRTSession(Session):
         self._interp.allocate_tensors()
         self._in = self._interp.get_input_details()[0]
         out = self._interp.get_output_details()[0]
-        self._out_quant = out["quantization"] if out["dtype"] in (np.int8, np.uint8) else None
+        self._out = out
         self.runtime, self.batch, self.device_used = name, batch, "cpu"
         self.input_shape = tuple(int(d) for d in self._in["shape"])
         self.output_shape = tuple(int(d) for d in out["shape"])
@@ -40,10 +36,7 @@ class LiteRTSession(Session):
         self.providers = ("XNNPACK", "builtin") if "DELEGATE" in ops else ("builtin",)
 
     def _prepare(self, x):
-        if self._in["dtype"] in (np.int8, np.uint8):  # full-integer model: quantize like the converter did
-            scale, zero_point = self._in["quantization"]
-            return _quantize(x, scale, zero_point, self._in["dtype"])
-        return x
+        return quantize_input(x, self._in)  # full-integer model: quantize like the converter did
 
     def run(self, feed):
         self._interp.set_tensor(self._in["index"], feed)
@@ -51,10 +44,7 @@ class LiteRTSession(Session):
         return self._interp.get_tensor(self._out_index)  # a copy: safe after the next invoke
 
     def postprocess(self, raw):
-        if self._out_quant is None:
-            return np.asarray(raw, dtype=np.float32)
-        scale, zero_point = self._out_quant
-        return ((raw.astype(np.float32) - zero_point) * scale).astype(np.float32)
+        return dequantize_output(raw, self._out)
 
 
 class LiteRTRuntime(Runtime):
