@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from convbench.benchmarks.manifest import Manifest
+from convbench.optimize import scaling
 
 TF_RUNTIMES = ("keras_eager", "tf_function", "tf_xla")
 DEFAULT_BATCHES = (1, 8, 32, 128)
@@ -61,9 +62,6 @@ QUICK_MEMORY_FORMATS = ("tflite_fp32", "onnx_fp32")
 AUDIT_FORMATS = (("tflite_fp32", "litert"), ("onnx_fp32", "onnxruntime"))
 AUDITS = ("caching", "harness_overhead")
 
-SCALING_SIDES = (28, 64, 128, 224)
-QUICK_SCALING_SIDES = (28, 64)
-SCALING_CHANNELS = 3  # the Kaggle course's 128x128x3 images; every side uses 3 channels
 SCALING_FORMATS = (("tflite_fp32", "litert"), ("tflite_int8", "litert"),
                    ("onnx_fp32", "onnxruntime"), ("onnx_int8", "onnxruntime"))
 QUICK_SCALING_FORMATS = SCALING_FORMATS[:2]
@@ -260,7 +258,7 @@ def scaling_cases(manifest: Manifest, options) -> list[Case]:
     """Each selected lesson architecture with random weights at growing input sides, fp32 and
     int8 TFLite/ONNX, batch 1, one thread: latency (and memory unless --quick)."""
     archs = [m for m in manifest.models if not options.models or m in options.models]
-    sides = QUICK_SCALING_SIDES if options.quick else SCALING_SIDES
+    sides = scaling.QUICK_SIDES if options.quick else scaling.SIDES
     formats = QUICK_SCALING_FORMATS if options.quick else SCALING_FORMATS
     metrics = ("latency",) if options.quick else ("latency", "memory")
     selected = options.runtimes or tuple(_plans(options))
@@ -273,7 +271,7 @@ def scaling_cases(manifest: Manifest, options) -> list[Case]:
                 for device in _runtime_devices(runtime, options.device_list):
                     threads = 1 if device == "cpu" else None
                     for metric in metrics:
-                        cases.append(Case("scaling", arch, f"random_{side}x{side}x{SCALING_CHANNELS}", fmt, runtime,
+                        cases.append(Case("scaling", arch, f"random_{side}x{side}x{scaling.CHANNELS}", fmt, runtime,
                                           device, 1, threads, metric=metric, side=side))
     return cases
 

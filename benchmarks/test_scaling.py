@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from convbench.benchmarks.harness import measure_latency, pytest_benchmark_pedantic
-from convbench.benchmarks.matrix import SCALING_CHANNELS
+from convbench.optimize.scaling import CHANNELS
 from convbench.benchmarks.memory import measure_baseline_rss_mib, measure_peak_rss
 from convbench.benchmarks.records import latency_extra_info, memory_extra_info
 from convbench.benchmarks.runtimes import RUNTIMES
@@ -19,7 +19,7 @@ from convbench.benchmarks.suite import load_session, session_info
 
 @pytest.fixture(scope="session")
 def scaling_artifacts(bench):
-    from convbench.benchmarks.scaling import get_scaling_artifacts
+    from convbench.optimize.scaling import get_scaling_artifacts
     from convbench.models.convnets import CONVNETS
 
     built: dict = {}
@@ -29,7 +29,7 @@ def scaling_artifacts(bench):
         if arch not in CONVNETS:
             pytest.skip(f"{arch!r} is not a lesson architecture (valid: {', '.join(CONVNETS)})")
         if (arch, side) not in built:
-            built[arch, side] = get_scaling_artifacts(bench.options.out / "scaling", arch, side, SCALING_CHANNELS,
+            built[arch, side] = get_scaling_artifacts(bench.options.out / "scaling", arch, side, CHANNELS,
                                                       num_classes)
         return built[arch, side]
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from convbench.errors import UserError
+from convbench.workers import WorkerDied
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -26,6 +27,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--models", nargs="+", metavar="NAME", help="lesson convnets (default: all)")
     g.add_argument("--epochs", type=int, help="override every model's default epochs")
     g.add_argument("--retrain", action="store_true", help="ignore the cache and train again")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes, one model at a time each, TensorFlow on one thread "
+                        "(default: one per core; 0: everything in this process)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,41 +94,46 @@ def train_config(args):
 
     data = DataConfig(data_dir=args.data, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed)
     return TrainConfig(models=tuple(args.models or ()), epochs=args.epochs, seed=args.seed, data=data,
-                       out=args.out, retrain=args.retrain)
+                       out=args.out, retrain=args.retrain, workers=args.workers)
 
 
 def _cmd_train(args) -> int:
     from convbench.models.train import train_all
 
-    _print_trained(*train_all(train_config(args)))
+    dataset, trained = train_all(train_config(args))
+    _print_trained(dataset.describe(), [{"name": t.name, "folder": t.folder, **t.summary} for t in trained])
     return 0
 
 
-def _print_trained(dataset, trained) -> None:
-    print(f"data: {dataset.name}, {dataset.num_classes} classes, input {dataset.input_shape}, "
-          f"fingerprint {dataset.fingerprint[:12]}")
-    for t in trained:
-        s = t.summary
+def _print_trained(dataset: dict, trained: list[dict]) -> None:
+    print(f"data: {dataset['name']}, {len(dataset['class_names'])} classes, input {tuple(dataset['input_shape'])}, "
+          f"fingerprint {dataset['fingerprint'][:12]}")
+    for s in trained:
         how = "cached" if s["cached"] else f"trained in {s['train_seconds']:.1f} s"
-        print(f"{t.name:20s} test acc {s['test_accuracy']:.2%}  params {s['params']:>8,}  "
-              f"{s['flops_per_image'] / 1e6:7.2f} MFLOP/img  {how}  -> {t.folder}", flush=True)
+        print(f"{s['name']:20s} test acc {s['test_accuracy']:.2%}  params {s['params']:>8,}  "
+              f"{s['flops_per_image'] / 1e6:7.2f} MFLOP/img  {how}  -> {s['folder']}", flush=True)
 
 
-def optimize_config(args):
+def optimize_config(args, scaling_sides: tuple[int, ...]):
     from convbench.optimize.pipeline import OptimizeConfig
 
-    return OptimizeConfig(train=train_config(args), variants=tuple(args.variants or ()))
+    return OptimizeConfig(train=train_config(args), variants=tuple(args.variants or ()), scaling_sides=scaling_sides)
 
 
-def _cmd_optimize(args) -> int:
-    from convbench.models.train import train_all
+def _optimize(args, scaling_sides: tuple[int, ...]) -> tuple[dict, bool]:
+    """Train (cached) and optimize (cached); print what was trained and a summary. -> (manifest, any failed)"""
     from convbench.optimize.pipeline import optimize_all
     from convbench.optimize.report import print_summary
 
-    config = optimize_config(args)
-    _print_trained(*train_all(config.train))
-    manifest = optimize_all(config)
-    failed = print_summary(manifest)
+    manifest = optimize_all(optimize_config(args, scaling_sides))
+    _print_trained(manifest["dataset"], manifest["trained"])
+    return manifest, print_summary(manifest)
+
+
+def _cmd_optimize(args) -> int:
+    from convbench.optimize.scaling import SIDES
+
+    _, failed = _optimize(args, SIDES)
     print(f"manifest: {args.out / 'manifest.json'}")
     return 1 if failed else 0
 
@@ -154,16 +163,11 @@ def _cmd_run(args) -> int:
     import time
 
     from convbench.benchmarks.bench import run_bench_with_folder
-    from convbench.models.train import train_all
-    from convbench.optimize.pipeline import optimize_all
-    from convbench.optimize.report import print_summary
+    from convbench.optimize.scaling import QUICK_SIDES, SIDES
     from convbench.report.build import build_report
 
     started = time.perf_counter()
-    config = optimize_config(args)
-    _print_trained(*train_all(config.train))
-    manifest = optimize_all(config)
-    failed = print_summary(manifest)
+    _, failed = _optimize(args, QUICK_SIDES if args.quick else SIDES)
     rc, run_dir = run_bench_with_folder(bench_options(args))
     if run_dir is None or not (run_dir / "bench.json").exists():
         print("convbench run: the benchmark wrote no results; no report", file=sys.stderr)
@@ -182,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"convbench: error: {exc}", file=sys.stderr)
         return 2
+    except WorkerDied as exc:
+        print(f"convbench: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("convbench: interrupted; finished artifacts are intact, partial ones were removed", file=sys.stderr)
         return 130

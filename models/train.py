@@ -17,6 +17,7 @@ from convbench.models.convnets import LessonConvnet, get_convnets, make_base, st
 from convbench.models.data import DataConfig, Dataset, load_dataset
 from convbench.models.flops import count_flops
 from convbench.tfsetup import keras, seed_everything, tf
+from convbench.workers import Job, run_jobs, tick, tf_intra_op_threads
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,15 @@ class TrainConfig:
     out: Path = Path("artifacts")
     retrain: bool = False
     max_train_samples: int | None = None  # tests: train on a few samples only
+    workers: int | None = None            # processes, one model each; None: one per core; 0: this process
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 1:
             raise UserError(f"--epochs {self.epochs}: must be at least 1")
         if self.batch_size < 1:
             raise UserError(f"batch size {self.batch_size}: must be at least 1")
+        if self.workers is not None and self.workers < 0:
+            raise UserError(f"--workers {self.workers}: must be 0 (this process) or more")
         get_convnets(list(self.models))  # validates the names early
 
 
@@ -82,11 +86,17 @@ def _data_identity(data: DataConfig) -> dict:
 
 
 def train_all(config: TrainConfig, progress: bool = True) -> tuple[Dataset, list[TrainedModel]]:
-    dataset = prepare_data(config)
-    results = []
-    for entry in get_convnets(list(config.models)):
-        results.append(train_one(entry, dataset, config, progress=progress))
-    return dataset, results
+    """Every selected model, trained (or loaded from the cache) side by side in worker processes."""
+    dataset = prepare_data(config)   # here, once: the workers then only read its .npz
+    jobs = [Job(entry.name, train_job, (config, entry.name)) for entry in get_convnets(list(config.models))]
+    return dataset, run_jobs(jobs, config.workers, "train", progress)
+
+
+def train_job(config: TrainConfig, name: str) -> TrainedModel:
+    """One model, in a worker: ticks once when its weights are ready."""
+    trained = train_one(get_convnets([name])[0], prepare_data(config), config)
+    tick(name)
+    return trained
 
 
 def model_fingerprint(entry: LessonConvnet, dataset: Dataset, config: TrainConfig, extra: dict | None = None) -> str:
@@ -98,6 +108,7 @@ def model_fingerprint(entry: LessonConvnet, dataset: Dataset, config: TrainConfi
                   "learning_rate": config.learning_rate, "seed": config.seed,
                   "max_train_samples": config.max_train_samples},
         "trainer": source_of(_fit),
+        "intra_op_threads": tf_intra_op_threads(),   # TF's float sums depend on it
         "versions": library_versions(),
         **(extra or {}),
     })
@@ -107,10 +118,10 @@ def _epochs(entry: LessonConvnet, config: TrainConfig) -> int:
     return config.epochs if config.epochs is not None else entry.epochs
 
 
-def train_one(entry: LessonConvnet, dataset: Dataset, config: TrainConfig, progress: bool = True) -> TrainedModel:
+def train_one(entry: LessonConvnet, dataset: Dataset, config: TrainConfig) -> TrainedModel:
     base_info = {}
     if entry.pretrained_base:
-        base_folder = pretrain_base(dataset, config, progress)
+        base_folder = pretrain_base(dataset, config)
         base_info = {"base": json.loads((base_folder / "summary.json").read_text())["fingerprint"]}
     fp = model_fingerprint(entry, dataset, config, base_info)
     folder = config.out / "trained" / f"{entry.name}-{fp[:12]}"
@@ -129,7 +140,7 @@ def train_one(entry: LessonConvnet, dataset: Dataset, config: TrainConfig, progr
 
     started = time.perf_counter()
     history = _fit(model, x_train, y_train, (dataset.x_val, dataset.y_val), _epochs(entry, config),
-                   config, desc=entry.name, progress=progress)
+                   config)
     train_seconds = time.perf_counter() - started
 
     inference = strip_augmentation(model)
@@ -153,13 +164,14 @@ def train_one(entry: LessonConvnet, dataset: Dataset, config: TrainConfig, progr
     return TrainedModel(entry.name, folder, {**summary, "cached": False})
 
 
-def pretrain_base(dataset: Dataset, config: TrainConfig, progress: bool = True) -> Path:
+def pretrain_base(dataset: Dataset, config: TrainConfig) -> Path:
     """Lesson 1's base, pretrained on a *source* data set disjoint from the target data: the
     1797 UCI 8x8 handwritten digits that scikit-learn ships (other writers, other scanner),
     resized to the target input shape, as the course's base was pretrained on ImageNet."""
     fp = fingerprint({"base": source_of(make_base), "pretrain": source_of(pretrain_base),
                       "input_shape": list(dataset.input_shape), "epochs": config.pretrain_epochs,
-                      "seed": config.seed, "versions": library_versions(("scikit-learn",) + FINGERPRINT_PACKAGES)})
+                      "seed": config.seed, "intra_op_threads": tf_intra_op_threads(),
+                      "versions": library_versions(("scikit-learn",) + FINGERPRINT_PACKAGES)})
     folder = config.out / "bases" / f"uci-digits-{fp[:12]}"
     if folder.exists() and not config.retrain:
         return folder
@@ -173,8 +185,7 @@ def pretrain_base(dataset: Dataset, config: TrainConfig, progress: bool = True) 
     base = make_base(dataset.input_shape)
     source_model = keras.Sequential([keras.Input(shape=dataset.input_shape), base, keras.layers.Flatten(),
                                      keras.layers.Dense(10, activation="softmax")])
-    history = _fit(source_model, x, source.target, None, config.pretrain_epochs, config,
-                   desc="lesson1 base (UCI digits)", progress=progress)
+    history = _fit(source_model, x, source.target, None, config.pretrain_epochs, config)
     with atomic_dir(folder) as tmp:
         base.save(tmp / "base.keras")
         write_json_atomic(tmp / "summary.json", {
@@ -183,14 +194,13 @@ def pretrain_base(dataset: Dataset, config: TrainConfig, progress: bool = True) 
     return folder
 
 
-def _fit(model, x, y, validation, epochs: int, config: TrainConfig, desc: str, progress: bool) -> dict:
+def _fit(model, x, y, validation, epochs: int, config: TrainConfig) -> dict:
     binary = model.output_shape[-1] == 1
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    callbacks = [EpochProgress(epochs, desc)] if progress else []
     fit = model.fit(x, y, batch_size=config.batch_size, epochs=epochs, validation_data=validation,
-                    shuffle=True, verbose=0, callbacks=callbacks)
+                    shuffle=True, verbose=0)
     return {k: [float(v) for v in values] for k, values in fit.history.items()}
 
 
@@ -209,23 +219,3 @@ def evaluate_accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 256
 
 def _subsample(x, y, limit):
     return (x, y) if limit is None else (x[:limit], y[:limit])
-
-
-class EpochProgress(keras.callbacks.Callback):
-    """A tqdm bar over training batches (tqdm's own Keras callback imports Keras 3)."""
-
-    def __init__(self, epochs: int, desc: str):
-        super().__init__()
-        self.epochs, self.desc, self.bar = epochs, desc, None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=self.params.get("steps"), desc=f"{self.desc} {epoch + 1}/{self.epochs}",
-                        unit="batch", leave=False, disable=None)  # None: no bar when not a TTY
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.bar.update(1)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.bar.close()

@@ -12,6 +12,7 @@ from convbench.models.train import predicted_labels
 from convbench.optimize.int8_io import dequantize_output, quantize_input
 
 EVAL_BATCH = 100
+EVAL_THREADS = 1   # evaluation runs inside parallel optimize workers, one core each
 
 
 @dataclass
@@ -31,7 +32,7 @@ def run_artifact(path: Path, x: np.ndarray) -> Deployed:
 def _run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_path=str(path), num_threads=2)
+    interp = Interpreter(model_path=str(path), num_threads=EVAL_THREADS)
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     interp.resize_tensor_input(inp["index"], [EVAL_BATCH, *x.shape[1:]])
     interp.allocate_tensors()
@@ -49,7 +50,7 @@ def _run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
+    options.intra_op_num_threads = EVAL_THREADS
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return np.concatenate([session.run(None, {name: x[i:i + EVAL_BATCH]})[0]

@@ -34,7 +34,7 @@ def to_tflite(model: keras.Model, path: Path, mode: str, calibration: np.ndarray
     A QAT model converts with mode int8 (its fake-quant ranges replace calibration)."""
     if mode not in TFLITE_MODES:
         raise ValueError(f"unknown TFLite mode {mode!r}; valid: {TFLITE_MODES}")
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([inference_function(model)], model)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([inference_function(model)], _variables_only(model))
     if mode != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "fp16":
@@ -47,6 +47,16 @@ def to_tflite(model: keras.Model, path: Path, mode: str, calibration: np.ndarray
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     write_bytes_atomic(path, converter.convert())
+
+
+def _variables_only(model: keras.Model) -> tf.Module:
+    """The trackable the converter saves beside the function: only the model's variables.
+    Why: given the Keras model itself, the converter's SavedModel round trip walks every
+    layer's object graph. Measured on lesson5: 1.6 s -> 0.4 s per fp32 conversion, 4.0 s ->
+    1.1 s for a QAT model, with byte-identical output files."""
+    holder = tf.Module()
+    holder.model_variables = list(model.variables)
+    return holder
 
 
 def to_onnx(model: keras.Model, path: Path) -> None:

@@ -69,6 +69,12 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 )}
 
 
+def is_parent(name: str) -> bool:
+    """Whether another registry variant starts from this one (then its Keras model is kept:
+    saving it costs seconds, and only parents need it)."""
+    return any(v.parent == name for v in VARIANTS.values())
+
+
 def resolve_variants(names: list[str] | None) -> list[Variant]:
     """The requested variants plus their parents, parents first. Unknown names -> UserError."""
     names = list(names or VARIANTS)

@@ -17,7 +17,7 @@ from convbench.models.train import TrainConfig, train_all
 def tiny_config(root, out, **kw) -> TrainConfig:
     data = DataConfig(data_dir=root, image_size=16, color_mode="grayscale", seed=kw.pop("seed", 0))
     return TrainConfig(models=kw.pop("models", ("lesson5_custom",)), epochs=1, seed=data.seed, data=data,
-                       out=out, pretrain_epochs=1, **kw)
+                       out=out, pretrain_epochs=1, workers=kw.pop("workers", 0), **kw)
 
 
 def weights_of(trained):
@@ -39,11 +39,15 @@ def test_second_train_is_a_cache_hit_and_seed_change_a_miss(image_folder, tmp_pa
 
 
 @pytest.mark.slow
-def test_same_seed_gives_identical_weights(image_folder, tmp_path):
-    _, a = train_all(tiny_config(image_folder, tmp_path / "a", models=("lesson1_transfer",)), progress=False)
-    _, b = train_all(tiny_config(image_folder, tmp_path / "b", models=("lesson1_transfer",)), progress=False)
-    assert a[0].summary["test_accuracy"] == b[0].summary["test_accuracy"]
-    for wa, wb in zip(weights_of(a[0]), weights_of(b[0])):
+def test_same_seed_gives_identical_weights_whatever_the_number_of_workers(image_folder, tmp_path):
+    # Workers pin TensorFlow to one thread, so two side by side train what one alone trains.
+    _, two = train_all(tiny_config(image_folder, tmp_path / "a", models=("lesson1_transfer", "lesson5_custom"),
+                                   workers=2), progress=False)
+    _, one = train_all(tiny_config(image_folder, tmp_path / "b", models=("lesson1_transfer",), workers=1),
+                       progress=False)
+    assert two[0].summary["fingerprint"] == one[0].summary["fingerprint"]
+    assert two[0].summary["test_accuracy"] == one[0].summary["test_accuracy"]
+    for wa, wb in zip(weights_of(two[0]), weights_of(one[0])):
         np.testing.assert_array_equal(wa, wb)
 
 

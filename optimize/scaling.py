@@ -1,6 +1,7 @@
 """Scaling artifacts: each lesson architecture with random weights at a given input side, as
 fp32 and int8 TFLite and ONNX files, cached under <artifacts>/scaling/ by a fingerprint of
-everything that decides their bytes (builder source, shape, seed, library versions)."""
+everything that decides their bytes (builder source, shape, seed, library versions).
+The optimize step builds them (in its worker pool); the scaling benchmark reads them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ SUFFIX = {"tflite_fp32": ".tflite", "tflite_int8": ".tflite", "onnx_fp32": ".onn
 CALIBRATION_SAMPLES = 8  # random images in [0, 1): the weights are random too, ranges only need to exist
 SEED = 0
 SCHEMA = 1
+SIDES = (28, 64, 128, 224)
+QUICK_SIDES = (28, 64)
+CHANNELS = 3  # the Kaggle course's 128x128x3 images; every side uses 3 channels
 
 
 @dataclass(frozen=True)
@@ -83,3 +87,12 @@ def get_scaling_artifacts(root: Path, arch: str, side: int, channels: int, num_c
         write_json_atomic(tmp / "meta.json", meta)
     keras.backend.clear_session()
     return ScalingArtifacts(arch, input_shape, folder, meta["flops_per_image"], meta["params"], cached=False)
+
+
+def scaling_job(root: Path, arch: str, side: int, num_classes: int) -> ScalingArtifacts:
+    """One (architecture, side), in an optimize worker: ticks once when its files exist."""
+    from convbench.workers import tick
+
+    artifacts = get_scaling_artifacts(root, arch, side, CHANNELS, num_classes)
+    tick(f"{arch}@{side}px")
+    return artifacts

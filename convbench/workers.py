@@ -1,0 +1,150 @@
+"""Run independent jobs (train one model, optimize one model, build one scaling artifact) side by
+side in spawned worker processes, with one shared progress bar.
+
+Why processes: fine-tuning small convnets, TFLite conversion and tf2onnx are mostly
+single-threaded Python and graph building, so one process keeps about one core busy (measured:
+two concurrent lesson5 clustering jobs took 86 s, one alone 80-84 s). Each worker pins
+TensorFlow to one intra-op and one inter-op thread: the weights it trains then do not depend
+on how many cores the machine has or how many workers run (TF's float sums change with the
+thread count; measured on a clustering loss: 0.0147455 with 2 threads, 0.0147461 with 1).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Callable
+
+TF_THREADS_PER_WORKER = 1
+WORKER_MEMORY_GIB = 2.0   # peak RSS of one worker fine-tuning and converting a lesson convnet, rounded up
+
+_progress_queue = None                           # a worker's line to the parent's bar
+_inline_tick: Callable[[str], None] | None = None  # the bar itself when jobs run in this process
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended without a result (killed, out of memory, a crash in native code)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    label: str
+    fn: Callable[..., Any]      # module-level, so spawned workers can import it
+    args: tuple = ()
+    units: int = 1              # how many times the job calls tick()
+
+
+def tick(label: str) -> None:
+    """Report one unit of a job's progress to the parent's bar (a no-op if nobody listens)."""
+    if _progress_queue is not None:
+        _progress_queue.put(label)
+    elif _inline_tick is not None:
+        _inline_tick(label)
+
+
+def default_workers(n_jobs: int) -> int:
+    """One worker per usable core, no more than there are jobs or than memory holds."""
+    import psutil
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    by_memory = int(psutil.virtual_memory().available / 2**30 / WORKER_MEMORY_GIB)
+    return max(1, min(cores, n_jobs, by_memory))
+
+
+def tf_intra_op_threads() -> int:
+    """This process's TensorFlow intra-op thread setting (0 = TF's default, one per core)."""
+    from convbench.tfsetup import tf
+
+    return tf.config.threading.get_intra_op_parallelism_threads()
+
+
+def run_jobs(jobs: list[Job], workers: int | None, desc: str, progress: bool = True) -> list[Any]:
+    """Each job's return value, in job order. workers: None = default_workers(); 0 = run the
+    jobs here, one after another (tests, debugging). Failing jobs do not stop the others: all
+    finish (and cache what they made), then the first job's exception is raised."""
+    from tqdm.auto import tqdm
+
+    if workers is None:
+        workers = default_workers(len(jobs))
+    started = time.perf_counter()
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException | None] = [None] * len(jobs)
+    with tqdm(total=sum(j.units for j in jobs), desc=desc, unit="step", disable=None if progress else True) as bar:
+        def advance(label: str) -> None:
+            bar.set_postfix_str(label)
+            bar.update(1)
+
+        def finished(index: int) -> None:
+            if bar.disable and progress:  # no TTY: one line per job instead of a bar
+                print(f"{desc}: {jobs[index].label} done at {time.perf_counter() - started:.0f} s", flush=True)
+
+        if workers == 0:
+            _run_here(jobs, advance, finished, results, errors)
+        else:
+            _run_in_workers(jobs, workers, advance, finished, results, errors)
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
+
+
+def _run_here(jobs, advance, finished, results, errors) -> None:
+    global _inline_tick
+    _inline_tick = advance
+    try:
+        for i, job in enumerate(jobs):
+            try:
+                results[i] = job.fn(*job.args)
+            except Exception as exc:
+                errors[i] = exc
+            finished(i)
+    finally:
+        _inline_tick = None
+
+
+def _run_in_workers(jobs, workers, advance, finished, results, errors) -> None:
+    context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
+    ticks = context.Queue()
+
+    def drain() -> None:
+        while True:
+            try:
+                advance(ticks.get_nowait())
+            except queue.Empty:
+                return
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                             initargs=(ticks,)) as pool:
+        futures = {pool.submit(job.fn, *job.args): i for i, job in enumerate(jobs)}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            drain()
+            for future in done:
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except BrokenProcessPool:
+                    unfinished = sorted(jobs[futures[f]].label for f in pending | {future})
+                    raise WorkerDied(
+                        f"a worker process died (killed or crashed) with {', '.join(unfinished)} unfinished; "
+                        "what finished is cached, run the command again to resume") from None
+                except Exception as exc:
+                    errors[i] = exc
+                finished(i)
+        drain()
+
+
+def _init_worker(ticks) -> None:
+    global _progress_queue
+    _progress_queue = ticks
+    from convbench.tfsetup import tf
+
+    # Must run before the worker's first TensorFlow op, when TF creates its thread pools.
+    tf.config.threading.set_intra_op_parallelism_threads(TF_THREADS_PER_WORKER)
+    tf.config.threading.set_inter_op_parallelism_threads(TF_THREADS_PER_WORKER)

@@ -1,0 +1,30 @@
+"""The worker pool: results in job order, a failing job does not stop the others, a dead
+worker is a clear error. Jobs are stdlib functions so spawned workers can import them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from convbench.workers import Job, WorkerDied, run_jobs
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_results_come_back_in_job_order(workers):
+    jobs = [Job(f"len{i}", len, ("x" * i,)) for i in range(5)]
+    assert run_jobs(jobs, workers, "test", progress=False) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_failing_job_is_raised_after_the_others_finish(tmp_path, workers):
+    jobs = [Job("bad", int, ("not a number",)), Job("write", Path.write_text, (tmp_path / "done.txt", "ok"))]
+    with pytest.raises(ValueError, match="not a number"):
+        run_jobs(jobs, workers, "test", progress=False)
+    assert (tmp_path / "done.txt").read_text() == "ok"
+
+
+def test_a_worker_that_dies_is_a_clear_error():
+    with pytest.raises(WorkerDied, match="worker process died.*exit.*run the command again"):
+        run_jobs([Job("exit", os._exit, (3,))], 1, "test", progress=False)
