@@ -24,6 +24,7 @@ TF_THREADS_PER_WORKER = 1
 WORKER_MEMORY_GIB = 2.0   # peak RSS of one worker fine-tuning and converting a lesson convnet, rounded up
 
 _progress_queue = None                           # a worker's line to the parent's bar
+_stop = None                                     # set by the parent: start no further job
 _inline_tick: Callable[[str], None] | None = None  # the bar itself when jobs run in this process
 
 
@@ -109,7 +110,7 @@ def _run_here(jobs, advance, finished, results, errors) -> None:
 
 def _run_in_workers(jobs, workers, advance, finished, results, errors) -> None:
     context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
-    ticks = context.Queue()
+    ticks, stop = context.Queue(), context.Event()
 
     def drain() -> None:
         while True:
@@ -119,32 +120,49 @@ def _run_in_workers(jobs, workers, advance, finished, results, errors) -> None:
                 return
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                             initargs=(ticks,)) as pool:
-        futures = {pool.submit(job.fn, *job.args): i for i, job in enumerate(jobs)}
+                             initargs=(ticks, stop)) as pool:
+        futures = {pool.submit(_call, job.fn, job.args): i for i, job in enumerate(jobs)}
         pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            drain()
-            for future in done:
-                i = futures[future]
-                try:
-                    results[i] = future.result()
-                except BrokenProcessPool:
-                    unfinished = sorted(jobs[futures[f]].label for f in pending | {future})
-                    raise WorkerDied(
-                        f"a worker process died (killed or crashed) with {', '.join(unfinished)} unfinished; "
-                        "what finished is cached, run the command again to resume") from None
-                except Exception as exc:
-                    errors[i] = exc
-                finished(i)
+        try:
+            _collect(jobs, futures, pending, drain, finished, results, errors)
+        except BaseException:
+            # Ctrl-C (which the workers also receive) or a dead worker: start nothing new,
+            # including the jobs the pool has already handed to a worker's queue.
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         drain()
 
 
-def _init_worker(ticks) -> None:
-    global _progress_queue
-    _progress_queue = ticks
+def _collect(jobs, futures, pending, drain, finished, results, errors) -> None:
+    while pending:
+        done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+        drain()
+        for future in done:
+            i = futures[future]
+            try:
+                results[i] = future.result()
+            except BrokenProcessPool:
+                unfinished = sorted(jobs[futures[f]].label for f in pending | {future})
+                raise WorkerDied(
+                    f"a worker process died (killed or crashed) with {', '.join(unfinished)} unfinished; "
+                    "what finished is cached, run the command again to resume") from None
+            except Exception as exc:
+                errors[i] = exc
+            finished(i)
+
+
+def _init_worker(ticks, stop) -> None:
+    global _progress_queue, _stop
+    _progress_queue, _stop = ticks, stop
     from convbench.tfsetup import tf
 
     # Must run before the worker's first TensorFlow op, when TF creates its thread pools.
     tf.config.threading.set_intra_op_parallelism_threads(TF_THREADS_PER_WORKER)
     tf.config.threading.set_inter_op_parallelism_threads(TF_THREADS_PER_WORKER)
+
+
+def _call(fn: Callable[..., Any], args: tuple) -> Any:
+    if _stop is not None and _stop.is_set():
+        raise RuntimeError("cancelled: the parent was interrupted")
+    return fn(*args)
