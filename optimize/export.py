@@ -31,7 +31,8 @@ def inference_function(model: keras.Model) -> tf.types.experimental.ConcreteFunc
 def to_tflite(model: keras.Model, path: Path, mode: str, calibration: np.ndarray | None = None) -> None:
     """fp32; dynamic = int8 weights, float activations; fp16 = fp16 weights; int8 = full
     integer with float I/O; int8_io = full integer with int8 input and output tensors.
-    A QAT model converts with mode int8 (its fake-quant ranges replace calibration)."""
+    A QAT model converts with mode int8: its fake-quant ranges are used, but the converter
+    still refuses full-integer conversion without a representative dataset."""
     if mode not in TFLITE_MODES:
         raise ValueError(f"unknown TFLite mode {mode!r}; valid: {TFLITE_MODES}")
     converter = tf.lite.TFLiteConverter.from_concrete_functions([inference_function(model)], _variables_only(model))
