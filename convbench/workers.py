@@ -3,10 +3,11 @@ side in spawned worker processes, with one shared progress bar.
 
 Why processes: fine-tuning small convnets, TFLite conversion and tf2onnx are mostly single-
 threaded Python and graph building, so one process keeps about one core busy (measured: two
-concurrent lesson5 clustering + CQAT jobs took 86 s, one alone (TF on 2 threads) 79-84 s). Each worker
-pins TensorFlow to one intra-op and one inter-op thread: the weights it trains then do not
-depend on how many cores the machine has or how many workers run (TF's float sums change with
-the thread count; measured on a clustering loss: 0.0147455 with 2 threads, 0.0147461 with 1).
+concurrent lesson5 clustering + CQAT jobs took 86 s, one alone (TF on 2 threads) 79-84 s). Each
+worker pins TensorFlow to one intra-op and one inter-op thread: the weights it trains then do
+not depend on how many cores the machine has or how many workers run (TF's float sums change
+with the thread count; measured on a clustering loss: 0.0147455 with 2 threads, 0.0147461 with
+1).
 """
 
 from __future__ import annotations
