@@ -51,38 +51,41 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 def latency_vs_accuracy(rows: list[dict], device: str) -> bytes | None:
     rows = [r for r in rows if r["device"] == device and r["batch"] == 1 and r.get("accuracy") is not None
             and r["runtime"] != "null"]  # the null runtime measures the harness, not a model
-    if not rows:
-        return None
-    models = sorted({r["model"] for r in rows})
-    fig, axes = _per_model_axes(models)
-    for model, ax in axes.items():
-        mine = [r for r in rows if r["model"] == model]
-        for runtime in sorted({r["runtime"] for r in mine}):
-            pts = [(r["p50_ms"], r["accuracy"] * 100) for r in mine if r["runtime"] == runtime]
-            ax.scatter(*zip(*pts), s=14, label=runtime, alpha=0.8)
-        front = pareto_front([(r["p50_ms"], r["accuracy"] * 100) for r in mine])
-        ax.plot(*zip(*front), "k--", lw=1, label="Pareto frontier")
-        _log_x_accuracy_axis(ax, model, "batch-1 p50 latency (ms, log)")
-    next(iter(axes.values())).legend(fontsize=6)
-    fig.suptitle(f"latency vs accuracy on {device}", fontsize=10)
-    return _png(fig)
+    runtimes = sorted({r["runtime"] for r in rows})
+
+    def frontier(ax, mine):
+        ax.plot(*zip(*pareto_front([(r["p50_ms"], r["accuracy"] * 100) for r in mine])), "k--", lw=1,
+                label="Pareto frontier")
+
+    return _accuracy_scatter(rows, lambda r: r["p50_ms"], [(rt, "o", lambda r, rt=rt: r["runtime"] == rt) for rt in runtimes],
+                             "batch-1 p50 latency (ms, log)", f"latency vs accuracy on {device}", 6, frontier)
 
 
 def size_vs_accuracy(artifacts: list[dict]) -> bytes | None:
     rows = [a for a in artifacts if not a.get("error") and a.get("gzip_bytes")]
+    series = [(kind, marker, lambda r, kind=kind: r["format"].startswith(kind)) for kind, marker in (("tflite", "o"), ("onnx", "s"))]
+    return _accuracy_scatter(rows, lambda r: r["gzip_bytes"] / 1024, series, "gzip size (KiB, log)",
+                             "size vs accuracy (every verified artifact)", 7)
+
+
+def _accuracy_scatter(rows: list[dict], x_of, series, xlabel: str, title: str, legend_size: int,
+                      decorate=None) -> bytes | None:
+    """One panel per model: held-out accuracy (%) against x_of(row) on a log axis, one scatter
+    per (label, marker, belongs) series; decorate(ax, model_rows) adds to each panel."""
     if not rows:
         return None
-    models = sorted({r["model"] for r in rows})
-    fig, axes = _per_model_axes(models)
+    fig, axes = _per_model_axes(sorted({r["model"] for r in rows}))
     for model, ax in axes.items():
         mine = [r for r in rows if r["model"] == model]
-        for kind, marker in (("tflite", "o"), ("onnx", "s")):
-            pts = [(r["gzip_bytes"] / 1024, r["accuracy"] * 100) for r in mine if r["format"].startswith(kind)]
+        for label, marker, belongs in series:
+            pts = [(x_of(r), r["accuracy"] * 100) for r in mine if belongs(r)]
             if pts:
-                ax.scatter(*zip(*pts), marker=marker, s=14, label=kind, alpha=0.8)
-        _log_x_accuracy_axis(ax, model, "gzip size (KiB, log)")
-    next(iter(axes.values())).legend(fontsize=7)
-    fig.suptitle("size vs accuracy (every verified artifact)", fontsize=10)
+                ax.scatter(*zip(*pts), marker=marker, s=14, label=label, alpha=0.8)
+        if decorate:
+            decorate(ax, mine)
+        _log_x_accuracy_axis(ax, model, xlabel)
+    next(iter(axes.values())).legend(fontsize=legend_size)
+    fig.suptitle(title, fontsize=10)
     return _png(fig)
 
 
