@@ -54,8 +54,9 @@ def latency_vs_accuracy(rows: list[dict], device: str) -> bytes | None:
     runtimes = sorted({r["runtime"] for r in rows})
 
     def frontier(ax, mine):
-        ax.plot(*zip(*pareto_front([(r["p50_ms"], r["accuracy"] * 100) for r in mine])), "k--", lw=1,
-                label="Pareto frontier")
+        front = pareto_front([(r["p50_ms"], r["accuracy"] * 100) for r in mine])
+        # x markers: a frontier of one point (fastest is also most accurate) shows too
+        ax.plot(*zip(*front), "k--x", lw=1, ms=6, label="Pareto frontier")
 
     return _accuracy_scatter(rows, lambda r: r["p50_ms"], [(rt, "o", lambda r, rt=rt: r["runtime"] == rt) for rt in runtimes],
                              "batch-1 p50 latency (ms, log)", f"latency vs accuracy on {device}", 6, frontier)
