@@ -77,7 +77,7 @@ class BenchOptions:
             raise UserError(f"unknown suite(s) {', '.join(map(repr, unknown))}; valid: {', '.join(SUITES)}")
         if self.row_time_s is not None and not self.row_time_s > 0:
             raise UserError(f"row time {self.row_time_s}: must be > 0 seconds")
-        from convbench.benchmarks.runtimes import get_runtimes
+        from convbench.runtimes import get_runtimes
 
         get_runtimes(self.runtimes)  # UserError listing the valid names
 

@@ -54,7 +54,7 @@ def machine_info() -> dict:
     import psutil
     from threadpoolctl import threadpool_info
 
-    from convbench.benchmarks.runtimes.gpu import gpu_names
+    from convbench.runtimes.gpu import gpu_names
 
     cpu = _cpuinfo()
     flags = set(cpu.get("flags", "").split())

@@ -144,13 +144,13 @@ def _plans(options) -> dict[str, tuple[tuple[Plan, ...], tuple[Plan, ...]]]:
 
 
 def _runtime_devices(runtime_name: str, devices: tuple[str, ...]) -> list[str]:
-    from convbench.benchmarks.runtimes import RUNTIMES
+    from convbench.runtimes import RUNTIMES
 
     return [d for d in devices if d in RUNTIMES[runtime_name].devices]
 
 
 def _loads(runtime_name: str, fmt: str) -> bool:
-    from convbench.benchmarks.runtimes import RUNTIMES
+    from convbench.runtimes import RUNTIMES
 
     return family(fmt) in RUNTIMES[runtime_name].formats
 

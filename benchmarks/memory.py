@@ -66,13 +66,13 @@ def _reset_peak_rss() -> bool:
 
 
 def _gpu_memory_mib(runtime) -> tuple[float | None, str | None]:
-    from convbench.benchmarks.runtimes.keras_tf import KerasRuntime
+    from convbench.runtimes.keras_tf import KerasRuntime
 
     if isinstance(runtime, KerasRuntime):
         from convbench.tfsetup import tf
 
         return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20, "tensorflow peak"
-    from convbench.benchmarks.runtimes.gpu import nvml_process_used_mib
+    from convbench.runtimes.gpu import nvml_process_used_mib
 
     used = nvml_process_used_mib()
     return used, (None if used is None else "nvml process used, after runs")
@@ -91,7 +91,7 @@ def _child_main(argv: list[str]) -> dict:
     p.add_argument("--baseline", action="store_true", help="only import the runtime's modules")
     args = p.parse_args(argv)
 
-    from convbench.benchmarks.runtimes import get_runtime
+    from convbench.runtimes import get_runtime
 
     runtime = get_runtime(args.runtime)
     if args.baseline:
@@ -126,7 +126,7 @@ def _run_child(args: list[str], what: str) -> dict:
     if proc.returncode == 0 and "peak_rss_mib" in out:
         return out
     if "error" in out:
-        from convbench.benchmarks.runtimes import DeviceUnavailable
+        from convbench.runtimes import DeviceUnavailable
 
         raise (DeviceUnavailable if out.get("error_type") == "DeviceUnavailable" else UserError)(out["error"])
     raise RuntimeError(f"memory child for {what} exited {proc.returncode}:\n{proc.stderr[-3000:]}")

@@ -50,7 +50,7 @@ class BenchContext:
     def record(self) -> dict:
         """What travels with the whole run (bench.json's machine_info["convbench"] and "convbench")."""
         from convbench.benchmarks.machine import machine_info
-        from convbench.benchmarks.runtimes import RUNTIMES
+        from convbench.runtimes import RUNTIMES
         from convbench.fingerprint import FINGERPRINT_PACKAGES, library_versions, sha256_file
 
         m = self.manifest
@@ -130,7 +130,7 @@ def pool_count(batch: int, test_images: int = 256) -> int:
 
 def runnable_runtime(case):
     """The row's runtime, or pytest.skip with the reason (a failed artifact, no GPU here)."""
-    from convbench.benchmarks.runtimes import RUNTIMES
+    from convbench.runtimes import RUNTIMES
 
     if case.skip:
         pytest.skip(case.skip)
@@ -143,7 +143,7 @@ def runnable_runtime(case):
 
 def load_session(case):
     """Skip rows that cannot run here (with the reason), else load: (session, load seconds)."""
-    from convbench.benchmarks.runtimes import DeviceUnavailable
+    from convbench.runtimes import DeviceUnavailable
 
     runtime = runnable_runtime(case)
     runtime.import_modules()  # once per process; load_ms is the model's load, not the library's import
@@ -158,7 +158,7 @@ def load_session(case):
 
 
 def session_info(case, session) -> dict:
-    from convbench.benchmarks.runtimes import RUNTIMES
+    from convbench.runtimes import RUNTIMES
 
     return {**session.describe(), "runtime_version": RUNTIMES[case.runtime].version()}
 

@@ -8,7 +8,7 @@ import pytest
 
 from convbench.benchmarks.memory import measure_baseline_rss_mib, measure_peak_rss_batches
 from convbench.benchmarks.records import memory_extra_info
-from convbench.benchmarks.runtimes import DeviceUnavailable
+from convbench.runtimes import DeviceUnavailable
 from convbench.benchmarks.suite import runnable_runtime
 
 

@@ -13,7 +13,7 @@ from convbench.benchmarks.harness import measure_latency, pytest_benchmark_pedan
 from convbench.optimize.scaling import CHANNELS
 from convbench.benchmarks.memory import measure_baseline_rss_mib, measure_peak_rss
 from convbench.benchmarks.records import latency_extra_info, memory_extra_info
-from convbench.benchmarks.runtimes import RUNTIMES
+from convbench.runtimes import RUNTIMES
 from convbench.benchmarks.suite import load_session, session_info
 
 

@@ -72,7 +72,7 @@ def write_tiny_manifest(out: Path, n_test: int = 64) -> Path:
     import gzip
     import hashlib
 
-    from convbench.benchmarks.runtimes import get_runtime
+    from convbench.runtimes import get_runtime
     from convbench.fsutil import write_json_atomic
     from convbench.models.data import Dataset
 

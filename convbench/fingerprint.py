@@ -1,12 +1,17 @@
-"""Content fingerprints that key the caches: same inputs -> same key -> load instead of recompute."""
+"""Content fingerprints that key the caches: same inputs -> same key -> load instead of recompute.
+
+Code enters a fingerprint as its syntax tree without docstrings (comments never reach the
+tree), so editing a comment or a docstring re-runs nothing, and editing code does."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import json
+import textwrap
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 # Versions that change what training or conversion produces; part of every fingerprint.
 FINGERPRINT_PACKAGES = (
@@ -25,9 +30,21 @@ def library_versions(packages: tuple[str, ...] = FINGERPRINT_PACKAGES) -> dict[s
     return versions
 
 
-def source_of(fn: Callable[..., Any]) -> str:
-    """The source text of a builder: editing a model definition changes its fingerprint."""
-    return inspect.getsource(fn)
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_of(obj: Any) -> str:
+    """A function's, class's or module's code as a canonical dump of its syntax tree, without
+    docstrings, comments, formatting or line numbers."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+    return ast.dump(_strip_docstrings(tree), annotate_fields=False, include_attributes=False)
 
 
 def fingerprint(obj: Any) -> str:

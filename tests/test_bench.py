@@ -20,7 +20,7 @@ from convbench.benchmarks.harness import (OverheadAudit, RoundBudget, audit_cach
                                           measure_latency)
 from convbench.benchmarks.manifest import find_dataset_file, load_manifest, resolve_artifact_path
 from convbench.benchmarks.records import achieved_gflops, latency_extra_info, peak_for
-from convbench.benchmarks.runtimes import gpu_available
+from convbench.runtimes import gpu_available
 from convbench.benchmarks.stats import LatencyStats
 from convbench.errors import UserError
 

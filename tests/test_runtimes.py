@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from convbench.benchmarks.runtimes import (RUNTIMES, DeviceUnavailable, artifact_format, get_runtimes,
+from convbench.runtimes import (RUNTIMES, DeviceUnavailable, artifact_format, get_runtimes,
                                            gpu_available)
 from convbench.benchmarks.tiny import build_tiny_artifacts, sample_input
 from convbench.errors import UserError
@@ -151,7 +151,7 @@ def test_litert_and_ort_never_import_tensorflow(tiny):
     # A fresh interpreter: this test process has TensorFlow loaded already.
     code = (
         "import json, sys\n"
-        "from convbench.benchmarks.runtimes import RUNTIMES\n"
+        "from convbench.runtimes import RUNTIMES\n"
         "from convbench.benchmarks.tiny import sample_input\n"
         f"RUNTIMES['litert'].load({str(tiny.tflite)!r}, threads=1).predict(sample_input(1))\n"
         f"RUNTIMES['onnxruntime'].load({str(tiny.onnx)!r}, threads=1).predict(sample_input(1))\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convbench.benchmarks.runtimes.base import DeviceUnavailable, Runtime, Session, package_version
+from convbench.runtimes.base import DeviceUnavailable, Plans, Runtime, Session, package_version
 from convbench.errors import UserError
 
 MODES = ("eager", "function", "xla")
@@ -31,7 +31,7 @@ class KerasSession(Session):
 
         self._tf = tf
         self._device = "/GPU:0" if device == "gpu" else "/CPU:0"
-        model = keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise UserError(f"{path}: expected a model with one input and one output")
         self.runtime, self.batch, self.device_used = name, batch, device
@@ -67,9 +67,9 @@ class KerasSession(Session):
 class KerasRuntime(Runtime):
     formats, devices = ("keras",), ("cpu", "gpu")
 
-    def __init__(self, name: str, mode: str):
+    def __init__(self, name: str, mode: str, plans: Plans = Plans()):
         assert mode in MODES, mode
-        self.name, self.mode = name, mode
+        self.name, self.mode, self.plans = name, mode, plans
 
     def version(self) -> str:
         return f"{package_version('tensorflow')}, {package_version('tf-keras')}"

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from convbench import __version__
-from convbench.benchmarks.runtimes.base import Runtime, Session, artifact_format, single_io
+from convbench.formats import family_of_path
+from convbench.runtimes.base import Plans, Runtime, Session, single_io
 
 
 def _io_shapes(path: Path) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Per-item input and output shapes (batch dimension dropped) read from the artifact."""
-    if artifact_format(path) == "tflite":
+    if family_of_path(path) == "tflite":
         from ai_edge_litert.interpreter import Interpreter
 
         interp = Interpreter(model_path=str(path))
@@ -46,6 +47,9 @@ class NullSession(Session):
 
 class NullRuntime(Runtime):
     name, formats = "null", ("tflite", "onnx")
+
+    def __init__(self, plans: Plans = Plans()):
+        self.plans = plans
 
     def version(self) -> str:
         return f"convbench {__version__}"

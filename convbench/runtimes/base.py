@@ -1,9 +1,12 @@
-"""The one runtime interface: load an artifact on an explicit device, then prepare (untimed),
-run (the only timed step) and postprocess (untimed)."""
+"""The one runtime interface, used by the optimize stage's accuracy pass and by every benchmark
+row alike: load an artifact on an explicit device, then prepare (untimed), run (the only timed
+step) and postprocess (untimed). A runtime also says how the default benchmark matrix runs it
+(its Plans), so adding a runtime touches its module and the registry only."""
 
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from convbench.errors import UserError
+from convbench.formats import family_of_path
 
 DEVICES = ("cpu", "gpu")
 
@@ -18,17 +22,6 @@ DEVICES = ("cpu", "gpu")
 class DeviceUnavailable(UserError):
     """The asked device cannot run this runtime here, or a session would silently land on
     another device. Benchmarks catch it to skip a row and print its message as the reason."""
-
-
-def artifact_format(path: Path) -> str:
-    """'keras' (.keras/.h5 file or a SavedModel folder), 'tflite' or 'onnx', from the path."""
-    path = Path(path)
-    if path.is_dir() and (path / "saved_model.pb").exists():
-        return "keras"
-    formats = {".keras": "keras", ".h5": "keras", ".tflite": "tflite", ".onnx": "onnx"}
-    if path.suffix not in formats:
-        raise UserError(f"{path}: unknown artifact type {path.suffix!r}; expected one of {sorted(formats)}")
-    return formats[path.suffix]
 
 
 def package_version(*dists: str) -> str:
@@ -39,6 +32,29 @@ def package_version(*dists: str) -> str:
         except metadata.PackageNotFoundError:
             continue
     return f"{dists[0]} (not installed)"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the benchmark matrix runs a runtime. batches: 'all' (the option's batches), 'keras'
+    (KERAS_BATCHES present in the option's batches, else the smallest), 'min'. formats: None =
+    every format the runtime loads."""
+
+    threads: tuple[int | None, ...] = (1,)
+    batches: str = "all"
+    formats: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Plans:
+    """Plans for the baseline artifacts (the trained model and its post-training conversions)
+    and for technique variants (pruned / clustered / QAT), default and --quick. A runtime with
+    no quick plans is left out of --quick unless named with --runtimes."""
+
+    baseline: tuple[Plan, ...] = (Plan(),)
+    technique: tuple[Plan, ...] = ()
+    quick: tuple[Plan, ...] = ()
+    in_default_matrix: bool = True
 
 
 class Session(abc.ABC):
@@ -74,6 +90,18 @@ class Session(abc.ABC):
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.postprocess(self.run(self.prepare(x)))
 
+    def predict_all(self, x: np.ndarray) -> np.ndarray:
+        """Outputs for every image of `x`, in load-batch chunks (the last one zero-padded): the
+        accuracy pass of the optimize stage and of every latency row."""
+        outputs = []
+        for start in range(0, len(x), self.batch):
+            chunk = x[start:start + self.batch]
+            pad = self.batch - len(chunk)
+            if pad:
+                chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
+            outputs.append(self.predict(chunk)[:self.batch - pad])
+        return np.concatenate(outputs)
+
     def describe(self) -> dict[str, Any]:
         return {"runtime": self.runtime, "batch": self.batch, "device_used": self.device_used,
                 "providers": list(self.providers), "input_shape": list(self.input_shape),
@@ -84,8 +112,9 @@ class Runtime(abc.ABC):
     """A way to execute an artifact. Instances live in the RUNTIMES registry."""
 
     name: str
-    formats: tuple[str, ...]
+    formats: tuple[str, ...]            # artifact families it loads: keras | tflite | onnx
     devices: tuple[str, ...] = ("cpu",)
+    plans: Plans = Plans()
 
     @abc.abstractmethod
     def version(self) -> str: ...
@@ -106,7 +135,7 @@ class Runtime(abc.ABC):
         if device not in self.devices:
             return False, f"runtime {self.name!r} runs only on {'/'.join(self.devices)}, not {device!r}"
         if device == "gpu":
-            from convbench.benchmarks.runtimes.gpu import gpu_available
+            from convbench.runtimes.gpu import gpu_available
 
             ok, why = gpu_available()
             return self._gpu_check() if ok else (False, why)
@@ -118,7 +147,7 @@ class Runtime(abc.ABC):
             raise UserError(f"device {device!r}: expected one of {DEVICES}")
         if not path.exists():
             raise UserError(f"{path}: no such artifact")
-        fmt = artifact_format(path)
+        fmt = family_of_path(path)
         if fmt not in self.formats:
             raise UserError(f"{path}: runtime {self.name!r} loads {'/'.join(self.formats)} artifacts, not {fmt}")
         if batch < 1 or (threads is not None and threads < 1):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.benchmarks.runtimes.base import DeviceUnavailable, Runtime, Session, package_version, single_io
+from convbench.runtimes.base import DeviceUnavailable, Plans, Runtime, Session, package_version, single_io
 from convbench.errors import UserError
 
 GPU_EP = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
@@ -54,8 +54,8 @@ class OrtRuntime(Runtime):
     formats = ("onnx",)
 
     def __init__(self, name: str, opt_level: str = "ORT_ENABLE_ALL", gpu_ep: str | None = "cuda",
-                 cpu: bool = True):
-        self.name, self.opt_level, self.gpu_ep = name, opt_level, gpu_ep
+                 cpu: bool = True, plans: Plans = Plans()):
+        self.name, self.opt_level, self.gpu_ep, self.plans = name, opt_level, gpu_ep, plans
         self.devices = (("cpu",) if cpu else ()) + (("gpu",) if gpu_ep else ())
 
     def version(self) -> str:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.benchmarks.runtimes.base import Runtime, Session, package_version, single_io
-from convbench.optimize.int8_io import dequantize_output, quantize_input
+from convbench.runtimes.base import Plans, Runtime, Session, package_version, single_io
+from convbench.runtimes.int8_io import dequantize_output, quantize_input
 
 
 class LiteRTSession(Session):
@@ -50,8 +50,8 @@ class LiteRTSession(Session):
 class LiteRTRuntime(Runtime):
     formats, devices = ("tflite",), ("cpu",)
 
-    def __init__(self, name: str, xnnpack: bool):
-        self.name, self.xnnpack = name, xnnpack
+    def __init__(self, name: str, xnnpack: bool, plans: Plans = Plans()):
+        self.name, self.xnnpack, self.plans = name, xnnpack, plans
 
     def version(self) -> str:
         return package_version("ai-edge-litert")

@@ -1,0 +1,251 @@
+"""Records of the models and optimize stages: the data split, a trained model, an artifact, the
+per-variant cache record, the scaling files, and the manifest that lists them all.
+
+Every path in these records is relative to the folder of the file that holds it (the manifest's
+folder, a variant's cache folder), so an artifacts folder can be copied to another path or
+machine and still be read."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field
+
+MANIFEST_SCHEMA = "convbench.manifest/2"
+
+# Set on a record after it is read (or before it is written): where it lives. Never serialized.
+Location = Annotated[Path | None, Field(exclude=True)]
+
+
+def relative_path(target: Path, folder: Path) -> str:
+    """`target` as a POSIX path relative to `folder` (with '..' where needed)."""
+    return Path(os.path.relpath(Path(target).resolve(), Path(folder).resolve())).as_posix()
+
+
+@dataclass(kw_only=True)
+class DatasetInfo:
+    """What the models saw: normalized pixels, labels and split, keyed by `fingerprint`."""
+
+    name: str
+    fingerprint: str
+    class_names: list[str]
+    input_shape: list[int]
+    split_sizes: dict[str, int]
+    normalization: dict[str, Any]
+    skipped_files: list[str] = field(default_factory=list)
+    mirror_invariant: bool = True
+    path: str | None = None            # the .npz split, relative to the manifest's folder
+
+
+@dataclass(kw_only=True)
+class WeightStats:
+    """Read back from the artifact's own weights (not the Keras model it came from)."""
+
+    params: int
+    nonzero_params: int
+    unique_values_per_layer: dict[str, int]   # kernels only: clustering shows up here
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.nonzero_params / self.params if self.params else 0.0
+
+
+@dataclass(kw_only=True)
+class Verification:
+    """The artifact run over the held-out split right after it was built, by one runtime."""
+
+    runtime: str
+    device: str
+    threads: int | None
+    images: int
+    accuracy: float
+    agreement_vs_fp32: float           # same class decision as the fp32 Keras model
+    max_abs_diff_vs_fp32: float
+
+
+@dataclass(kw_only=True)
+class ArtifactRecord:
+    """One deployable file (or the trained Keras model itself, format 'keras')."""
+
+    model: str
+    variant: str
+    format: str
+    technique: str
+    parent: str | None = None
+    technique_params: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None            # relative to the folder of the record's file
+    sha256: str | None = None
+    bytes: int | None = None
+    gzip_bytes: int | None = None
+    weights: WeightStats | None = None
+    flops_per_image: int | None = None
+    input_shape: list[int] = field(default_factory=list)
+    num_classes: int = 0
+    verification: Verification | None = None
+    finetune_seconds: float | None = None
+    conversion_seconds: float | None = None
+    wrapped_layers: list[str] = field(default_factory=list)
+    left_out_layers: dict[str, str] = field(default_factory=dict)   # layer -> why
+    layer_notes: dict[str, str] = field(default_factory=dict)       # layer -> how it was treated
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.verification.accuracy if self.verification else None
+
+    @property
+    def sparsity(self) -> float | None:
+        return self.weights.sparsity if self.weights else None
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}/{self.variant}/{self.format}"
+
+
+@dataclass(kw_only=True)
+class TrainedRecord:
+    """A trained lesson convnet (summary.json in its folder; a copy in the manifest)."""
+
+    name: str
+    lesson: str
+    fingerprint: str
+    notes: str = ""
+    test_accuracy: float
+    params: int
+    trainable_params: int
+    flops_per_image: int
+    flops_method: str
+    train_seconds: float
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    history: dict[str, list[float]] = field(default_factory=dict)
+    base_fingerprint: str | None = None          # lesson 1: the pretrained base it started from
+    folder: str = "."                            # relative to the manifest's folder
+    cached: bool = False
+
+    # Files inside the folder, by fixed names (the folder is the record's identity).
+    MODEL_FILE = "model.keras"                   # the training model, augmentation included
+    INFERENCE_FILE = "inference.keras"           # the export model, no augmentation layers
+    REFERENCE_FILE = "reference_outputs.npy"     # fp32 outputs on the held-out split
+    ILLUSTRATIONS_FILE = "illustrations.npz"     # lessons 2-4 drawn from its first conv
+
+
+@dataclass(kw_only=True)
+class BaseRecord:
+    """Lesson 1's pretrained base (summary.json beside base.keras)."""
+
+    fingerprint: str
+    source_task: str
+    source_train_accuracy: float
+    epochs: int
+
+
+@dataclass(kw_only=True)
+class VariantRecord:
+    """The cache record of one (model, variant): record.json in its folder. Artifact paths are
+    relative to that folder."""
+
+    fingerprint: str
+    complete: bool
+    finetune_history: dict[str, list[float]] = field(default_factory=dict)
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
+    error: str | None = None
+    cached: Annotated[bool, Field(exclude=True)] = False
+    folder: Location = None
+
+
+@dataclass(kw_only=True)
+class ScalingRecord:
+    """meta.json of one (architecture, input side): random-weight files for the scaling rows."""
+
+    arch: str
+    input_shape: list[int]
+    num_classes: int
+    fingerprint: str
+    flops_per_image: int
+    params: int
+    weights: str
+    calibration: str
+    bytes: dict[str, int]
+    cached: Annotated[bool, Field(exclude=True)] = False
+    folder: Location = None
+
+    def path(self, fmt: str) -> Path:
+        from convbench.formats import file_name
+
+        return Path(self.folder) / file_name(fmt)
+
+    @property
+    def side(self) -> int:
+        return self.input_shape[0]
+
+
+@dataclass(kw_only=True)
+class Manifest:
+    """What the optimize stage made: the data split, the trained models, every artifact."""
+
+    schema: str = MANIFEST_SCHEMA
+    created: str
+    dataset: DatasetInfo
+    versions: dict[str, str] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    optimize_seconds: float = 0.0
+    trained: list[TrainedRecord] = field(default_factory=list)
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
+    path: Location = None
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.path).parent
+
+    def resolve(self, relative: str) -> Path:
+        """A path recorded in this manifest, on this machine."""
+        return self.folder / relative
+
+    def artifact_path(self, artifact: ArtifactRecord) -> Path:
+        return self.resolve(artifact.path)
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(a.model for a in self.artifacts))
+
+    @property
+    def variants(self) -> list[str]:
+        return list(dict.fromkeys(a.variant for a in self.artifacts))
+
+    def artifact(self, model: str, variant: str, fmt: str) -> ArtifactRecord | None:
+        return next((a for a in self.artifacts if (a.model, a.variant, a.format) == (model, variant, fmt)), None)
+
+    def trained_model(self, model: str) -> TrainedRecord | None:
+        return next((t for t in self.trained if t.name == model), None)
+
+    def trained_file(self, model: str, name: str) -> Path | None:
+        trained = self.trained_model(model)
+        return None if trained is None else self.resolve(trained.folder) / name
+
+    def fp32_accuracy(self, model: str) -> float | None:
+        """The held-out accuracy of the trained fp32 Keras model: every variant's yardstick."""
+        trained = self.trained_model(model)
+        return trained.test_accuracy if trained else None
+
+    def relocated(self, new_path: Path) -> Manifest:
+        """The same manifest with every path rewritten relative to `new_path`'s folder."""
+        new_folder = Path(new_path).parent
+
+        def move(relative: str | None) -> str | None:
+            return None if relative is None else relative_path(self.resolve(relative), new_folder)
+
+        return replace(
+            self, path=Path(new_path),
+            dataset=replace(self.dataset, path=move(self.dataset.path)),
+            trained=[replace(t, folder=move(t.folder)) for t in self.trained],
+            artifacts=[replace(a, path=move(a.path)) for a in self.artifacts])

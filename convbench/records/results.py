@@ -1,0 +1,289 @@
+"""Records of the benchmark stage: one typed result per row kind, the audits they carry, and
+the run record (machine, versions, roofs, what was skipped) that travels with every run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+from pydantic import Field
+
+BENCH_SCHEMA = "convbench.bench/2"
+# numpy's default percentile method (R type 7, Excel PERCENTILE.INC), named so reports can state it.
+PERCENTILE_METHOD = "linear"
+
+
+@dataclass(kw_only=True)
+class LatencyStats:
+    """Per-call latency over n timed calls; each call processes `batch` items."""
+
+    n: int
+    batch: int
+    mean_ms: float
+    median_ms: float
+    p90_ms: float
+    p99_ms: float
+    q1_ms: float
+    q3_ms: float
+    iqr_ms: float
+    stdev_ms: float                    # sample standard deviation (ddof=1), 0 for one sample
+    min_ms: float
+    max_ms: float
+    throughput_items_per_s: float      # batch / median latency
+    percentile_method: str = PERCENTILE_METHOD
+
+    @property
+    def p50_ms(self) -> float:
+        return self.median_ms
+
+    @classmethod
+    def from_seconds(cls, samples_s, batch: int) -> LatencyStats:
+        ms = np.asarray(samples_s, dtype=np.float64) * 1e3
+        if ms.ndim != 1 or ms.size == 0:
+            raise ValueError(f"need a non-empty 1-D sequence of times, got shape {ms.shape}")
+        if batch < 1:
+            raise ValueError(f"batch must be >= 1, got {batch}")
+        q1, median, q3, p90, p99 = np.percentile(ms, [25, 50, 75, 90, 99], method=PERCENTILE_METHOD)
+        return cls(n=int(ms.size), batch=int(batch), mean_ms=float(ms.mean()), median_ms=float(median),
+                   p90_ms=float(p90), p99_ms=float(p99), q1_ms=float(q1), q3_ms=float(q3), iqr_ms=float(q3 - q1),
+                   stdev_ms=float(ms.std(ddof=1)) if ms.size > 1 else 0.0, min_ms=float(ms.min()),
+                   max_ms=float(ms.max()), throughput_items_per_s=float(batch / (median / 1e3)))
+
+
+@dataclass(kw_only=True)
+class OutputAudit:
+    """Timed-run outputs vs the untimed accuracy pass's outputs on the same prepared inputs."""
+
+    passed: bool
+    checked: int                       # timed outputs compared
+    mismatched: int
+    max_abs_diff: float
+    decision_changes: int              # images whose class decision differs
+
+
+@dataclass(kw_only=True)
+class CachingAudit:
+    """MLPerf TEST04-like: is an input that was just run faster the second time? Paired per input."""
+
+    passed: bool
+    first_median_ms: float             # each input's first call, right after a different input
+    repeat_median_ms: float            # each input's later calls, right after itself
+    speedup: float                     # median over inputs of first / median(repeats)
+    threshold: float                   # the speedup above which (and significant) the audit fails
+    noise: float                       # relative gap of the repeat medians of even vs odd inputs
+    p_value: float                     # one-sided Wilcoxon signed-rank: first calls slower than repeats
+    inputs: int
+    test: str = "one-sided Wilcoxon signed-rank, paired per input"
+
+
+@dataclass(kw_only=True)
+class OverheadAudit:
+    """The harness's median vs a bare perf_counter loop over the same session and inputs."""
+
+    passed: bool
+    harness_median_ms: float
+    plain_median_ms: float
+    overhead_pct: float                # (harness / plain - 1) * 100
+    limit_pct: float
+
+
+@dataclass(kw_only=True)
+class MemoryPhase:
+    batch: int
+    peak_rss_mib: float                # VmHWM of the fresh child after load + runs at this batch
+    model_rss_mib: float               # peak minus the import-only baseline child
+
+
+@dataclass(kw_only=True)
+class RowBase:
+    """What identifies a row that ran an artifact, and where and how it ran."""
+
+    model: str
+    variant: str
+    format: str
+    runtime: str
+    device: str
+    batch: int
+    threads: int | None                # None: the runtime's own default
+    artifact: str | None = None        # relative to the run folder
+    sha256: str | None = None          # of the file that was timed
+    runtime_version: str = ""
+    device_used: str = ""
+    providers: list[str] = field(default_factory=list)
+    foreign_cpu_fraction: float | None = None   # other processes' share of the CPUs meanwhile
+    loadavg_1m: float | None = None
+
+    @property
+    def threads_label(self) -> str:
+        return "auto" if self.threads is None else str(self.threads)
+
+    @property
+    def key(self) -> tuple:
+        """Identifies the row across runs (gate, store): kind, metric and the artifact coordinates."""
+        return (self.kind, getattr(self, "metric", None) or "-", self.model, self.variant, self.format,
+                self.runtime, self.device, self.batch, self.threads_label)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}/{self.variant}/{self.format} {self.runtime} {self.device} b{self.batch} t{self.threads_label}"
+
+
+@dataclass(kw_only=True)
+class ComputeFields:
+    """Achieved rate against the machine's measured roof for this row's precision."""
+
+    flops_per_image: int | None = None
+    achieved_gflops: float | None = None
+    roof_gflops: float | None = None
+    roof_name: str | None = None
+    fraction_of_roof: float | None = None
+
+
+@dataclass(kw_only=True)
+class LatencyResult(ComputeFields, RowBase):
+    kind: Literal["latency"] = "latency"
+    stats: LatencyStats
+    load_ms: float
+    first_inference_ms: float
+    rounds: int
+    warmup_calls: int
+    audit: OutputAudit
+    # Measured by this row's own session (runtime, device, threads) on the held-out split.
+    accuracy: float | None = None
+    agreement_vs_fp32: float | None = None
+    accuracy_images: int = 0
+    accuracy_note: str | None = None   # why accuracy was not measured, when it was not
+
+
+@dataclass(kw_only=True)
+class MemoryResult(RowBase):
+    kind: Literal["memory"] = "memory"
+    phases: list[MemoryPhase]
+    baseline_rss_mib: float
+    gpu_mib: float | None = None
+    gpu_mib_source: str | None = None
+    peak_reset_between_batches: bool | None = None
+    timed: str = "fresh child process wall time: start, import, then per batch: load, 3 predictions"
+
+    @property
+    def peak_rss_mib(self) -> float:
+        return self.phases[-1].peak_rss_mib
+
+    def phase(self, batch: int) -> MemoryPhase | None:
+        return next((p for p in self.phases if p.batch == batch), None)
+
+
+@dataclass(kw_only=True)
+class AuditResult(RowBase):
+    kind: Literal["audit"] = "audit"
+    metric: Literal["caching", "harness_overhead"]
+    load_ms: float
+    caching: CachingAudit | None = None
+    overhead: OverheadAudit | None = None
+
+    @property
+    def passed(self) -> bool:
+        return (self.caching or self.overhead).passed
+
+
+@dataclass(kw_only=True)
+class ScalingFields:
+    """A lesson architecture with random weights at one input side (the scaling suite)."""
+
+    side: int
+    input_shape: list[int]
+    params: int
+    bytes: int
+    cached: bool = False
+
+
+@dataclass(kw_only=True)
+class ScalingLatency(ScalingFields, LatencyResult):
+    kind: Literal["scaling_latency"] = "scaling_latency"
+
+
+@dataclass(kw_only=True)
+class ScalingMemory(ScalingFields, MemoryResult):
+    kind: Literal["scaling_memory"] = "scaling_memory"
+
+
+@dataclass(kw_only=True)
+class PipelineResult:
+    """tf.data images/s over the real train split: one pipeline, one simulated consumer."""
+
+    kind: Literal["pipeline"] = "pipeline"
+    pipeline: str
+    consumer_ms: float                 # simulated train step per batch
+    batch: int
+    dataset: str
+    images_per_epoch: int
+    epoch: LatencyStats                # per-epoch times; its throughput is images/s
+    parallel_map: bool
+    cache: bool
+    prefetch: bool
+    map_work: str
+
+    @property
+    def images_per_s(self) -> float:
+        return self.epoch.throughput_items_per_s
+
+    @property
+    def key(self) -> tuple:
+        return (self.kind, self.pipeline, self.consumer_ms, self.batch)
+
+    @property
+    def label(self) -> str:
+        return f"{self.pipeline} consumer {self.consumer_ms:g} ms"
+
+
+Result = Annotated[Union[LatencyResult, MemoryResult, AuditResult, ScalingLatency, ScalingMemory, PipelineResult],
+                   Field(discriminator="kind")]
+
+
+@dataclass(kw_only=True)
+class MachineInfo:
+    cpu_model: str
+    logical_cores: int
+    usable_cores: int
+    physical_cores: int | None
+    ram_gib: float
+    cpu_flags: dict[str, bool]
+    gpu_name: str | None = None
+    blas: list[str] = field(default_factory=list)
+    platform: str = ""
+    python: str = ""
+
+
+@dataclass(kw_only=True)
+class Skip:
+    nodeid: str
+    reason: str
+
+
+@dataclass(kw_only=True)
+class RunRecord:
+    """What travels with a whole bench run."""
+
+    schema: str = BENCH_SCHEMA
+    started: str
+    finished: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    manifest_created: str | None = None
+    manifest_sha256: str | None = None
+    dataset_fingerprint: str
+    versions: dict[str, str] = field(default_factory=dict)
+    runtime_versions: dict[str, str] = field(default_factory=dict)
+    machine: MachineInfo
+    peaks_gflops: dict[str, float] = field(default_factory=dict)      # by thread count
+    peaks_gflops_at_end: dict[str, float] | None = None
+    peak_method: str = ""
+    git_commit: str | None = None
+    git_dirty: bool = False
+    row_budget: dict[str, Any] = field(default_factory=dict)
+    loadavg_at_start: list[float] = field(default_factory=list)
+    loadavg_at_end: list[float] = field(default_factory=list)
+    session_setup_s: float = 0.0
+    skipped: list[Skip] = field(default_factory=list)
+    failed: list[Skip] = field(default_factory=list)
+    suite_seconds: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,60 @@
+"""The registry of runtimes: name -> configured Runtime, each with its default benchmark plans.
+Importing it imports no inference library; each runtime imports its own when it loads.
+
+Add a runtime: its module in this folder and one entry here."""
+
+from __future__ import annotations
+
+from convbench.errors import UserError
+from convbench.runtimes.base import DeviceUnavailable, Plan, Plans, Runtime, Session
+from convbench.runtimes.gpu import gpu_available
+from convbench.runtimes.keras_tf import KerasRuntime
+from convbench.runtimes.litert import LiteRTRuntime
+from convbench.runtimes.null import NullRuntime
+from convbench.runtimes.ort import OrtRuntime
+
+# Sized so that all four lesson convnets with every variant fit in a few minutes on 2 cores:
+# thread scaling and the no-XNNPACK / basic-ORT comparisons on the fp32 and int8 baselines only,
+# technique variants at the smallest batch (their kernels are the baselines' kernels).
+FP32_INT8 = ("tflite_fp32", "tflite_int8", "onnx_fp32", "onnx_static_qdq")
+KERAS_PLANS = Plans(baseline=(Plan((None,), "keras"),))
+
+RUNTIMES: dict[str, Runtime] = {r.name: r for r in (
+    # One row per model, on one artifact: the harness's own overhead.
+    NullRuntime(Plans(baseline=(Plan((1,), "min"),), quick=(Plan((1,), "min"),))),
+    KerasRuntime("keras_eager", "eager", Plans(baseline=(Plan((None,), "keras"),), quick=(Plan((None,), "min"),))),
+    KerasRuntime("tf_function", "function", KERAS_PLANS),
+    KerasRuntime("tf_xla", "xla", KERAS_PLANS),
+    LiteRTRuntime("litert", xnnpack=True, plans=Plans(
+        baseline=(Plan((1,), "all"), Plan((2,), "all", FP32_INT8)), technique=(Plan((1,), "min"),),
+        quick=(Plan((1,), "all"),))),
+    LiteRTRuntime("litert_noxnnpack", xnnpack=False, plans=Plans(baseline=(Plan((1,), "all", FP32_INT8),))),
+    OrtRuntime("onnxruntime", "ORT_ENABLE_ALL", gpu_ep="cuda", plans=Plans(
+        baseline=(Plan((1,), "all"), Plan((2,), "all", FP32_INT8)), technique=(Plan((1,), "min"),),
+        quick=(Plan((1,), "all"),))),
+    OrtRuntime("onnxruntime_basic", "ORT_ENABLE_BASIC", gpu_ep=None,
+               plans=Plans(baseline=(Plan((1,), "all", ("onnx_fp32",)),))),
+    OrtRuntime("onnxruntime_trt", "ORT_ENABLE_ALL", gpu_ep="tensorrt", cpu=False,
+               plans=Plans(baseline=(Plan((None,), "all"),))),
+)}
+
+
+def get_runtimes(names) -> list[Runtime]:
+    """The runtimes called `names`, in that order; UserError naming any unknown one."""
+    unknown = [n for n in names if n not in RUNTIMES]
+    if unknown:
+        raise UserError(f"unknown runtime(s) {', '.join(map(repr, unknown))}; valid: {', '.join(RUNTIMES)}")
+    return [RUNTIMES[n] for n in names]
+
+
+def get_runtime(name: str) -> Runtime:
+    return get_runtimes([name])[0]
+
+
+def runtime_for(family: str) -> Runtime:
+    """The runtime that verifies an artifact of `family` right after it is built (CPU)."""
+    return RUNTIMES[{"tflite": "litert", "onnx": "onnxruntime", "keras": "keras_eager"}[family]]
+
+
+__all__ = ["RUNTIMES", "DeviceUnavailable", "Plan", "Plans", "Runtime", "Session", "get_runtime",
+           "get_runtimes", "gpu_available", "runtime_for"]

@@ -1,0 +1,42 @@
+"""The one console table printer (rich): optimize's summary, bench's summary and the gate's
+output all go through it, so columns line up the same way everywhere."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Sequence
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+# Wide enough that a CI log (no terminal) does not wrap a row.
+LOG_WIDTH = 200
+
+
+def console(file=None) -> Console:
+    file = file or sys.stdout
+    return Console(file=file, width=None if file.isatty() else LOG_WIDTH, highlight=False, soft_wrap=True)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence], title: str | None = None,
+          right: Iterable[int] = ()) -> Table:
+    """A plain table; `right` lists the columns (by index) to right-align (numbers)."""
+    right = set(right)
+    out = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False, pad_edge=False)
+    for i, header in enumerate(headers):
+        out.add_column(header, justify="right" if i in right else "left", overflow="fold")
+    for row in rows:
+        out.add_row(*("-" if v is None else str(v) for v in row))
+    return out
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence], title: str | None = None,
+                right: Iterable[int] = (), file=None) -> None:
+    console(file).print(table(headers, rows, title, right))
+
+
+def print_lines(lines: Iterable[str], file=None) -> None:
+    out = console(file)
+    for line in lines:
+        out.print(line, markup=False)
