@@ -1,18 +1,22 @@
-"""The suites' options (--cb-*), their parameters generated from the manifest, and the session
-facts every result carries: machine, SGEMM peak, versions, git commit, dataset fingerprint."""
+"""The suites' options (--cb-*), their parameters generated from the manifest, and the run record
+every result travels with: machine, SGEMM peak, versions, git commit, dataset fingerprint, and
+which rows were skipped or failed, and why."""
 
 from __future__ import annotations
 
+import os
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from convbench.benchmarks import matrix
 from convbench.benchmarks.bench import SUITES, BenchOptions, validate_names
-from convbench.benchmarks.manifest import load_manifest
 from convbench.benchmarks.suite import BenchContext, measure_sgemm_peaks
 from convbench.errors import UserError
+from convbench.records import Skip, read_manifest, to_jsonable
 
 STATE = pytest.StashKey[dict]()
 
@@ -21,6 +25,7 @@ def pytest_addoption(parser):
     g = parser.getgroup("convbench", "convbench benchmark matrix (see benchmarks/bench.py)")
     g.addoption("--cb-out", default="artifacts", help="artifacts folder (manifest.json, scaling cache)")
     g.addoption("--cb-manifest", default=None, help="manifest path (default <out>/manifest.json)")
+    g.addoption("--cb-run-dir", default=None, help="run folder that row paths are relative to (default: cwd)")
     g.addoption("--cb-quick", action="store_true", help="the smaller quick matrix")
     g.addoption("--cb-models", default="", help="comma-separated lesson convnets (default: all in the manifest)")
     g.addoption("--cb-variants", default="", help="comma-separated variants (default: all)")
@@ -37,12 +42,14 @@ def pytest_configure(config):
                                 "drop -n/--dist or pass -p no:xdist")
     try:
         options = BenchOptions.from_pytest_config(config)
-        manifest = load_manifest(options.manifest_path)
+        manifest = read_manifest(options.manifest_path)
         validate_names(options, manifest)
     except UserError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[STATE] = {"options": options, "manifest": manifest, "record": None}
+    run_dir = Path(config.getoption("cb_run_dir") or Path.cwd())
+    config.stash[STATE] = {"options": options, "manifest": manifest, "run_dir": run_dir, "context": None}
     _SKIPPED.clear()
+    _FAILED.clear()
     _SUITE_SECONDS.clear()
 
 
@@ -69,49 +76,47 @@ def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: bool((case := _case_of(item)) and matrix.needs_tensorflow(case)))
 
 
+def _reason(report) -> str:
+    if isinstance(report.longrepr, tuple):
+        return report.longrepr[2].removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return (crash.message if crash else str(report.longrepr)).strip().splitlines()[0][:500]
+
+
 def pytest_runtest_logreport(report):
     suite = report.nodeid.split("::")[0].rsplit("/", 1)[-1].removeprefix("test_").removesuffix(".py")
     _SUITE_SECONDS[suite] = _SUITE_SECONDS.get(suite, 0.0) + report.duration
     if report.skipped and report.when in ("setup", "call"):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        _SKIPPED.append({"nodeid": report.nodeid, "reason": reason.removeprefix("Skipped: ")})
+        _SKIPPED.append(Skip(nodeid=report.nodeid, reason=_reason(report)))
+    elif report.failed:
+        _FAILED.append(Skip(nodeid=report.nodeid, reason=_reason(report)))
 
 
 # pytest_runtest_logreport gets no config; one pytest session per process (run_bench: a child).
-_SKIPPED: list[dict] = []
+_SKIPPED: list[Skip] = []
+_FAILED: list[Skip] = []
 _SUITE_SECONDS: dict[str, float] = {}  # wall seconds per suite file: setup + call + teardown
 
 
 @pytest.fixture(scope="session")
 def bench(request) -> BenchContext:
     state = request.config.stash[STATE]
-    ctx = BenchContext(state["options"], state["manifest"])
+    ctx = BenchContext(state["options"], state["manifest"], state["run_dir"])
     start = time.perf_counter()
     ctx.record  # SGEMM peak + machine facts now, before any row loads the cores
-    ctx.record["session_setup_s"] = time.perf_counter() - start
-    state["record"] = ctx.record
+    ctx.record.session_setup_s = time.perf_counter() - start
+    state["context"] = ctx
     return ctx
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_benchmark_update_machine_info(config, machine_info):
-    record = config.stash[STATE].get("record")
-    if record:
-        machine_info["convbench"] = {k: record[k] for k in ("machine", "sgemm_peak_gflops", "sgemm")}
-
-
-@pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    state = config.stash[STATE]
-    record = dict(state.get("record") or {"options": state["options"].as_record(),
-                                          "dataset": {"fingerprint": state["manifest"].fingerprint}})
-    record["skipped"] = list(_SKIPPED)
-    record["suite_seconds"] = dict(_SUITE_SECONDS)
-    if state.get("record"):
-        # Again at the end: a peak far from the start's means the cores were shared meanwhile.
-        import os
-
-        record["sgemm_peak_gflops_at_end"] = {str(k): v for k, v in measure_sgemm_peaks().items()}
-        record["loadavg_at_end"] = list(os.getloadavg())
-    record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    output_json["convbench"] = record
+    ctx = config.stash[STATE].get("context")
+    if ctx is None:
+        return  # no row ran: no record (and no result file worth keeping)
+    record = replace(ctx.record, skipped=list(_SKIPPED), failed=list(_FAILED), suite_seconds=dict(_SUITE_SECONDS),
+                     # Again at the end: a peak far from the start's means the cores were shared meanwhile.
+                     peaks_gflops_at_end={str(k): v for k, v in measure_sgemm_peaks().items()},
+                     loadavg_at_end=list(os.getloadavg()),
+                     finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    output_json["convbench"] = to_jsonable(record)

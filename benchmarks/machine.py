@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from convbench.records import MachineInfo
+
 # Flags that decide which kernels TF/XNNPACK/ORT pick: VNNI is what makes int8 fast.
 FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
 
@@ -50,7 +52,7 @@ def _cpuinfo() -> dict[str, str]:
     return info
 
 
-def machine_info() -> dict:
+def machine_info() -> MachineInfo:
     import psutil
     from threadpoolctl import threadpool_info
 
@@ -59,16 +61,17 @@ def machine_info() -> dict:
     cpu = _cpuinfo()
     flags = set(cpu.get("flags", "").split())
     gpus = gpu_names()
-    return {
-        "cpu_model": cpu.get("model name") or platform.processor() or platform.machine(),
-        "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "physical_cores": psutil.cpu_count(logical=False),
-        "ram_gib": round(psutil.virtual_memory().total / 2**30, 2),
-        "cpu_flags": {f: f in flags for f in FLAGS_OF_INTEREST},
-        "gpu_name": gpus[0] if gpus else None,
-        "blas": [f"{i['internal_api']} {i.get('version')} {i.get('architecture')}"
-                 for i in threadpool_info() if i["user_api"] == "blas"],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
+    return MachineInfo(
+        cpu_model=cpu.get("model name") or platform.processor() or platform.machine(),
+        logical_cores=os.cpu_count(),
+        usable_cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        physical_cores=psutil.cpu_count(logical=False),
+        ram_gib=round(psutil.virtual_memory().total / 2**30, 2),
+        cpu_flags={f: f in flags for f in FLAGS_OF_INTEREST},
+        gpu_name=gpus[0] if gpus else None,
+        # threadpoolctl's own dict keys: a third-party reading, not a convbench record
+        blas=[f"{i['internal_api']} {i.get('version')} {i.get('architecture')}"
+              for i in threadpool_info() if i["user_api"] == "blas"],
+        platform=platform.platform(),
+        python=platform.python_version(),
+    )

@@ -22,7 +22,9 @@ TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
-class MemoryResult:
+class PeakRss:
+    """One phase of a memory child (a measurement; rows.memory_result makes the record)."""
+
     runtime: str
     artifact: str
     device: str
@@ -139,7 +141,7 @@ def measure_baseline_rss_mib(runtime_name: str) -> float:
 
 
 def measure_peak_rss(runtime_name: str, artifact_path, batch: int = 1, threads: int | None = 1,
-                     input_shape: tuple[int, ...] | None = None, device: str = "cpu", runs: int = 3) -> MemoryResult:
+                     input_shape: tuple[int, ...] | None = None, device: str = "cpu", runs: int = 3) -> PeakRss:
     """Load `artifact_path` with `runtime_name` in a fresh child, predict `runs` times on random
     input of `input_shape` (per item; default the model's), and report its peak RSS."""
     return measure_peak_rss_batches(runtime_name, artifact_path, (batch,), threads, input_shape, device, runs)[0]
@@ -147,7 +149,7 @@ def measure_peak_rss(runtime_name: str, artifact_path, batch: int = 1, threads: 
 
 def measure_peak_rss_batches(runtime_name: str, artifact_path, batches, threads: int | None = 1,
                              input_shape: tuple[int, ...] | None = None, device: str = "cpu",
-                             runs: int = 3) -> list[MemoryResult]:
+                             runs: int = 3) -> list[PeakRss]:
     """One fresh child loads `artifact_path` at each batch in turn (a phase each: load, `runs`
     predictions) and reports each phase's peak RSS apart: the first phase's is a fresh process's;
     before each later phase the previous session is dropped and the high-water mark reset to
@@ -166,7 +168,7 @@ def measure_peak_rss_batches(runtime_name: str, artifact_path, batches, threads:
     results = []
     for i, phase in enumerate(out["phases"]):
         last = i == len(out["phases"]) - 1
-        results.append(MemoryResult(
+        results.append(PeakRss(
             runtime=runtime_name, artifact=str(artifact), device=device, device_used=out["device_used"],
             batch=phase["batch"], threads=threads, peak_rss_mib=phase["peak_rss_mib"], baseline_rss_mib=baseline,
             model_rss_mib=phase["peak_rss_mib"] - baseline, gpu_mib=out["gpu_mib"] if last else None,

@@ -1,5 +1,5 @@
 """What the suites share: the session context (options, manifest, data split, measured machine,
-run record) and the steps every row takes (skip with a reason, or load a session)."""
+run record) and the steps every row takes (skip with a reason, check the file, load a session)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,22 @@ import os
 import subprocess
 import time
 from datetime import datetime, timezone
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from convbench.benchmarks.manifest import Manifest, load_dataset_for
+from convbench.errors import UserError
+from convbench.fingerprint import sha256_file
+from convbench.records import Manifest, RunRecord, TrainedRecord, relative_path
 
 SGEMM_REPEATS = 5  # best-of per pass; a peak, so more tries only help on a shared machine
 SGEMM_PASSES = 3  # passes over the thread counts, max taken: one busy moment (another process) spoils one pass
 
 
 def _git(*args: str) -> str | None:
+    """git's answer in the package's folder, None where it is not a checkout or git is missing."""
     try:
         out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
                              cwd=Path(__file__).resolve().parent)
@@ -32,13 +35,20 @@ def _git(*args: str) -> str | None:
 class BenchContext:
     """Session-wide: the options, the manifest, its data split, and the measured machine."""
 
-    def __init__(self, options, manifest: Manifest):
-        self.options, self.manifest = options, manifest
+    def __init__(self, options, manifest: Manifest, run_dir: Path):
+        self.options, self.manifest, self.run_dir = options, manifest, Path(run_dir)
         self.budget = options.budget
 
     @cached_property
     def dataset(self):
-        return load_dataset_for(self.manifest)
+        from convbench.models.data import Dataset
+
+        info = self.manifest.dataset
+        dataset = Dataset.load(self.manifest.resolve(info.path))
+        if dataset.fingerprint != info.fingerprint:
+            raise UserError(f"{self.manifest.resolve(info.path)}: data fingerprint {dataset.fingerprint[:16]}... is "
+                            f"not the manifest's {info.fingerprint[:16]}...; run `convbench optimize` again")
+        return dataset
 
     @cached_property
     def sgemm_peaks(self) -> dict[int, float]:
@@ -47,47 +57,53 @@ class BenchContext:
         return measure_sgemm_peaks()
 
     @cached_property
-    def record(self) -> dict:
-        """What travels with the whole run (bench.json's machine_info["convbench"] and "convbench")."""
+    def record(self) -> RunRecord:
         from convbench.benchmarks.machine import machine_info
+        from convbench.fingerprint import FINGERPRINT_PACKAGES, library_versions
         from convbench.runtimes import RUNTIMES
-        from convbench.fingerprint import FINGERPRINT_PACKAGES, library_versions, sha256_file
 
-        m = self.manifest
-        return {
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "options": self.options.as_record(),
-            "manifest": {"path": str(m.path), "created": m.data.get("created"), "schema": m.data.get("schema"),
-                         "sha256": sha256_file(m.path), "versions": m.data.get("versions")},
-            "dataset": {k: m.dataset.get(k) for k in ("name", "fingerprint", "input_shape", "split_sizes")},
-            "versions": library_versions(("pytest", "pytest-benchmark", *FINGERPRINT_PACKAGES)),
-            "runtime_versions": {name: r.version() for name, r in RUNTIMES.items()},
-            "machine": machine_info(),
-            "sgemm_peak_gflops": {str(k): v for k, v in self.sgemm_peaks.items()},
-            "sgemm": f"best of {SGEMM_PASSES} x {SGEMM_REPEATS} float32 1024x1024 matmuls (numpy BLAS, "
-                     "threadpoolctl-limited), measured before the first row",
-            "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))},
-            "row_budget": dataclasses.asdict(self.budget),
-            "loadavg_at_start": list(os.getloadavg()),
-        }
+        options = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self.options).items()}
+        return RunRecord(
+            started=datetime.now(timezone.utc).isoformat(timespec="seconds"), options=options,
+            manifest_created=self.manifest.created, manifest_sha256=sha256_file(self.manifest.path),
+            dataset_fingerprint=self.manifest.dataset.fingerprint,
+            versions=library_versions(("pytest", "pytest-benchmark", *FINGERPRINT_PACKAGES)),
+            runtime_versions={name: r.version() for name, r in RUNTIMES.items()}, machine=machine_info(),
+            peaks_gflops={str(k): v for k, v in self.sgemm_peaks.items()},
+            peak_method=f"best of {SGEMM_PASSES} x {SGEMM_REPEATS} float32 1024x1024 matmuls (numpy BLAS, "
+                        "threadpoolctl-limited), measured before the first row",
+            git_commit=_git("rev-parse", "HEAD"),
+            git_dirty=bool(_git("status", "--porcelain", "--untracked-files=no")),
+            row_budget=dataclasses.asdict(self.budget), loadavg_at_start=list(os.getloadavg()))
 
-    @property
-    def context(self) -> dict:
-        """The run-wide facts copied into every row's extra_info."""
-        return {"dataset_fingerprint": self.manifest.fingerprint, "manifest_created": self.manifest.data.get("created"),
-                "git_commit": self.record["git"]["commit"],
-                # Another process on these cores shows here first (a regression gate can discount such rows).
-                "loadavg_1m": os.getloadavg()[0]}
+    def row_context(self, case, foreign_cpu_fraction: float | None = None) -> dict:
+        """Facts of one row's run: which file (relative to the run folder), its hash, the load."""
+        return dict(artifact=relative_path(case.path, self.run_dir) if case.path else None,
+                    sha256=case.artifact.sha256 if case.artifact else None, loadavg_1m=os.getloadavg()[0],
+                    foreign_cpu_fraction=foreign_cpu_fraction)
 
-    def input_pool(self, batch: int, count: int, item_shape) -> tuple[list[np.ndarray], np.ndarray | None]:
-        """`count` distinct batches of held-out test images (and their labels); random images
-        when the model's input is not the data set's (or the test split is too small)."""
-        item_shape = tuple(int(d) for d in item_shape)
-        x, y = self.dataset.x_test, self.dataset.y_test
-        if tuple(x.shape[1:]) == item_shape and len(x) >= batch * count:
-            return [x[i * batch:(i + 1) * batch] for i in range(count)], y[:batch * count]
+    @lru_cache(maxsize=None)
+    def reference_outputs(self, model: str) -> np.ndarray | None:
+        """The trained fp32 model's outputs on the held-out split: the yardstick of agreement."""
+        path = self.manifest.trained_file(model, TrainedRecord.REFERENCE_FILE)
+        return np.load(path, allow_pickle=False) if path is not None and path.is_file() else None
+
+    def held_out(self, item_shape) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+        """(images, labels, '') of the held-out split, or (None, None, why) when the model does not
+        take the data set's images."""
+        x = self.dataset.x_test
+        if tuple(x.shape[1:]) != tuple(int(d) for d in item_shape):
+            return None, None, f"input {tuple(item_shape)} is not the data set's {tuple(x.shape[1:])}"
+        return x, self.dataset.y_test, ""
+
+    def input_pool(self, batch: int, count: int, item_shape) -> list[np.ndarray]:
+        """`count` distinct batches of held-out images; random images when the model's input is
+        not the data set's (or the test split is too small)."""
+        x, _, _ = self.held_out(item_shape)
+        if x is not None and len(x) >= batch * count:
+            return [x[i * batch:(i + 1) * batch] for i in range(count)]
         rng = np.random.default_rng(0)
-        return [rng.random((batch, *item_shape), dtype=np.float32) for _ in range(count)], None
+        return [rng.random((batch, *item_shape), dtype=np.float32) for _ in range(count)]
 
 
 def measure_sgemm_peaks() -> dict[int, float]:
@@ -99,27 +115,28 @@ def measure_sgemm_peaks() -> dict[int, float]:
 
 
 class ForeignCpu:
-    """Share of all CPUs' time that other processes (and the hypervisor's steal) used while the
-    block ran: 0 on a quiet machine; 0.5 on 2 cores means another process took a whole core.
-    A row timed under such load is slower for reasons of its own (2-thread rows most)."""
+    """Share of this process's CPUs' time (its affinity set, not the whole host) that other
+    processes (and the hypervisor's steal) used while the block ran: 0 on a quiet machine; 0.5
+    on 2 CPUs means another process took a whole one. A row timed under such load is slower for
+    reasons of its own (2-thread rows most)."""
 
     def __enter__(self) -> ForeignCpu:
+        self._cpus = sorted(os.sched_getaffinity(0))
         self._start = self._sample()
         self.fraction = None
         return self
 
     def __exit__(self, *exc) -> None:
         (w0, busy0, own0), (w1, busy1, own1) = self._start, self._sample()
-        capacity = (w1 - w0) * len(os.sched_getaffinity(0))
+        capacity = (w1 - w0) * len(self._cpus)
         self.fraction = max(0.0, ((busy1 - busy0) - (own1 - own0)) / capacity) if capacity > 0 else None
 
-    @staticmethod
-    def _sample() -> tuple[float, float, float]:
+    def _sample(self) -> tuple[float, float, float]:
         import psutil
 
-        cpu, own = psutil.cpu_times(), os.times()
-        busy = cpu.user + cpu.nice + cpu.system + getattr(cpu, "irq", 0) + getattr(cpu, "softirq", 0) \
-            + getattr(cpu, "steal", 0)
+        per_cpu, own = psutil.cpu_times(percpu=True), os.times()
+        busy = sum(c.user + c.nice + c.system + getattr(c, "irq", 0) + getattr(c, "softirq", 0)
+                   + getattr(c, "steal", 0) for i, c in enumerate(per_cpu) if i in self._cpus)
         return time.monotonic(), busy, own.user + own.system + own.children_user + own.children_system
 
 
@@ -141,11 +158,29 @@ def runnable_runtime(case):
     return runtime
 
 
+@lru_cache(maxsize=None)
+def _sha256(path: str) -> str:
+    return sha256_file(path)
+
+
+def check_file(case) -> None:
+    """Fail the row (only it) when its file is missing or is not the file the manifest lists."""
+    if not case.path:
+        return
+    if not Path(case.path).is_file():
+        pytest.fail(f"{case.path}: no such artifact (listed in the manifest)", pytrace=False)
+    expected = case.artifact.sha256 if case.artifact else None
+    if expected and _sha256(case.path) != expected:
+        pytest.fail(f"{case.path}: sha256 {_sha256(case.path)[:12]}... is not the manifest's {expected[:12]}...: "
+                    "the file changed after `convbench optimize`; run it again", pytrace=False)
+
+
 def load_session(case):
     """Skip rows that cannot run here (with the reason), else load: (session, load seconds)."""
     from convbench.runtimes import DeviceUnavailable
 
     runtime = runnable_runtime(case)
+    check_file(case)
     runtime.import_modules()  # once per process; load_ms is the model's load, not the library's import
     start = time.perf_counter()
     try:
@@ -158,8 +193,8 @@ def load_session(case):
 
 
 def session_info(case, session) -> dict:
+    """Where the row really ran: the device and providers the session got, and the version."""
     from convbench.runtimes import RUNTIMES
 
-    return {**session.describe(), "runtime_version": RUNTIMES[case.runtime].version()}
-
-
+    return dict(device_used=session.device_used, providers=list(session.providers),
+                runtime_version=RUNTIMES[case.runtime].version())

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 INPUT_SHAPE = (8, 8, 1)  # per item, NHWC without the batch
+TINY_FLOPS = 2 * 6 * 6 * 2 * 9 + 2 * 72 * 3  # conv 3x3x1 -> 6x6x2, dense 72 -> 3
 
 
 @dataclass(frozen=True)
@@ -66,46 +67,63 @@ def build_tiny_artifacts(folder: Path) -> TinyArtifacts:
 
 def write_tiny_manifest(out: Path, n_test: int = 64) -> Path:
     """A complete artifacts folder around the tiny artifacts, shaped like the optimize stage's:
-    out/manifest.json (keras, tflite_fp32, tflite_int8_io, onnx_fp32 rows and one failed row)
-    and out/data/<key>.npz, a Dataset whose labels are the Keras model's own answers.
-    For smoke runs of the benchmark suites; returns the manifest path."""
+    out/manifest.json (keras, tflite_fp32, tflite_int8_io, onnx_fp32 rows and one failed row),
+    out/data/<key>.npz, a Dataset whose labels are the Keras model's own answers, and a trained
+    folder with the reference outputs. For smoke runs of the benchmark suites; returns the
+    manifest path."""
     import gzip
     import hashlib
+    import io
 
-    from convbench.runtimes import get_runtime
-    from convbench.fsutil import write_json_atomic
+    from convbench import classes
+    from convbench.fingerprint import sha256_file
     from convbench.models.data import Dataset
+    from convbench.records import (MANIFEST_FILE, ArtifactRecord, Manifest, TrainedRecord, Verification,
+                                   write_manifest, write_record)
+    from convbench.runtimes import get_runtime
 
     out = Path(out)
     art = build_tiny_artifacts(out / "tiny_artifacts")
     x = np.random.default_rng(1).random((3 * n_test, *INPUT_SHAPE), dtype=np.float32)
     keras_out = get_runtime("keras_eager").load(art.keras, batch=len(x)).predict(x)
-    y = keras_out.argmax(1).astype(np.int64)
+    y = classes.predicted_labels(keras_out)
     splits = (x[:n_test], y[:n_test], x[n_test:2 * n_test], y[n_test:2 * n_test], x[2 * n_test:], y[2 * n_test:])
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in splits)).hexdigest()
     dataset = Dataset("tiny random 8x8", ["a", "b", "c"], *splits, 0.0, 1.0, digest, mirror_invariant=False)
     dataset.save(out / "data" / f"{digest[:16]}.npz")
-
     reference = keras_out[2 * n_test:]
-    rows = []
+    trained_dir = out / "trained" / "tiny"
+    trained_dir.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.save(buf, reference)
+    (trained_dir / TrainedRecord.REFERENCE_FILE).write_bytes(buf.getvalue())
+    trained = TrainedRecord(name="tiny", lesson="tests", fingerprint=digest, test_accuracy=1.0, params=20 + 219,
+                            trainable_params=20 + 219, flops_per_image=TINY_FLOPS, flops_method="analytic",
+                            train_seconds=0.0, epochs=0, batch_size=1, learning_rate=0.0, seed=0,
+                            folder=str(trained_dir.resolve()))
+    write_record(trained_dir / "summary.json", trained)
+
+    artifacts = []
     for variant, fmt, path, runtime in (("keras_fp32", "keras", art.keras, "keras_eager"),
                                         ("tflite_fp32", "tflite_fp32", art.tflite, "litert"),
                                         ("tflite_int8_io", "tflite_int8_io", art.tflite_int8, "litert"),
                                         ("onnx_fp32", "onnx_fp32", art.onnx, "onnxruntime")):
-        outputs = get_runtime(runtime).load(path, batch=n_test, threads=1 if runtime != "keras_eager" else None
-                                            ).predict(dataset.x_test)
+        threads = None if runtime == "keras_eager" else 1
+        outputs = get_runtime(runtime).load(path, batch=n_test, threads=threads).predict(dataset.x_test)
         data = path.read_bytes()
-        rows.append({
-            "model": "tiny", "variant": variant, "format": fmt, "technique": "none", "path": str(path.resolve()),
-            "bytes": len(data), "gzip_bytes": len(gzip.compress(data)), "params": 20 + 219,  # conv 3*3*2+2, dense 72*3+3
-            "nonzero_params": None, "sparsity": 0.0, "flops_per_image": 2 * 6 * 6 * 2 * 9 + 2 * 72 * 3,
-            "accuracy": float((outputs.argmax(1) == dataset.y_test).mean()),
-            "agreement_vs_fp32": float((outputs.argmax(1) == reference.argmax(1)).mean()),
-            "max_abs_diff_vs_fp32": float(np.abs(outputs - reference).max()),
-            "input_shape": list(INPUT_SHAPE), "num_classes": 3, "error": None})
-    rows.append({"model": "tiny", "variant": "tflite_fp16", "format": "tflite_fp16", "technique": "none",
-                 "path": None, "error": "ConverterError: made up for the tests"})
-    manifest = {"schema": "convbench.manifest/1", "created": "2026-01-01T00:00:00+00:00",
-                "dataset": dataset.describe(), "versions": {}, "config": {"variants": []}, "artifacts": rows}
-    write_json_atomic(out / "manifest.json", manifest)
-    return out / "manifest.json"
+        artifacts.append(ArtifactRecord(
+            model="tiny", variant=variant, format=fmt, technique="none", path=str(path.resolve()),
+            sha256=sha256_file(path), bytes=len(data), gzip_bytes=len(gzip.compress(data)),
+            flops_per_image=TINY_FLOPS, input_shape=list(INPUT_SHAPE), num_classes=3,
+            verification=Verification(runtime=runtime, device="cpu", threads=threads, images=n_test,
+                                      accuracy=classes.accuracy(outputs, dataset.y_test),
+                                      agreement_vs_fp32=classes.agreement(outputs, reference),
+                                      max_abs_diff_vs_fp32=float(np.abs(outputs - reference).max()))))
+    artifacts.append(ArtifactRecord(model="tiny", variant="tflite_fp16", format="tflite_fp16", technique="none",
+                                    error="ConverterError: made up for the tests"))
+    info = dataset.describe()
+    info.path = str((out / "data" / f"{digest[:16]}.npz").resolve())
+    manifest = Manifest(created="2026-01-01T00:00:00+00:00", dataset=info, trained=[trained], artifacts=artifacts,
+                        path=out / MANIFEST_FILE)
+    write_manifest(out / MANIFEST_FILE, manifest)
+    return out / MANIFEST_FILE

@@ -101,33 +101,36 @@ def _cmd_train(args) -> int:
     from convbench.models.train import train_all
 
     dataset, trained = train_all(train_config(args))
-    _print_trained(dataset.describe(), [{"name": t.name, "folder": t.folder, **t.summary} for t in trained])
+    _print_trained(dataset.describe(), [t.record for t in trained], [t.folder for t in trained])
     return 0
 
 
-def _print_trained(dataset: dict, trained: list[dict]) -> None:
-    print(f"data: {dataset['name']}, {len(dataset['class_names'])} classes, input {tuple(dataset['input_shape'])}, "
-          f"fingerprint {dataset['fingerprint'][:12]}")
-    for s in trained:
-        how = "cached" if s["cached"] else f"trained in {s['train_seconds']:.1f} s"
-        print(f"{s['name']:20s} test acc {s['test_accuracy']:.2%}  params {s['params']:>8,}  "
-              f"{s['flops_per_image'] / 1e6:7.2f} MFLOP/img  {how}  -> {s['folder']}", flush=True)
+def _print_trained(dataset, trained: list, folders: list) -> None:
+    """dataset: a DatasetInfo; trained: TrainedRecords, with the folders they are in."""
+    from convbench.tables import print_table
+
+    rows = [[t.name, f"{t.test_accuracy:.2%}", f"{t.params:,}", f"{t.flops_per_image / 1e6:.2f}",
+             "cached" if t.cached else f"trained in {t.train_seconds:.1f} s", str(folder)]
+            for t, folder in zip(trained, folders)]
+    print_table(["model", "test accuracy", "params", "MFLOP/image", "training", "folder"], rows,
+                title=f"data: {dataset.name}, {len(dataset.class_names)} classes, input {tuple(dataset.input_shape)}, "
+                      f"fingerprint {dataset.fingerprint[:12]}", right=(1, 2, 3))
 
 
 def optimize_config(args, scaling_sides: tuple[int, ...]):
-    from convbench.optimize.pipeline import OptimizeConfig
+    from convbench.optimize.stage import OptimizeConfig
 
     return OptimizeConfig(train=train_config(args), variants=tuple(args.variants or ()), scaling_sides=scaling_sides)
 
 
 def _optimize(args, scaling_sides: tuple[int, ...]) -> tuple[dict, bool]:
     """Train (cached) and optimize (cached); print what was trained and a summary. -> (manifest, any failed)"""
-    from convbench.optimize.pipeline import optimize_all
-    from convbench.optimize.report import print_summary
+    from convbench.optimize.stage import optimize_all
+    from convbench.optimize.summary import print_summary
 
     manifest = optimize_all(optimize_config(args, scaling_sides))
-    _print_trained(manifest["dataset"], manifest["trained"])
-    return manifest, print_summary(manifest)
+    _print_trained(manifest.dataset, manifest.trained, [manifest.resolve(t.folder) for t in manifest.trained])
+    return manifest, bool(print_summary(manifest))
 
 
 def _cmd_optimize(args) -> int:

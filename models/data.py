@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from convbench.errors import UserError
+from convbench.records import DatasetInfo, from_jsonable, to_jsonable
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 COLOR_MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3)}
@@ -71,18 +73,14 @@ class Dataset:
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
 
-    def describe(self) -> dict:
-        return {
-            "name": self.name,
-            "fingerprint": self.fingerprint,
-            "class_names": self.class_names,
-            "input_shape": list(self.input_shape),
-            "split_sizes": {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)},
-            "normalization": {"kind": "min-max to [0, 1]", "pixel_min": self.pixel_min,
-                              "pixel_max": self.pixel_max, "fitted_on": "train"},
-            "skipped_files": self.skipped_files,
-            "mirror_invariant": self.mirror_invariant,
-        }
+    def describe(self) -> DatasetInfo:
+        return DatasetInfo(
+            name=self.name, fingerprint=self.fingerprint, class_names=list(self.class_names),
+            input_shape=list(self.input_shape),
+            split_sizes={"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)},
+            normalization={"kind": "min-max to [0, 1]", "pixel_min": self.pixel_min, "pixel_max": self.pixel_max,
+                           "fitted_on": "train"},
+            skipped_files=list(self.skipped_files), mirror_invariant=self.mirror_invariant)
 
     def save(self, path: Path) -> None:
         """One .npz holding every split, so later stages reuse the exact arrays (atomic)."""
@@ -92,22 +90,23 @@ class Dataset:
         buf = io.BytesIO()
         np.savez_compressed(
             buf, x_train=self.x_train, y_train=self.y_train, x_val=self.x_val, y_val=self.y_val,
-            x_test=self.x_test, y_test=self.y_test, meta=np.array(json.dumps(self.describe())),
+            x_test=self.x_test, y_test=self.y_test, meta=np.array(json.dumps(to_jsonable(self.describe()))),
         )
         write_bytes_atomic(path, buf.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> "Dataset":
         try:
-            with np.load(path) as npz:
-                meta = json.loads(str(npz["meta"]))
+            with np.load(path, allow_pickle=False) as npz:
+                meta = from_jsonable(DatasetInfo, json.loads(str(npz["meta"])), str(path))
                 arrays = {k: npz[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
-        except (OSError, ValueError, KeyError) as exc:
-            raise UserError(f"{path}: not a convbench data file ({exc})") from None
+        # A truncated file is a BadZipFile or EOFError; a foreign one lacks the keys.
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise UserError(f"{path}: not a convbench data file ({type(exc).__name__}: {exc})") from None
         return cls(
-            name=meta["name"], class_names=meta["class_names"], pixel_min=meta["normalization"]["pixel_min"],
-            pixel_max=meta["normalization"]["pixel_max"], fingerprint=meta["fingerprint"],
-            skipped_files=meta.get("skipped_files", []), mirror_invariant=meta["mirror_invariant"], **arrays,
+            name=meta.name, class_names=meta.class_names, pixel_min=meta.normalization["pixel_min"],
+            pixel_max=meta.normalization["pixel_max"], fingerprint=meta.fingerprint,
+            skipped_files=meta.skipped_files, mirror_invariant=meta.mirror_invariant, **arrays,
         )
 
 

@@ -1,21 +1,26 @@
 """Train each lesson convnet once and cache it, keyed by a fingerprint of everything that
-determines its weights (model source, data, hyperparameters, seed, library versions)."""
+determines its weights (model code, data, hyperparameters, seed, library versions). The folder
+holds the models, summary.json (a TrainedRecord), the fp32 outputs on the held-out split (the
+yardstick of every variant's agreement) and the lesson illustrations' arrays."""
 
 from __future__ import annotations
 
-import json
+import io
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from convbench import classes
 from convbench.errors import UserError
-from convbench.fingerprint import FINGERPRINT_PACKAGES, fingerprint, library_versions, source_of
-from convbench.fsutil import atomic_dir, write_json_atomic
+from convbench.fingerprint import FINGERPRINT_PACKAGES, code_of, fingerprint, library_versions
+from convbench.fsutil import atomic_dir, write_bytes_atomic
 from convbench.models.convnets import LessonConvnet, get_convnets, make_base, strip_augmentation
 from convbench.models.data import DataConfig, Dataset, load_dataset
 from convbench.models.flops import count_flops
+from convbench.models.illustrate import write_illustrations
+from convbench.records import BaseRecord, TrainedRecord, read_record, write_record
 from convbench.tfsetup import keras, seed_everything, tf
 from convbench.workers import Job, run_jobs, tick, tf_intra_op_threads
 
@@ -46,28 +51,36 @@ class TrainConfig:
 
 @dataclass
 class TrainedModel:
-    """A finished training: its folder exists only if every file below was written."""
+    """A finished training: its folder exists only if every file in it was written."""
 
-    name: str
     folder: Path
-    summary: dict
+    record: TrainedRecord
 
     @property
-    def model_path(self) -> Path:          # the training model (augmentation layers included)
-        return self.folder / "model.keras"
+    def name(self) -> str:
+        return self.record.name
 
-    @property
-    def inference_path(self) -> Path:      # the export model (no augmentation layers)
-        return self.folder / "inference.keras"
+    def file(self, name: str) -> Path:
+        return self.folder / name
 
     def load(self, inference: bool = True) -> keras.Model:
-        return keras.models.load_model(self.inference_path if inference else self.model_path)
+        name = TrainedRecord.INFERENCE_FILE if inference else TrainedRecord.MODEL_FILE
+        return keras.models.load_model(self.file(name), safe_mode=True)
+
+    def reference_outputs(self) -> np.ndarray:
+        return np.load(self.file(TrainedRecord.REFERENCE_FILE), allow_pickle=False)
+
+
+def data_path(config: TrainConfig) -> Path:
+    """Where the split data set of `config` lives: keyed by what decides its arrays."""
+    key = fingerprint({"data": _data_identity(config.data),
+                       "versions": library_versions(("mlxtend", "numpy", "scikit-learn", "pillow"))})
+    return config.out / "data" / f"{key[:16]}.npz"
 
 
 def prepare_data(config: TrainConfig) -> Dataset:
     """Load (or reuse) the split data set; its .npz is what every later stage reads."""
-    key = fingerprint({"data": _data_identity(config.data), "versions": library_versions(("mlxtend", "numpy", "scikit-learn", "pillow"))})
-    path = config.out / "data" / f"{key[:16]}.npz"
+    path = data_path(config)
     if path.exists():
         return Dataset.load(path)
     dataset = load_dataset(config.data)
@@ -102,14 +115,15 @@ def train_job(config: TrainConfig, name: str) -> TrainedModel:
 def model_fingerprint(entry: LessonConvnet, dataset: Dataset, config: TrainConfig, extra: dict | None = None) -> str:
     return fingerprint({
         "model": entry.name,
-        "sources": [source_of(entry.build)] + [source_of(f) for f in entry.extra_sources],
+        "code": [code_of(entry.build)] + [code_of(f) for f in entry.extra_sources],
         "data": dataset.fingerprint,
         "hyper": {"epochs": _epochs(entry, config), "batch_size": config.batch_size,
                   "learning_rate": config.learning_rate, "seed": config.seed,
                   "max_train_samples": config.max_train_samples},
-        "trainer": source_of(_fit),
+        "trainer": code_of(compile_and_fit),
         "intra_op_threads": tf_intra_op_threads(),   # TF's float sums depend on it
         "versions": library_versions(),
+        "layout": code_of(TrainedRecord),            # what the folder holds
         **(extra or {}),
     })
 
@@ -119,56 +133,55 @@ def _epochs(entry: LessonConvnet, config: TrainConfig) -> int:
 
 
 def train_one(entry: LessonConvnet, dataset: Dataset, config: TrainConfig) -> TrainedModel:
-    base_info = {}
+    base_fp = None
     if entry.pretrained_base:
         base_folder = pretrain_base(dataset, config)
-        base_info = {"base": json.loads((base_folder / "summary.json").read_text())["fingerprint"]}
-    fp = model_fingerprint(entry, dataset, config, base_info)
+        base_fp = read_record(base_folder / "summary.json", BaseRecord).fingerprint
+    fp = model_fingerprint(entry, dataset, config, {"base": base_fp} if base_fp else None)
     folder = config.out / "trained" / f"{entry.name}-{fp[:12]}"
     if folder.exists() and not config.retrain:
-        summary = json.loads((folder / "summary.json").read_text())
-        return TrainedModel(entry.name, folder, {**summary, "cached": True})
+        return TrainedModel(folder, replace(read_record(folder / "summary.json", TrainedRecord), cached=True))
 
     seed_everything(config.seed)
     kwargs = {}
     if entry.pretrained_base:
-        kwargs["base"] = keras.models.load_model(base_folder / "base.keras")
+        kwargs["base"] = keras.models.load_model(base_folder / "base.keras", safe_mode=True)
     if entry.takes_flip:
         kwargs["flip"] = dataset.mirror_invariant
     model = entry.build(dataset.input_shape, dataset.num_classes, **kwargs)
     x_train, y_train = _subsample(dataset.x_train, dataset.y_train, config.max_train_samples)
 
     started = time.perf_counter()
-    history = _fit(model, x_train, y_train, (dataset.x_val, dataset.y_val), _epochs(entry, config),
-                   config)
+    history = compile_and_fit(model, (x_train, y_train), _epochs(entry, config), config.batch_size,
+                              config.learning_rate, validation=(dataset.x_val, dataset.y_val))
     train_seconds = time.perf_counter() - started
 
     inference = strip_augmentation(model)
-    test_accuracy = evaluate_accuracy(inference, dataset.x_test, dataset.y_test)
-    summary = {
-        "name": entry.name, "lesson": entry.lesson, "fingerprint": fp, "notes": entry.notes,
-        "test_accuracy": test_accuracy,
-        "params": int(model.count_params()),
-        "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-        "flops_per_image": count_flops(inference),
-        "flops_method": "analytic: 2 x multiply-adds of Conv2D/Dense, per image",
-        "train_seconds": train_seconds, "epochs": _epochs(entry, config),
-        "batch_size": config.batch_size, "learning_rate": config.learning_rate, "seed": config.seed,
-        "dataset": dataset.describe(), "versions": library_versions(), **base_info,
-    }
+    reference = inference.predict(dataset.x_test, batch_size=256, verbose=0)
+    record = TrainedRecord(
+        name=entry.name, lesson=entry.lesson, fingerprint=fp, notes=entry.notes,
+        test_accuracy=classes.accuracy(reference, dataset.y_test), params=int(model.count_params()),
+        trainable_params=int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        flops_per_image=count_flops(inference), flops_method="analytic: 2 x multiply-adds of Conv2D/Dense, per image",
+        train_seconds=train_seconds, epochs=_epochs(entry, config), batch_size=config.batch_size,
+        learning_rate=config.learning_rate, seed=config.seed, history=history, base_fingerprint=base_fp)
     with atomic_dir(folder) as tmp:
-        model.save(tmp / "model.keras")
-        inference.save(tmp / "inference.keras")
-        write_json_atomic(tmp / "history.json", history)
-        write_json_atomic(tmp / "summary.json", summary)
-    return TrainedModel(entry.name, folder, {**summary, "cached": False})
+        model.save(tmp / TrainedRecord.MODEL_FILE)
+        inference.save(tmp / TrainedRecord.INFERENCE_FILE)
+        buf = io.BytesIO()
+        np.save(buf, reference.astype(np.float32))
+        write_bytes_atomic(tmp / TrainedRecord.REFERENCE_FILE, buf.getvalue())
+        write_illustrations(tmp / TrainedRecord.ILLUSTRATIONS_FILE, inference, dataset.x_test[0],
+                            dataset.class_names[int(dataset.y_test[0])])
+        write_record(tmp / "summary.json", record)
+    return TrainedModel(folder, record)
 
 
 def pretrain_base(dataset: Dataset, config: TrainConfig) -> Path:
     """Lesson 1's base, pretrained on a *source* data set disjoint from the target data: the
     1797 UCI 8x8 handwritten digits that scikit-learn ships (other writers, other scanner),
     resized to the target input shape, as the course's base was pretrained on ImageNet."""
-    fp = fingerprint({"base": source_of(make_base), "pretrain": source_of(pretrain_base),
+    fp = fingerprint({"base": code_of(make_base), "pretrain": code_of(pretrain_base),
                       "input_shape": list(dataset.input_shape), "epochs": config.pretrain_epochs,
                       "seed": config.seed, "intra_op_threads": tf_intra_op_threads(),
                       "versions": library_versions(("scikit-learn",) + FINGERPRINT_PACKAGES)})
@@ -185,36 +198,28 @@ def pretrain_base(dataset: Dataset, config: TrainConfig) -> Path:
     base = make_base(dataset.input_shape)
     source_model = keras.Sequential([keras.Input(shape=dataset.input_shape), base, keras.layers.Flatten(),
                                      keras.layers.Dense(10, activation="softmax")])
-    history = _fit(source_model, x, source.target, None, config.pretrain_epochs, config)
+    history = compile_and_fit(source_model, (x, source.target), config.pretrain_epochs, config.batch_size,
+                              config.learning_rate)
     with atomic_dir(folder) as tmp:
         base.save(tmp / "base.keras")
-        write_json_atomic(tmp / "summary.json", {
-            "fingerprint": fp, "source_task": "10-class UCI 8x8 digits (sklearn.datasets.load_digits), resized",
-            "source_train_accuracy": history["accuracy"][-1], "epochs": config.pretrain_epochs})
+        write_record(tmp / "summary.json", BaseRecord(
+            fingerprint=fp, source_task="10-class UCI 8x8 digits (sklearn.datasets.load_digits), resized",
+            source_train_accuracy=history["accuracy"][-1], epochs=config.pretrain_epochs))
     return folder
 
 
-def _fit(model, x, y, validation, epochs: int, config: TrainConfig) -> dict:
+def compile_and_fit(model, data, epochs: int, batch_size: int, learning_rate: float, validation=None,
+                    callbacks=()) -> dict[str, list[float]]:
+    """Adam + the loss that matches the head (one sigmoid unit: binary cross-entropy), fit,
+    and the per-epoch history. Training and every fine-tuning technique use this."""
+    x, y = data
     binary = model.output_shape[-1] == 1
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    fit = model.fit(x, y, batch_size=config.batch_size, epochs=epochs, validation_data=validation,
-                    shuffle=True, verbose=0)
+    fit = model.fit(x, y, batch_size=batch_size, epochs=epochs, validation_data=validation, shuffle=True,
+                    verbose=0, callbacks=list(callbacks))
     return {k: [float(v) for v in values] for k, values in fit.history.items()}
-
-
-def predicted_labels(outputs: np.ndarray) -> np.ndarray:
-    """Class indices from model outputs: a single sigmoid unit thresholds at 0.5."""
-    outputs = np.asarray(outputs)
-    if outputs.shape[-1] == 1:
-        return (outputs[..., 0] > 0.5).astype(np.int64)
-    return outputs.argmax(axis=-1)
-
-
-def evaluate_accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
-    outputs = model.predict(x, batch_size=batch_size, verbose=0)
-    return float((predicted_labels(outputs) == y).mean())
 
 
 def _subsample(x, y, limit):

@@ -1,7 +1,9 @@
 """Converters: tf_keras model -> TFLite (fp32, dynamic range, fp16, int8, int8 I/O) and ONNX;
-int8 TFLite -> int8 ONNX; fp32 ONNX -> ONNX Runtime's dynamic / static QDQ / fp16 models.
+int8 TFLite -> int8 ONNX; fp32 ONNX -> ONNX Runtime's dynamic / static QDQ / fp16 models; and
+EXPORTERS, the registry that says which converter makes each format of convbench/formats.py.
 
-Every converter writes bytes to a path atomically; none loads or evaluates (see evaluate.py).
+Every converter writes bytes to a path atomically; none loads or evaluates (the optimize stage
+verifies each file through the runtime registry).
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -130,3 +133,27 @@ def _scratch(path: Path, suffix: str = ".onnx") -> Iterator[Path]:
         yield Path(name)
     finally:
         Path(name).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """make(model, out_path, calibration, source_path): source_path is the file of format
+    `source` (made first, in the same folder), or None when the exporter converts the model."""
+
+    make: Callable[..., None]
+    source: str | None = None
+
+
+def _tflite(mode: str) -> Exporter:
+    return Exporter(lambda model, path, calibration, _: to_tflite(model, path, mode, calibration))
+
+
+EXPORTERS: dict[str, Exporter] = {
+    **{f"tflite_{mode}": _tflite(mode) for mode in TFLITE_MODES},
+    "onnx_fp32": Exporter(lambda model, path, calibration, _: to_onnx(model, path)),
+    "onnx_int8": Exporter(lambda model, path, calibration, src: tflite_to_onnx(src, path), "tflite_int8"),
+    "onnx_dynamic": Exporter(lambda model, path, calibration, src: onnx_dynamic(src, path), "onnx_fp32"),
+    "onnx_static_qdq": Exporter(lambda model, path, calibration, src: onnx_static_qdq(src, path, calibration),
+                                "onnx_fp32"),
+    "onnx_fp16": Exporter(lambda model, path, calibration, src: onnx_fp16(src, path), "onnx_fp32"),
+}

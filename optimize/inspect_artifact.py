@@ -3,29 +3,16 @@ that parameter counts, sparsity and unique values describe what is actually depl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from convbench.formats import family_of_path
+from convbench.records import WeightStats
+
 # Ops whose weight inputs are the model's parameters (input 1: kernel, input 2: bias).
 TFLITE_WEIGHT_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
 ONNX_WEIGHT_OPS = {"Conv", "Gemm", "MatMul", "ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul"}
-
-
-@dataclass
-class WeightStats:
-    params: int
-    nonzero_params: int
-    unique_values_per_layer: dict[str, int]     # kernels only: clustering shows up here
-
-    @property
-    def sparsity(self) -> float:
-        return 1.0 - self.nonzero_params / self.params if self.params else 0.0
-
-    def as_dict(self) -> dict:
-        return {"params": self.params, "nonzero_params": self.nonzero_params,
-                "sparsity": round(self.sparsity, 6), "unique_values_per_layer": self.unique_values_per_layer}
 
 
 def tflite_weights(path: Path) -> WeightStats:
@@ -97,13 +84,12 @@ def _stats(arrays) -> WeightStats:
         nonzero += int(np.count_nonzero(values))
         if is_kernel:
             unique[name] = int(np.unique(values).size)
-    return WeightStats(params, nonzero, unique)
+    return WeightStats(params=params, nonzero_params=nonzero, unique_values_per_layer=unique)
 
 
 def artifact_weights(path: Path) -> WeightStats:
-    suffix = Path(path).suffix
-    if suffix == ".tflite":
-        return tflite_weights(path)
-    if suffix == ".onnx":
-        return onnx_weights(path)
-    raise ValueError(f"{path}: no weight reader for {suffix!r}")
+    readers = {"tflite": tflite_weights, "onnx": onnx_weights}
+    family = family_of_path(path)
+    if family not in readers:
+        raise ValueError(f"{path}: no weight reader for {family} files")
+    return readers[family](path)

@@ -1,51 +1,41 @@
-"""One (lesson convnet, variant): technique -> exports -> load-and-run check -> record.
-Cached per variant in its own folder, keyed by a fingerprint that includes this module's
-source; a failing variant is recorded and does not raise."""
+"""One (lesson convnet, variant): technique -> exports -> load-and-run check -> VariantRecord.
+Cached per variant in its own folder (record.json, artifact paths relative to it), keyed by a
+fingerprint of the code that makes it; a failing variant is recorded and does not raise."""
 
 from __future__ import annotations
 
 import gzip
-import json
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from convbench.fingerprint import fingerprint, library_versions, sha256_file, source_of
-from convbench.fsutil import atomic_dir, write_json_atomic
+from convbench import classes
+from convbench.fingerprint import code_of, fingerprint, library_versions, sha256_file
+from convbench.formats import family, file_name
+from convbench.fsutil import atomic_dir
 from convbench.models.convnets import strip_augmentation
 from convbench.models.data import Dataset
 from convbench.models.train import TrainedModel
-from convbench.optimize import evaluate, export, inspect_artifact, techniques
-from convbench.optimize.techniques import FineTune, TechniqueResult
+from convbench.optimize import export, inspect_artifact, techniques
+from convbench.optimize.export import EXPORTERS
+from convbench.optimize.techniques import TECHNIQUES, FineTune, TechniqueResult
 from convbench.optimize.variants import Variant, is_parent
+from convbench.records import ArtifactRecord, TrainedRecord, VariantRecord, Verification, read_record, write_record
+from convbench.runtimes import runtime_for
 from convbench.tfsetup import keras, seed_everything
 from convbench.workers import tf_intra_op_threads
 
 if TYPE_CHECKING:
-    from convbench.optimize.pipeline import OptimizeConfig
+    from convbench.optimize.stage import OptimizeConfig
 
-TECHNIQUES = {
-    "none": lambda model, data, tune, **_: TechniqueResult(model),
-    "prune": techniques.prune,
-    "cluster": techniques.cluster,
-    "qat": techniques.quantization_aware,
-}
-
-# format -> (producer(model, out_path, calibration, inputs), the format whose file it converts)
-EXPORTERS = {
-    **{f"tflite_{mode}": ((lambda mode: lambda m, p, cal, _: export.to_tflite(m, p, mode, cal))(mode), None)
-       for mode in export.TFLITE_MODES},
-    "onnx_fp32": (lambda m, p, cal, _: export.to_onnx(m, p), None),
-    "onnx_int8": (lambda m, p, cal, src: export.tflite_to_onnx(src, p), "tflite_int8"),
-    "onnx_dynamic": (lambda m, p, cal, src: export.onnx_dynamic(src, p), "onnx_fp32"),
-    "onnx_static_qdq": (lambda m, p, cal, src: export.onnx_static_qdq(src, p, cal), "onnx_fp32"),
-    "onnx_fp16": (lambda m, p, cal, src: export.onnx_fp16(src, p), "onnx_fp32"),
-}
+VERIFY_BATCH = 100
+VERIFY_THREADS = 1   # verification runs inside parallel optimize workers, one core each
+RECORD_FILE = "record.json"
 
 
 @dataclass
@@ -58,50 +48,55 @@ class ModelContext:
     @property
     def calibration(self) -> np.ndarray:
         rng = np.random.default_rng(self.config.train.seed)
-        idx = rng.choice(len(self.dataset.x_train), min(self.config.calibration_samples, len(self.dataset.x_train)), replace=False)
-        return self.dataset.x_train[np.sort(idx)]
+        count = min(self.config.calibration_samples, len(self.dataset.x_train))
+        return self.dataset.x_train[np.sort(rng.choice(len(self.dataset.x_train), count, replace=False))]
 
     @property
     def finetune_data(self):
         n = self.config.max_finetune_samples
         return (self.dataset.x_train[:n], self.dataset.y_train[:n]) if n else (self.dataset.x_train, self.dataset.y_train)
 
+    def artifact(self, **fields) -> ArtifactRecord:
+        return ArtifactRecord(model=self.trained.name, input_shape=list(self.dataset.input_shape),
+                              num_classes=self.dataset.num_classes,
+                              flops_per_image=self.trained.record.flops_per_image, **fields)
 
-def keras_row(ctx: ModelContext) -> dict:
+
+def keras_artifact(ctx: ModelContext) -> ArtifactRecord:
     """The trained fp32 Keras model itself, for the Keras/TF runtimes downstream."""
-    s = ctx.trained.summary
-    return {
-        "model": ctx.trained.name, "variant": "keras_fp32", "format": "keras", "technique": "none",
-        "path": str(ctx.trained.inference_path), "bytes": ctx.trained.inference_path.stat().st_size,
-        "params": s["params"], "flops_per_image": s["flops_per_image"], "parent": None,
-        "input_shape": list(ctx.dataset.input_shape), "num_classes": ctx.dataset.num_classes,
-        "runtime": "keras", **evaluate.compare(ctx.reference, ctx.dataset.y_test, ctx.reference), "error": None,
-    }
+    path = ctx.trained.file(TrainedRecord.INFERENCE_FILE)
+    verification = Verification(runtime="tf_keras predict", device="cpu", threads=None, images=len(ctx.reference),
+                                accuracy=ctx.trained.record.test_accuracy, agreement_vs_fp32=1.0,
+                                max_abs_diff_vs_fp32=0.0)
+    return ctx.artifact(variant="keras_fp32", format="keras", technique="none", path=str(path),
+                        sha256=sha256_file(path), bytes=path.stat().st_size, verification=verification)
 
 
-def variant_fingerprint(ctx: ModelContext, variant: Variant, records: dict) -> str:
-    parent_fp = records[variant.parent]["fingerprint"] if variant.parent else None
+def variant_fingerprint(ctx: ModelContext, variant: Variant, records: dict[str, VariantRecord]) -> str:
+    parent_fp = records[variant.parent].fingerprint if variant.parent else None
     return fingerprint({
-        "trained": ctx.trained.summary["fingerprint"], "variant": asdict(variant), "parent": parent_fp,
+        "trained": ctx.trained.record.fingerprint, "variant": asdict(variant), "parent": parent_fp,
         "finetune_epochs": ctx.config.finetune_epochs, "max_finetune_samples": ctx.config.max_finetune_samples,
         "calibration_samples": ctx.config.calibration_samples,
-        "code": [source_of(m) for m in (techniques, export, evaluate, inspect_artifact, sys.modules[__name__])],
+        "code": [code_of(m) for m in (techniques, export, inspect_artifact, sys.modules[__name__])],
+        "record": code_of(ArtifactRecord),
         "intra_op_threads": tf_intra_op_threads(),
         "versions": library_versions(),
     })
 
 
-def optimize_one(ctx: ModelContext, variant: Variant, records: dict) -> dict:
+def optimize_one(ctx: ModelContext, variant: Variant, records: dict[str, VariantRecord]) -> VariantRecord:
+    """The variant's record, from its cache folder or made now; artifact paths are absolute."""
     fp = variant_fingerprint(ctx, variant, records)
-    folder = ctx.config.train.out / "optimized" / f"{ctx.trained.name}-{ctx.trained.summary['fingerprint'][:12]}" / f"{variant.name}-{fp[:12]}"
-    record_path = folder / "record.json"
-    if record_path.exists():
-        record = json.loads(record_path.read_text())
-        if record["complete"]:
-            return {**record, "folder": str(folder), "cached": True}
-    base = {"model": ctx.trained.name, "variant": variant.name, "technique": variant.technique,
-            "params_technique": variant.params, "parent": variant.parent or "keras_fp32",
-            "input_shape": list(ctx.dataset.input_shape), "num_classes": ctx.dataset.num_classes}
+    folder = (ctx.config.train.out / "optimized" / f"{ctx.trained.name}-{ctx.trained.record.fingerprint[:12]}"
+              / f"{variant.name}-{fp[:12]}")
+    if (folder / RECORD_FILE).exists():
+        record = read_record(folder / RECORD_FILE, VariantRecord)
+        if record.complete:
+            return _located(replace(record, cached=True,
+                                    artifacts=[replace(a, cached=True) for a in record.artifacts]), folder)
+    base = dict(variant=variant.name, technique=variant.technique, technique_params=variant.params,
+                parent=variant.parent or "keras_fp32")
     try:
         parent = _load_parent(ctx, variant, records)
         tune = variant.finetune or FineTune()
@@ -113,8 +108,8 @@ def optimize_one(ctx: ModelContext, variant: Variant, records: dict) -> dict:
         result = TECHNIQUES[variant.technique](parent, ctx.finetune_data, tune, **variant.params)
     except Exception as exc:  # one variant's failure must not stop the others
         error = _describe(exc)
-        return {"fingerprint": fp, "complete": False, "cached": False, "error": error,
-                "artifacts": [{**base, "format": f, "error": error} for f in variant.exports]}
+        return VariantRecord(fingerprint=fp, complete=False, error=error,
+                             artifacts=[ctx.artifact(format=f, error=error, **base) for f in variant.exports])
 
     # QAT models convert as they are (their fake-quant ranges are the point); the others
     # export their inference form, without augmentation layers.
@@ -127,67 +122,74 @@ def optimize_one(ctx: ModelContext, variant: Variant, records: dict) -> dict:
             _produce(fmt, model, tmp, ctx.calibration, produced, seconds, errors)
         for stray in set(produced) - set(variant.exports):
             produced[stray].unlink(missing_ok=True)    # intermediates (e.g. fp32 ONNX for onnx_dynamic)
-        artifacts = []
-        for fmt in variant.exports:
-            row = {**base, "format": fmt, "finetune_seconds": result.finetune_seconds,
-                   "wrapped_layers": result.wrapped, "left_out_layers": result.left_out, "layer_notes": result.notes,
-                   "flops_per_image": ctx.trained.summary["flops_per_image"]}
-            if fmt in errors:
-                artifacts.append({**row, "error": errors[fmt]})
-                continue
-            final_path = folder / produced[fmt].name
-            artifacts.append({**row, **_verify(produced[fmt], ctx), "path": str(final_path),
-                              "conversion_seconds": seconds[fmt], "error": None})
-        record = {"fingerprint": fp, "folder": str(folder), "complete": not any(a["error"] for a in artifacts),
-                  "finetune_history": result.history, "artifacts": artifacts}
-        write_json_atomic(tmp / "record.json", record)
-    return {**record, "cached": False}
+        artifacts = [_artifact(ctx, fmt, base, result, produced, seconds, errors) for fmt in variant.exports]
+        record = VariantRecord(fingerprint=fp, complete=all(a.ok for a in artifacts),
+                               finetune_history=result.history, artifacts=artifacts)
+        write_record(tmp / RECORD_FILE, record)
+    return _located(record, folder)
 
 
-def _load_parent(ctx: ModelContext, variant: Variant, records: dict) -> keras.Model:
+def _located(record: VariantRecord, folder: Path) -> VariantRecord:
+    """The record with its folder set and artifact paths made absolute (they are stored relative)."""
+    artifacts = [replace(a, path=str(folder / a.path)) if a.path else a for a in record.artifacts]
+    return replace(record, folder=folder, artifacts=artifacts)
+
+
+def _artifact(ctx, fmt, base, result: TechniqueResult, produced, seconds, errors) -> ArtifactRecord:
+    common = dict(format=fmt, finetune_seconds=result.finetune_seconds, wrapped_layers=result.wrapped,
+                  left_out_layers=result.left_out, layer_notes=result.notes, **base)
+    if fmt in errors:
+        return ctx.artifact(error=errors[fmt], **common)
+    path = produced[fmt]
+    data = path.read_bytes()
+    return ctx.artifact(path=path.name, sha256=sha256_file(path), bytes=len(data),
+                        gzip_bytes=len(gzip.compress(data, 9)), weights=inspect_artifact.artifact_weights(path),
+                        verification=verify(path, fmt, ctx), conversion_seconds=seconds[fmt], **common)
+
+
+def verify(path: Path, fmt: str, ctx: ModelContext) -> Verification:
+    """Run the artifact over the held-out split through the runtime registry (the same
+    sessions the benchmarks time), and compare its decisions with the fp32 parent's."""
+    runtime = runtime_for(family(fmt))
+    outputs = runtime.load(path, threads=VERIFY_THREADS, batch=VERIFY_BATCH).predict_all(ctx.dataset.x_test)
+    return Verification(runtime=runtime.name, device="cpu", threads=VERIFY_THREADS, images=len(outputs),
+                        accuracy=classes.accuracy(outputs, ctx.dataset.y_test),
+                        agreement_vs_fp32=classes.agreement(outputs, ctx.reference),
+                        max_abs_diff_vs_fp32=float(np.max(np.abs(outputs.astype(np.float64) - ctx.reference))))
+
+
+def _load_parent(ctx: ModelContext, variant: Variant, records: dict[str, VariantRecord]) -> keras.Model:
     if variant.parent is None:
         return ctx.trained.load(inference=False)       # the training model: fine-tuning keeps augmentation
     parent = records[variant.parent]
-    if parent.get("error"):
-        raise RuntimeError(f"parent variant {variant.parent} failed: {parent['error']}")
-    folder = Path(parent["folder"])
-    if not (folder / "model.keras").exists():
-        raise RuntimeError(f"parent variant {variant.parent} has no saved model in {folder}")
+    if parent.error or not parent.complete:
+        raise RuntimeError(f"parent variant {variant.parent} failed: {parent.error or 'an export failed'}")
+    if not (Path(parent.folder) / "model.keras").exists():
+        raise RuntimeError(f"parent variant {variant.parent} has no saved model in {parent.folder}")
     # Reloaded, not reused: TFMOT cannot wrap the same in-memory model twice.
-    return keras.models.load_model(folder / "model.keras")
+    return keras.models.load_model(Path(parent.folder) / "model.keras", safe_mode=True)
 
 
 def _produce(fmt: str, model, folder: Path, calibration, produced: dict, seconds: dict, errors: dict) -> None:
     if fmt in produced or fmt in errors:
         return
-    producer, source_fmt = EXPORTERS[fmt]
+    exporter = EXPORTERS[fmt]
     source = None
-    if source_fmt:
-        _produce(source_fmt, model, folder, calibration, produced, seconds, errors)
-        if source_fmt in errors:
-            errors[fmt] = f"needs {source_fmt}, which failed"
+    if exporter.source:
+        _produce(exporter.source, model, folder, calibration, produced, seconds, errors)
+        if exporter.source in errors:
+            errors[fmt] = f"needs {exporter.source}, which failed"
             return
-        source = produced[source_fmt]
-    path = folder / f"{fmt}{'.tflite' if fmt.startswith('tflite') else '.onnx'}"
+        source = produced[exporter.source]
+    path = folder / file_name(fmt)
     started = time.perf_counter()
     try:
-        producer(model, path, calibration, source)
+        exporter.make(model, path, calibration, source)
     except Exception as exc:
         errors[fmt] = _describe(exc)
         return
     seconds[fmt] = time.perf_counter() - started
     produced[fmt] = path
-
-
-def _verify(path: Path, ctx: ModelContext) -> dict:
-    """Load and run the artifact in its runtime over the test split, read its weights back."""
-    data = path.read_bytes()
-    deployed = evaluate.run_artifact(path, ctx.dataset.x_test)
-    return {
-        "sha256": sha256_file(path), "bytes": len(data), "gzip_bytes": len(gzip.compress(data, 9)),
-        **inspect_artifact.artifact_weights(path).as_dict(),
-        "runtime": deployed.runtime, **evaluate.compare(deployed.outputs, ctx.dataset.y_test, ctx.reference),
-    }
 
 
 def _describe(exc: BaseException) -> str:

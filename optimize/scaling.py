@@ -1,20 +1,19 @@
 """Scaling artifacts: each lesson architecture with random weights at a given input side, as
 fp32 and int8 TFLite and ONNX files, cached under <artifacts>/scaling/ by a fingerprint of
-everything that decides their bytes (builder source, shape, seed, library versions).
+everything that decides their bytes (builder code, shape, seed, library versions).
 The optimize step builds them (in its worker pool); the scaling benchmark reads them."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from convbench.errors import UserError
+from convbench.formats import file_name
+from convbench.records import ScalingRecord, read_record, write_record
 
 FORMATS = ("tflite_fp32", "tflite_int8", "onnx_fp32", "onnx_int8")
-SUFFIX = {"tflite_fp32": ".tflite", "tflite_int8": ".tflite", "onnx_fp32": ".onnx", "onnx_int8": ".onnx"}
 CALIBRATION_SAMPLES = 8  # random images in [0, 1): the weights are random too, ranges only need to exist
 SEED = 0
 SCHEMA = 1
@@ -23,38 +22,23 @@ QUICK_SIDES = (28, 64)
 CHANNELS = 3  # the Kaggle course's 128x128x3 images; every side uses 3 channels
 
 
-@dataclass(frozen=True)
-class ScalingArtifacts:
-    arch: str
-    input_shape: tuple[int, int, int]
-    folder: Path
-    flops_per_image: int
-    params: int
-    cached: bool
-
-    def path(self, fmt: str) -> Path:
-        if fmt not in FORMATS:
-            raise UserError(f"scaling format {fmt!r}: expected one of {FORMATS}")
-        return self.folder / f"{fmt}{SUFFIX[fmt]}"
-
-
 def scaling_fingerprint(arch: str, input_shape, num_classes: int) -> str:
-    from convbench.fingerprint import fingerprint, library_versions, source_of
+    from convbench.fingerprint import code_of, fingerprint, library_versions
     from convbench.models.convnets import CONVNETS
     from convbench.optimize import export
 
     entry = CONVNETS[arch]
     return fingerprint({
         "schema": SCHEMA, "arch": arch, "input_shape": list(input_shape), "num_classes": num_classes,
-        "sources": [source_of(entry.build)] + [source_of(f) for f in entry.extra_sources],
-        "exporters": [source_of(export.to_tflite), source_of(export.to_onnx), source_of(export.tflite_to_onnx)],
+        "code": [code_of(entry.build)] + [code_of(f) for f in entry.extra_sources] + [code_of(ScalingRecord)],
+        "exporters": [code_of(export.to_tflite), code_of(export.to_onnx), code_of(export.tflite_to_onnx)],
         "seed": SEED, "calibration": CALIBRATION_SAMPLES, "formats": FORMATS, "versions": library_versions(),
     })
 
 
-def get_scaling_artifacts(root: Path, arch: str, side: int, channels: int, num_classes: int) -> ScalingArtifacts:
+def get_scaling_artifacts(root: Path, arch: str, side: int, channels: int, num_classes: int) -> ScalingRecord:
     """The four files for (arch, side), built once and then read from the cache folder."""
-    from convbench.fsutil import atomic_dir, write_json_atomic
+    from convbench.fsutil import atomic_dir
     from convbench.models.convnets import CONVNETS, get_convnets
 
     get_convnets([arch])  # UserError listing the valid names
@@ -63,12 +47,11 @@ def get_scaling_artifacts(root: Path, arch: str, side: int, channels: int, num_c
     folder = Path(root) / f"{arch}-{side}x{side}x{channels}-{fp[:12]}"
     meta_path = folder / "meta.json"
     if meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        return ScalingArtifacts(arch, input_shape, folder, meta["flops_per_image"], meta["params"], cached=True)
+        return replace(read_record(meta_path, ScalingRecord), cached=True, folder=folder)
 
     from convbench.models.convnets import strip_augmentation
     from convbench.models.flops import count_flops
-    from convbench.optimize import export
+    from convbench.optimize.export import EXPORTERS
     from convbench.tfsetup import keras
 
     keras.utils.set_random_seed(SEED)
@@ -76,20 +59,19 @@ def get_scaling_artifacts(root: Path, arch: str, side: int, channels: int, num_c
     model = strip_augmentation(CONVNETS[arch].build(input_shape, num_classes))
     calibration = np.random.default_rng(SEED).random((CALIBRATION_SAMPLES, *input_shape), dtype=np.float32)
     with atomic_dir(folder) as tmp:
-        export.to_tflite(model, tmp / "tflite_fp32.tflite", "fp32")
-        export.to_tflite(model, tmp / "tflite_int8.tflite", "int8", calibration)
-        export.to_onnx(model, tmp / "onnx_fp32.onnx")
-        export.tflite_to_onnx(tmp / "tflite_int8.tflite", tmp / "onnx_int8.onnx")
-        meta = {"arch": arch, "input_shape": list(input_shape), "num_classes": num_classes, "fingerprint": fp,
-                "flops_per_image": int(count_flops(model)), "params": int(model.count_params()),
-                "weights": "random (seed 0)", "calibration": f"{CALIBRATION_SAMPLES} uniform random images",
-                "bytes": {f: (tmp / f"{f}{SUFFIX[f]}").stat().st_size for f in FORMATS}}
-        write_json_atomic(tmp / "meta.json", meta)
+        for fmt in FORMATS:
+            source = tmp / file_name("tflite_int8") if fmt == "onnx_int8" else None
+            EXPORTERS[fmt].make(model, tmp / file_name(fmt), calibration, source)
+        meta = ScalingRecord(arch=arch, input_shape=list(input_shape), num_classes=num_classes, fingerprint=fp,
+                             flops_per_image=int(count_flops(model)), params=int(model.count_params()),
+                             weights="random (seed 0)", calibration=f"{CALIBRATION_SAMPLES} uniform random images",
+                             bytes={f: (tmp / file_name(f)).stat().st_size for f in FORMATS})
+        write_record(tmp / "meta.json", meta)
     keras.backend.clear_session()
-    return ScalingArtifacts(arch, input_shape, folder, meta["flops_per_image"], meta["params"], cached=False)
+    return replace(meta, folder=folder)
 
 
-def scaling_job(root: Path, arch: str, side: int, num_classes: int) -> ScalingArtifacts:
+def scaling_job(root: Path, arch: str, side: int, num_classes: int) -> ScalingRecord:
     """One (architecture, side), in an optimize worker: ticks once when its files exist."""
     from convbench.workers import tick
 

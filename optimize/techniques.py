@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from convbench.models.convnets import AUGMENTATION_LAYERS, strip_augmentation
+from convbench.models.train import compile_and_fit
 from convbench.tfsetup import keras
 
 WRAPPABLE = (keras.layers.Conv2D, keras.layers.Dense)
@@ -114,15 +115,9 @@ def _wrap(model: keras.Model, wrap_one: Callable, include_frozen: bool = False):
 
 
 def _fit(model, data, tune: FineTune, callbacks=()) -> tuple[dict, float]:
-    x, y = data
-    binary = model.output_shape[-1] == 1
-    model.compile(optimizer=keras.optimizers.Adam(tune.learning_rate),
-                  loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
     started = time.perf_counter()
-    fit = model.fit(x, y, batch_size=tune.batch_size, epochs=tune.epochs, shuffle=True, verbose=0,
-                    callbacks=list(callbacks))
-    return {k: [float(v) for v in vs] for k, vs in fit.history.items()}, time.perf_counter() - started
+    history = compile_and_fit(model, data, tune.epochs, tune.batch_size, tune.learning_rate, callbacks=callbacks)
+    return history, time.perf_counter() - started
 
 
 def _steps(data, tune: FineTune) -> int:
@@ -195,3 +190,17 @@ def quantization_aware(model, data, tune: FineTune, preserve: str | None = None)
         qat_model = quant.quantize_apply(annotated, scheme)
     history, seconds = _fit(qat_model, data, tune)
     return TechniqueResult(qat_model, wrapped, left_out, seconds, history, notes=notes)
+
+
+def keep_as_is(model, data, tune: FineTune) -> TechniqueResult:
+    """Post-training variants: the parent model, converted as it is."""
+    return TechniqueResult(model)
+
+
+# The one registry of techniques; a variant names one of these (optimize/variants.py).
+TECHNIQUES: dict[str, Callable[..., TechniqueResult]] = {
+    "none": keep_as_is,
+    "prune": prune,
+    "cluster": cluster,
+    "qat": quantization_aware,
+}

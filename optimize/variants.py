@@ -7,11 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from convbench.errors import UserError
-from convbench.optimize.techniques import FineTune
-
-# Artifact formats: how each file is produced lives in pipeline.EXPORTERS.
-FORMATS = ("tflite_fp32", "tflite_dynamic", "tflite_fp16", "tflite_int8", "tflite_int8_io",
-           "onnx_fp32", "onnx_int8", "onnx_dynamic", "onnx_static_qdq", "onnx_fp16")
+from convbench.formats import FORMATS
+from convbench.optimize.techniques import TECHNIQUES, FineTune
 
 PRUNE_TUNE = FineTune(epochs=2, learning_rate=1e-3)      # TFMOT's pruning guide: 2 epochs, Adam default
 CLUSTER_TUNE = FineTune(epochs=1, learning_rate=1e-4)
@@ -21,28 +18,21 @@ QAT_TUNE = FineTune(epochs=1, learning_rate=1e-4)
 @dataclass(frozen=True)
 class Variant:
     name: str
-    technique: str                       # key of pipeline.TECHNIQUES; "none" = the parent as is
+    technique: str                       # key of techniques.TECHNIQUES; "none" = the parent as is
     exports: tuple[str, ...]
     params: dict = field(default_factory=dict)
     parent: str | None = None            # None: the trained fp32 model
     finetune: FineTune | None = None
     summary: str = ""
 
-
-def _ptq(fmt: str, summary: str) -> Variant:
-    return Variant(fmt, "none", (fmt,), summary=summary)
+    def __post_init__(self) -> None:
+        assert self.technique in TECHNIQUES, f"{self.name}: unknown technique {self.technique!r}"
+        assert all(f in FORMATS for f in self.exports), f"{self.name}: unknown format in {self.exports}"
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
-    _ptq("tflite_fp32", "baseline: fp32 TFLite"),
-    _ptq("onnx_fp32", "baseline: fp32 ONNX (tf2onnx)"),
-    _ptq("tflite_dynamic", "post-training dynamic range: int8 weights, float activations"),
-    _ptq("tflite_fp16", "post-training float16 weights"),
-    _ptq("tflite_int8", "post-training full integer, float I/O, calibrated on train samples"),
-    _ptq("tflite_int8_io", "post-training full integer with int8 input and output"),
-    _ptq("onnx_dynamic", "ONNX Runtime dynamic quantization (int8 weights)"),
-    _ptq("onnx_static_qdq", "ONNX Runtime static QDQ quantization, calibrated on train samples"),
-    _ptq("onnx_fp16", "ONNX float16 conversion"),
+    # Every post-training format is a variant of its own name (convbench/formats.py).
+    *(Variant(f.name, "none", (f.name,), summary=f.post_training) for f in FORMATS.values() if f.post_training),
     Variant("pruned_50", "prune", ("tflite_fp32", "tflite_int8", "onnx_fp32"), {"final_sparsity": 0.5},
             finetune=PRUNE_TUNE, summary="magnitude pruning to 50 %, polynomial schedule"),
     Variant("pruned_80", "prune", ("tflite_fp32", "tflite_int8", "onnx_fp32"), {"final_sparsity": 0.8},

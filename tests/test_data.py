@@ -24,9 +24,9 @@ def test_mnist_split_is_stratified_disjoint_and_train_normalized(mnist):
     assert np.bincount(mnist.y_val).tolist() == [50] * 10
     # Scaling uses the train split's min/max only: train spans exactly [0, 1].
     assert mnist.x_train.min() == 0.0 and mnist.x_train.max() == 1.0
-    # No image appears in two splits.
-    train = {row.tobytes() for row in mnist.x_train}
-    assert not any(row.tobytes() in train for row in mnist.x_test)
+    # No image appears in two splits (train, validation and test pairwise).
+    train, val, test = ({row.tobytes() for row in x} for x in (mnist.x_train, mnist.x_val, mnist.x_test))
+    assert not (train & val) and not (train & test) and not (val & test)
 
 
 def test_mnist_same_seed_same_split_other_seed_other_split(mnist):
@@ -40,8 +40,39 @@ def test_mnist_same_seed_same_split_other_seed_other_split(mnist):
 def test_dataset_roundtrips_through_npz(mnist, tmp_path):
     mnist.save(tmp_path / "d.npz")
     back = Dataset.load(tmp_path / "d.npz")
-    assert back.fingerprint == mnist.fingerprint and np.array_equal(back.x_test, mnist.x_test)
-    assert back.mirror_invariant is False
+    for split in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        assert np.array_equal(getattr(back, split), getattr(mnist, split)), split
+    assert (back.class_names, back.pixel_min, back.pixel_max, back.mirror_invariant) == (
+        mnist.class_names, mnist.pixel_min, mnist.pixel_max, False)
+    assert back.fingerprint == mnist.fingerprint
+
+
+def test_fingerprint_follows_the_pixels_not_the_file(mnist):
+    from convbench.models.data import _split_and_normalize
+
+    raw = (mnist.x_train * 255.0).round()  # any images: what matters is a one-pixel change
+    labels = mnist.y_train
+    config = DataConfig(seed=0)
+    same = _split_and_normalize("m", ["a"], raw, labels, None, config, [])
+    nudged = raw.copy()
+    nudged[0, 0, 0, 0] += 1.0
+    other = _split_and_normalize("m", ["a"], nudged, labels, None, config, [])
+    assert same.fingerprint == _split_and_normalize("m", ["a"], raw, labels, None, config, []).fingerprint
+    assert other.fingerprint != same.fingerprint
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "foreign"])
+def test_a_broken_data_file_is_one_clear_error(mnist, tmp_path, damage):
+    path = tmp_path / "d.npz"
+    mnist.save(path)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"not a zip at all")
+    else:
+        np.savez(path, something=np.zeros(3))
+    with pytest.raises(UserError, match=r"d\.npz: not a convbench data file"):
+        Dataset.load(path)
 
 
 def test_folder_with_valid_split(image_folder):

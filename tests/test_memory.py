@@ -1,5 +1,7 @@
-"""Peak RSS in fresh child processes: plausible numbers for a real tiny .tflite, LiteRT's baseline
-far below TensorFlow's, child errors surface as UserError in the parent."""
+"""Peak RSS in fresh child processes: a real tiny .tflite adds less than the runtime's own import,
+LiteRT's baseline is far below TensorFlow's, the parent's size does not leak into the child,
+child errors surface as UserError in the parent. No absolute MiB limits: they depend on the
+machine and library builds."""
 
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ def tiny(tmp_path_factory):
 @pytest.mark.slow
 def test_litert_peak_above_baseline(tiny):
     r = measure_peak_rss("litert", tiny.tflite, batch=4, threads=1)
-    assert 0 < r.baseline_rss_mib < r.peak_rss_mib < 1024
+    assert 0 < r.baseline_rss_mib < r.peak_rss_mib
+    # A 3 KB model and a batch of four 8x8 images add less than the interpreter's own import.
+    assert 0 < r.model_rss_mib < r.baseline_rss_mib
     assert r.model_rss_mib == pytest.approx(r.peak_rss_mib - r.baseline_rss_mib)
     assert (r.device, r.device_used, r.batch, r.gpu_mib) == ("cpu", "cpu", 4, None)
 
@@ -30,6 +34,9 @@ def test_litert_peak_above_baseline(tiny):
 def test_explicit_input_shape_is_used(tiny):
     r = measure_peak_rss("onnxruntime", tiny.onnx, batch=2, threads=1, input_shape=(8, 8, 1))
     assert r.peak_rss_mib > r.baseline_rss_mib > 0
+    # A shape the model cannot take must reach the session: the child fails on it.
+    with pytest.raises(RuntimeError, match="memory child"):
+        measure_peak_rss("onnxruntime", tiny.onnx, batch=2, threads=1, input_shape=(9, 9, 1))
 
 
 @pytest.mark.slow
@@ -42,11 +49,13 @@ def test_litert_baseline_far_below_tensorflow():
 @pytest.mark.slow
 def test_child_peak_does_not_inherit_the_parents(tiny):
     # Linux copies the parent's ru_maxrss into a fork+exec'd child; a big parent must not
-    # inflate the child's number. Uncached baseline: a fresh child while we hold 400 MiB.
+    # inflate the child's number. Uncached baselines: fresh children without and with 400 MiB here.
+    lean = measure_baseline_rss_mib.__wrapped__("litert")
     ballast = np.ones(400 * 2**20 // 8)
-    assert measure_baseline_rss_mib.__wrapped__("litert") < 200
-    assert measure_peak_rss("litert", tiny.tflite).peak_rss_mib < 200
+    ballast[::512] = 1.0  # touch every page: resident, not just reserved
+    heavy = measure_baseline_rss_mib.__wrapped__("litert")
     del ballast
+    assert abs(heavy - lean) < 100, (lean, heavy)  # inherited, it would be ~400 MiB more
 
 
 def test_child_errors_come_back_as_user_error(tmp_path):

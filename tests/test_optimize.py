@@ -3,19 +3,20 @@ sparsity and unique values are read back from the artifact; one failure does not
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from convbench.cli import main
 from convbench.errors import UserError
-from convbench.models.data import DataConfig
+from convbench.models.data import DataConfig, Dataset
 from convbench.models.train import TrainConfig
-from convbench.optimize import produce
+from convbench.optimize.export import EXPORTERS, Exporter
 from convbench.optimize.inspect_artifact import artifact_weights
-from convbench.optimize.pipeline import OptimizeConfig, optimize_all
+from convbench.optimize.stage import OptimizeConfig, optimize_all
 from convbench.optimize.variants import VARIANTS, resolve_variants
+from convbench.records import read_manifest
 from convbench.tfsetup import keras
 
 
@@ -32,95 +33,128 @@ def all_variants(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("opt")
     folder = write_image_folder(root / "cars", splits=("train", "valid"))
-    # Every variant but cqat/pqat: they run the same code paths as pcqat/qat, at twice the time.
-    config = tiny(folder, root / "artifacts", [v for v in VARIANTS if v not in ("cqat", "pqat")])
+    config = tiny(folder, root / "artifacts", list(VARIANTS))
     return config, optimize_all(config, progress=False)
 
 
 def rows(manifest, variant):
-    return {r["format"]: r for r in manifest["artifacts"] if r["variant"] == variant}
+    return {a.format: a for a in manifest.artifacts if a.variant == variant}
+
+
+def litert_outputs(path, x) -> np.ndarray:
+    """Run a .tflite over x with LiteRT directly (no convbench code), dequantizing int8 I/O."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    interp.allocate_tensors()
+    scores = []
+    for image in x:
+        feed = image[None]
+        if inp["dtype"] == np.int8:
+            scale, zero = inp["quantization"]
+            feed = np.clip(np.round(feed / scale + zero), -128, 127).astype(np.int8)
+        interp.set_tensor(inp["index"], feed)
+        interp.invoke()
+        score = interp.get_tensor(out["index"]).astype(np.float32)
+        if out["dtype"] == np.int8:
+            score = (score - out["quantization"][1]) * out["quantization"][0]
+        scores.append(score[0])
+    return np.array(scores)
 
 
 @pytest.mark.slow
 def test_every_variant_exports_verified_artifacts(all_variants):
     config, manifest = all_variants
-    failed = [(r["variant"], r["format"], r["error"]) for r in manifest["artifacts"] if r["error"]]
+    failed = [(a.variant, a.format, a.error) for a in manifest.artifacts if a.error]
     assert failed == []
-    listed = {(r["variant"], r["format"]) for r in manifest["artifacts"]}
+    listed = {(a.variant, a.format) for a in manifest.artifacts}
     for variant in resolve_variants(list(config.variants)):
         for fmt in variant.exports:
             assert (variant.name, fmt) in listed
-    for r in manifest["artifacts"]:
-        if r["format"] == "keras":
+    for a in manifest.artifacts:
+        assert manifest.artifact_path(a).is_file() and not Path(a.path).is_absolute()
+        if a.format == "keras":
             continue
-        assert r["runtime"] in ("litert", "onnxruntime")
-        assert r["bytes"] > 0 and r["gzip_bytes"] > 0 and len(r["sha256"]) == 64
-        assert 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["agreement_vs_fp32"] <= 1.0
+        assert a.verification.runtime in ("litert", "onnxruntime")
+        assert a.bytes > 0 and a.gzip_bytes > 0 and len(a.sha256) == 64
+        assert 0.0 <= a.accuracy <= 1.0 and 0.0 <= a.verification.agreement_vs_fp32 <= 1.0
 
 
 @pytest.mark.slow
 def test_deployed_accuracy_comes_from_the_runtime(all_variants):
-    """Recompute one int8 artifact's accuracy with LiteRT directly: it must match the manifest."""
-    from ai_edge_litert.interpreter import Interpreter
-    from convbench.models.data import Dataset
-    import glob
-
-    config, manifest = all_variants
+    """Recompute an int8 artifact's accuracy with LiteRT directly (one sigmoid unit: > 0.5)."""
+    _, manifest = all_variants
     row = rows(manifest, "tflite_int8_io")["tflite_int8_io"]
-    ds = Dataset.load(glob.glob(str(config.train.out / "data" / "*.npz"))[0])
-    interp = Interpreter(model_path=row["path"])
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    assert inp["dtype"] == np.int8 and out["dtype"] == np.int8
-    interp.allocate_tensors()
-    (in_scale, in_zero), (out_scale, out_zero) = inp["quantization"], out["quantization"]
-    correct = 0
-    for x, y in zip(ds.x_test, ds.y_test):
-        q = np.clip(np.round(x / in_scale + in_zero), -128, 127).astype(np.int8)[None]
-        interp.set_tensor(inp["index"], q)
-        interp.invoke()
-        score = (interp.get_tensor(out["index"]).astype(np.float32) - out_zero) * out_scale
-        correct += int((score[0, 0] > 0.5) == y)
-    assert row["accuracy"] == pytest.approx(correct / len(ds.y_test))
+    ds = Dataset.load(manifest.resolve(manifest.dataset.path))
+    scores = litert_outputs(manifest.artifact_path(row), ds.x_test)
+    assert scores.shape == (len(ds.y_test), 1)
+    assert row.accuracy == pytest.approx(np.mean((scores[:, 0] > 0.5) == ds.y_test))
 
 
 @pytest.mark.slow
 def test_sparsity_and_clusters_are_read_back_from_the_artifacts(all_variants):
     _, manifest = all_variants
     for fmt in ("tflite_fp32", "tflite_int8", "onnx_fp32"):
-        assert rows(manifest, "pruned_80")[fmt]["sparsity"] > 0.7
+        assert rows(manifest, "pruned_80")[fmt].sparsity > 0.7
     for fmt in ("tflite_fp32", "onnx_fp32"):
-        assert rows(manifest, fmt)[fmt]["sparsity"] < 0.05
+        assert rows(manifest, fmt)[fmt].sparsity < 0.05
     # 2:4 keeps ~half of every Conv/Dense kernel except a 1-channel first conv (stays dense).
-    assert 0.3 < rows(manifest, "pruned_2of4")["tflite_fp32"]["sparsity"] < 0.55
-    # Clustering: <= 16 distinct values per tensor, or per output channel for Conv2D.
-    clustered = rows(manifest, "clustered_16")["tflite_fp32"]
-    for name, unique in clustered["unique_values_per_layer"].items():
-        assert unique <= 16 * 128, name
-    assert min(clustered["unique_values_per_layer"].values()) <= 16
+    assert 0.3 < rows(manifest, "pruned_2of4")["tflite_fp32"].sparsity < 0.55
+    # Clustering: at most 16 distinct values per output channel of every Conv2D (per channel),
+    # per Dense kernel (per tensor); read from the file's own tensors.
+    clustered = manifest.artifact_path(rows(manifest, "clustered_16")["tflite_fp32"])
+    kernels = conv_and_dense_kernels(clustered)
+    assert len(kernels) == 5  # lesson5: three Conv2D, two Dense
+    for op, kernel in kernels:
+        per = kernel.reshape(kernel.shape[0], -1) if op == "CONV_2D" else kernel.reshape(1, -1)
+        assert max(np.unique(channel).size for channel in per) <= 16, (op, kernel.shape)
     dense = rows(manifest, "tflite_fp32")["tflite_fp32"]
-    assert max(dense["unique_values_per_layer"].values()) > 1000
+    assert max(dense.weights.unique_values_per_layer.values()) > 1000
     # Sparsity-preserving clustering keeps the pruned zeros; PQAT keeps them through int8.
-    assert rows(manifest, "sparse_clustered_16")["tflite_fp32"]["sparsity"] > 0.4
-    assert rows(manifest, "pcqat")["tflite_int8"]["sparsity"] > 0.4
-    assert rows(manifest, "qat")["onnx_int8"]["bytes"] < rows(manifest, "onnx_fp32")["onnx_fp32"]["bytes"] / 3
+    assert rows(manifest, "sparse_clustered_16")["tflite_fp32"].sparsity > 0.4
+    assert rows(manifest, "pcqat")["tflite_int8"].sparsity > 0.4
+    assert rows(manifest, "pqat")["tflite_int8"].sparsity > 0.4
+    # CQAT keeps its parent's clusters through int8: at most 16 values per conv output channel.
+    for op, kernel in conv_and_dense_kernels(manifest.artifact_path(rows(manifest, "cqat")["tflite_int8"])):
+        if op == "CONV_2D":
+            assert max(np.unique(c).size for c in kernel.reshape(kernel.shape[0], -1)) <= 16, kernel.shape
+    assert rows(manifest, "qat")["onnx_int8"].bytes < rows(manifest, "onnx_fp32")["onnx_fp32"].bytes / 3
+
+
+def conv_and_dense_kernels(path) -> list[tuple[str, np.ndarray]]:
+    """(op, kernel) of every CONV_2D / FULLY_CONNECTED op of a .tflite (TFLite kernels are OHWI)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(model_path=str(path),
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interp.allocate_tensors()
+    return [(op["op_name"], interp.get_tensor(op["inputs"][1])) for op in interp._get_ops_details()
+            if op["op_name"] in ("CONV_2D", "FULLY_CONNECTED")]
 
 
 @pytest.mark.slow
 def test_second_run_is_cached(all_variants):
     config, first = all_variants
+    assert not any(a.cached for a in first.artifacts if a.format != "keras")
     again = optimize_all(config, progress=False)
-    assert [r.get("sha256") for r in again["artifacts"]] == [r.get("sha256") for r in first["artifacts"]]
-    assert again["optimize_seconds"] < first["optimize_seconds"] / 3
+    assert [a.sha256 for a in again.artifacts] == [a.sha256 for a in first.artifacts]
+    assert all(a.cached for a in again.artifacts if a.format != "keras")
+    assert all(t.cached for t in again.trained)
 
 
 @pytest.mark.slow
 def test_a_failing_export_is_recorded_and_the_rest_go_on(all_variants, monkeypatch, tmp_path, capsys):
     config, _ = all_variants
 
-    def broken(model, path, calibration, source):
-        raise RuntimeError("converter exploded")
+    real = EXPORTERS["onnx_fp32"]
 
-    monkeypatch.setitem(produce.EXPORTERS, "onnx_fp32", (broken, None))
+    def broken(model, path, calibration, source):
+        if "optimized" in Path(path).parts:  # the variant's export; the scaling files still build
+            raise RuntimeError("converter exploded")
+        real.make(model, path, calibration, source)
+
+    monkeypatch.setitem(EXPORTERS, "onnx_fp32", Exporter(broken))
     # A fresh artifacts folder that shares the trained model: copy only what training cached.
     import shutil
     out = tmp_path / "a"
@@ -134,8 +168,9 @@ def test_a_failing_export_is_recorded_and_the_rest_go_on(all_variants, monkeypat
     printed = capsys.readouterr().out
     assert "FAILED lesson5_custom/onnx_fp32/onnx_fp32: RuntimeError: converter exploded" in printed
     assert "onnx_dynamic/onnx_dynamic: needs onnx_fp32, which failed" in printed
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert rows(manifest, "tflite_fp32")["tflite_fp32"]["error"] is None
+    manifest = read_manifest(out / "manifest.json")
+    assert rows(manifest, "tflite_fp32")["tflite_fp32"].error is None
+    assert rows(manifest, "onnx_dynamic")["onnx_dynamic"].error == "needs onnx_fp32, which failed"
 
 
 def test_unknown_variant_lists_valid_names():
@@ -179,3 +214,20 @@ def test_batchnorm_folds_exactly_into_the_next_dense():
     assert [type(l).__name__ for l in folded.layers] == ["Dense"] and bn.name in notes
     x = rng.random((4, 5)).astype(np.float32)
     np.testing.assert_allclose(folded(x), model(x, training=False), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_three_classes_are_decided_by_argmax(tmp_path):
+    """More than two classes: a softmax head, and the accuracy recorded for an int8 artifact
+    is what LiteRT's own outputs give with argmax."""
+    from tests.conftest import write_image_folder
+
+    folder = write_image_folder(tmp_path / "abc", classes=("a", "b", "c"), per_class=16)
+    manifest = optimize_all(tiny(folder, tmp_path / "artifacts", ["tflite_int8", "onnx_static_qdq"]),
+                            progress=False)
+    assert all(a.ok for a in manifest.artifacts)
+    ds = Dataset.load(manifest.resolve(manifest.dataset.path))
+    row = rows(manifest, "tflite_int8")["tflite_int8"]
+    scores = litert_outputs(manifest.artifact_path(row), ds.x_test)
+    assert scores.shape == (len(ds.y_test), 3) and row.num_classes == 3
+    assert row.accuracy == pytest.approx(np.mean(scores.argmax(1) == ds.y_test))

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from convbench.runtimes import (RUNTIMES, DeviceUnavailable, artifact_format, get_runtimes,
-                                           gpu_available)
+from convbench.formats import family_of_path
+from convbench.runtimes import RUNTIMES, DeviceUnavailable, get_runtimes, gpu_available
 from convbench.benchmarks.tiny import build_tiny_artifacts, sample_input
 from convbench.errors import UserError
 
@@ -108,6 +108,7 @@ def test_gpu_rows_unavailable_here_with_reason(tmp_path, name):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(HAS_GPU, reason=f"a GPU is present ({GPU_REASON}): ORT's CUDA provider would really load")
 def test_ort_cpu_fallback_is_never_labelled_gpu(tiny, monkeypatch):
     # Pretend the checks pass: ORT then gets CUDA EP requested, falls back to CPU with only a
     # warning, and the session must refuse to call that run "gpu".
@@ -118,6 +119,7 @@ def test_ort_cpu_fallback_is_never_labelled_gpu(tiny, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(HAS_GPU, reason=f"a GPU is present ({GPU_REASON}): TF would really place the model there")
 def test_tf_soft_placement_on_cpu_is_never_labelled_gpu(tiny, monkeypatch):
     monkeypatch.setattr(RUNTIMES["tf_function"], "available", lambda device: (True, ""))
     with pytest.raises(DeviceUnavailable, match="CPU"):
@@ -135,10 +137,10 @@ def test_unknown_runtime_lists_valid_names():
     assert "'tensorrt_llm'" in str(err.value) and "onnxruntime_basic" in str(err.value)
 
 
-def test_artifact_format_rejects_unknown_suffix(tmp_path):
-    assert artifact_format(tmp_path / "a.h5") == "keras"
+def test_artifact_family_rejects_unknown_suffix(tmp_path):
+    assert family_of_path(tmp_path / "a.h5") == "keras"
     with pytest.raises(UserError, match="model.pt"):
-        artifact_format(tmp_path / "model.pt")
+        family_of_path(tmp_path / "model.pt")
 
 
 def test_every_runtime_reports_a_version():

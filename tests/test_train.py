@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -26,16 +30,20 @@ def weights_of(trained):
 
 @pytest.mark.slow
 def test_second_train_is_a_cache_hit_and_seed_change_a_miss(image_folder, tmp_path):
+    from convbench.records import TrainedRecord, read_record
+
     _, first = train_all(tiny_config(image_folder, tmp_path), progress=False)
     _, again = train_all(tiny_config(image_folder, tmp_path), progress=False)
     _, other = train_all(tiny_config(image_folder, tmp_path, seed=1), progress=False)
-    assert first[0].summary["cached"] is False and again[0].summary["cached"] is True
-    assert again[0].folder == first[0].folder
-    assert other[0].folder != first[0].folder and other[0].summary["cached"] is False
-    summary = json.loads((first[0].folder / "summary.json").read_text())
-    for key in ("test_accuracy", "params", "flops_per_image", "train_seconds", "fingerprint", "dataset"):
-        assert key in summary
-    assert (first[0].folder / "history.json").exists()
+    assert first[0].record.cached is False and again[0].record.cached is True
+    assert again[0].folder == first[0].folder and again[0].record.fingerprint == first[0].record.fingerprint
+    assert other[0].folder != first[0].folder and other[0].record.cached is False
+    stored = read_record(first[0].folder / "summary.json", TrainedRecord)
+    assert stored.test_accuracy == first[0].record.test_accuracy and stored.params > 0
+    assert stored.history["loss"] and len(stored.history["loss"]) == stored.epochs
+    for name in (TrainedRecord.MODEL_FILE, TrainedRecord.INFERENCE_FILE, TrainedRecord.REFERENCE_FILE,
+                 TrainedRecord.ILLUSTRATIONS_FILE):
+        assert (first[0].folder / name).is_file(), name
 
 
 @pytest.mark.slow
@@ -45,20 +53,52 @@ def test_same_seed_gives_identical_weights_whatever_the_number_of_workers(image_
                                    workers=2), progress=False)
     _, one = train_all(tiny_config(image_folder, tmp_path / "b", models=("lesson1_transfer",), workers=1),
                        progress=False)
-    assert two[0].summary["fingerprint"] == one[0].summary["fingerprint"]
-    assert two[0].summary["test_accuracy"] == one[0].summary["test_accuracy"]
+    assert two[0].record.fingerprint == one[0].record.fingerprint
+    assert two[0].record.test_accuracy == one[0].record.test_accuracy
     for wa, wb in zip(weights_of(two[0]), weights_of(one[0])):
         np.testing.assert_array_equal(wa, wb)
 
 
-def test_interrupted_write_leaves_no_finished_folder(tmp_path):
+def test_an_exception_mid_write_leaves_no_folder_at_all(tmp_path):
     final = tmp_path / "trained" / "m-123"
     with pytest.raises(RuntimeError):
         with atomic_dir(final) as tmp:
             (tmp / "model.keras").write_bytes(b"half")
-            raise RuntimeError("killed mid-write")
+            raise RuntimeError("failed mid-write")
     assert not final.exists()
     assert os.listdir(tmp_path / "trained") == []
+
+
+def test_a_kill_mid_write_leaves_no_finished_folder(tmp_path):
+    """SIGKILL cannot be caught: only the temporary folder may remain, never the final name."""
+    final = tmp_path / "trained" / "m-123"
+    writer = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from convbench.fsutil import atomic_dir
+        with atomic_dir(Path({str(final)!r})) as tmp:
+            (tmp / "model.keras").write_bytes(b"half")
+            (Path({str(tmp_path)!r}) / "started").touch()
+            time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", writer])
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (tmp_path / "started").exists(), "the writer never got to write"
+    assert not final.exists()
+    assert [p.name.endswith(".tmp") for p in (tmp_path / "trained").iterdir()] == [True]
+
+
+def test_a_finished_write_replaces_an_older_folder(tmp_path):
+    final = tmp_path / "trained" / "m-123"
+    for content in (b"old", b"new"):
+        with atomic_dir(final) as tmp:
+            (tmp / "model.keras").write_bytes(content)
+    assert (final / "model.keras").read_bytes() == b"new"
+    assert os.listdir(tmp_path / "trained") == ["m-123"]  # no .old or .tmp left behind
 
 
 @pytest.mark.slow

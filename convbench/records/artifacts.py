@@ -91,6 +91,7 @@ class ArtifactRecord:
     left_out_layers: dict[str, str] = field(default_factory=dict)   # layer -> why
     layer_notes: dict[str, str] = field(default_factory=dict)       # layer -> how it was treated
     error: str | None = None
+    cached: bool = False               # this optimize run reused the file from its cache
 
     @property
     def ok(self) -> bool:

@@ -79,13 +79,14 @@ class CachingAudit:
 
 @dataclass(kw_only=True)
 class OverheadAudit:
-    """The harness's median vs a bare perf_counter loop over the same session and inputs."""
+    """The harness's per-round time vs a bare perf_counter call in the same round, paired."""
 
     passed: bool
     harness_median_ms: float
     plain_median_ms: float
-    overhead_pct: float                # (harness / plain - 1) * 100
+    overhead_pct: float                # (median of per-round harness / plain - 1) * 100
     limit_pct: float
+    test: str = "median per-round ratio and one-sided Wilcoxon signed-rank, paired per round"
 
 
 @dataclass(kw_only=True)
@@ -196,6 +197,14 @@ class ScalingFields:
     params: int
     bytes: int
     cached: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return (self.kind, self.side, self.model, self.format, self.runtime, self.device, self.batch, self.threads_label)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.side}px {self.format} {self.runtime} {self.device} b{self.batch} t{self.threads_label}"
 
 
 @dataclass(kw_only=True)

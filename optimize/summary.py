@@ -1,0 +1,32 @@
+"""The console summary of an optimize run: one table per lesson convnet, failures last."""
+
+from __future__ import annotations
+
+from convbench.records import ArtifactRecord, Manifest
+from convbench.tables import print_lines, print_table
+
+HEADERS = ("variant", "format", "accuracy %", "vs fp32 pp", "agree %", "KiB", "gzip KiB", "sparsity %")
+
+
+def _cells(a: ArtifactRecord, fp32: float) -> list:
+    if not a.ok:
+        return [a.variant, a.format, "FAILED", None, None, None, None, None]
+    v = a.verification
+    return [a.variant, a.format, f"{v.accuracy:.2%}"[:-1], f"{(v.accuracy - fp32) * 100:+.1f}",
+            f"{v.agreement_vs_fp32:.1%}"[:-1], f"{a.bytes / 1024:.0f}", f"{a.gzip_bytes / 1024:.0f}",
+            f"{a.sparsity:.1%}"[:-1]]
+
+
+def print_summary(manifest: Manifest) -> list[ArtifactRecord]:
+    """Print the tables; return the failed artifacts (the caller turns them into the exit code)."""
+    failed = [a for a in manifest.artifacts if not a.ok]
+    for model in manifest.models:
+        fp32 = manifest.fp32_accuracy(model)
+        rows = [_cells(a, fp32) for a in manifest.artifacts if a.model == model and a.format != "keras"]
+        print_table(HEADERS, rows, title=f"{model} (fp32 Keras accuracy {fp32:.2%}; each file run by its runtime)",
+                    right=range(2, len(HEADERS)))
+    lines = [f"{len(manifest.artifacts) - len(failed)} artifacts verified in their runtimes, {len(failed)} failed "
+             f"({manifest.optimize_seconds:.0f} s)"]
+    lines += [f"  FAILED {a.label}: {a.error}" for a in failed]
+    print_lines(lines)
+    return failed
