@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from convbench.benchmarks.harness import RoundBudget
 from convbench.benchmarks.matrix import DEFAULT_BATCHES, QUICK_BATCHES
 from convbench.errors import UserError
+from convbench.fsutil import make_temp_dir, publish_dir
 from convbench.records import (BENCH_FILE, MANIFEST_FILE, Manifest, TrainedRecord, finish_bench_file, read_manifest,
                                write_manifest)
 
@@ -188,8 +188,7 @@ def run_bench_with_folder(options: BenchOptions) -> tuple[int, Path | None]:
     manifest = read_manifest(options.manifest_path)  # UserError: run `convbench optimize` first
     validate_names(options, manifest)
     final = Path(options.out) / "runs" / _run_name(options.out)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+    tmp = make_temp_dir(final)
     try:
         snapped = snapshot(manifest, tmp)
         raw = tmp / ".bench.raw.json"
@@ -203,7 +202,7 @@ def run_bench_with_folder(options: BenchOptions) -> tuple[int, Path | None]:
             print(f"convbench bench: no results ({why}; {exc}); nothing published", file=sys.stderr)
             shutil.rmtree(tmp, ignore_errors=True)
             return rc, None
-        os.replace(tmp, final)
+        publish_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

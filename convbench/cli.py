@@ -98,9 +98,12 @@ def train_config(args):
 
 
 def _cmd_train(args) -> int:
+    from convbench.lock import folder_lock
     from convbench.models.train import train_all
 
-    dataset, trained = train_all(train_config(args))
+    config = train_config(args)
+    with folder_lock(args.out, "train"):
+        dataset, trained = train_all(config)
     _print_trained(dataset.describe(), [t.record for t in trained], [t.folder for t in trained])
     return 0
 
@@ -123,20 +126,23 @@ def optimize_config(args, scaling_sides: tuple[int, ...]):
     return OptimizeConfig(train=train_config(args), variants=tuple(args.variants or ()), scaling_sides=scaling_sides)
 
 
-def _optimize(args, scaling_sides: tuple[int, ...]) -> tuple[dict, bool]:
+def _optimize(args, config) -> tuple[dict, bool]:
     """Train (cached) and optimize (cached); print what was trained and a summary. -> (manifest, any failed)"""
     from convbench.optimize.stage import optimize_all
     from convbench.optimize.summary import print_summary
 
-    manifest = optimize_all(optimize_config(args, scaling_sides))
+    manifest = optimize_all(config)
     _print_trained(manifest.dataset, manifest.trained, [manifest.resolve(t.folder) for t in manifest.trained])
     return manifest, bool(print_summary(manifest))
 
 
 def _cmd_optimize(args) -> int:
+    from convbench.lock import folder_lock
     from convbench.optimize.scaling import SIDES
 
-    _, failed = _optimize(args, SIDES)
+    config = optimize_config(args, SIDES)  # bad names and values fail here, before any work
+    with folder_lock(args.out, "optimize"):
+        _, failed = _optimize(args, config)
     print(f"manifest: {args.out / 'manifest.json'}")
     return 1 if failed else 0
 
@@ -151,8 +157,11 @@ def bench_options(args):
 
 def _cmd_bench(args) -> int:
     from convbench.benchmarks.bench import run_bench
+    from convbench.lock import folder_lock
 
-    return run_bench(bench_options(args))
+    options = bench_options(args)
+    with folder_lock(args.out, "bench"):
+        return run_bench(options)
 
 
 def _cmd_report(args) -> int:
@@ -169,10 +178,15 @@ def _cmd_run(args) -> int:
     from convbench.optimize.scaling import QUICK_SIDES, SIDES
     from convbench.report.build import build_report
 
+    from convbench.lock import folder_lock
+
     started = time.perf_counter()
-    _, failed = _optimize(args, QUICK_SIDES if args.quick else SIDES)
-    rc, run_dir = run_bench_with_folder(bench_options(args))
-    if run_dir is None or not (run_dir / "bench.json").exists():
+    # Every option is checked before the first model trains: a typo fails in a second.
+    config, options = optimize_config(args, QUICK_SIDES if args.quick else SIDES), bench_options(args)
+    with folder_lock(args.out, "run"):
+        _, failed = _optimize(args, config)
+        rc, run_dir = run_bench_with_folder(options)
+    if run_dir is None:
         print("convbench run: the benchmark wrote no results; no report", file=sys.stderr)
         return rc or 1
     report = build_report(run_dir, args.accuracy_budget)
