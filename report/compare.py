@@ -1,4 +1,5 @@
 """`convbench compare BASELINE NEW`: the regression gate. Flags accuracy drops beyond a budget
+(per model, variant, format, runtime, device and threads: each row measures its own accuracy)
 and latency regressions beyond a threshold *and* beyond measured noise (a one-sided
 Mann-Whitney U test on the raw per-round samples); exit status 1 on any regression.
 
@@ -8,31 +9,42 @@ Mann-Whitney U test on the raw per-round samples); exit status 1 on any regressi
 
 from __future__ import annotations
 
+import io
 import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from convbench.errors import UserError
-from convbench.report.results import load_bench_json
+from convbench.records import LatencyResult, load_run
+from convbench.report.rows import accuracy_drop_pp
+from convbench.tables import print_lines, print_table
 
-LATENCY_KEY_FIELDS = ("model", "variant", "format", "runtime", "device", "batch", "threads")
-ACCURACY_KEY_FIELDS = ("model", "variant", "format")
 MIN_SAMPLES = 5  # below this on either side the U test has no power: threshold alone decides
 TEST_NAME = "one-sided Mann-Whitney U"
 
 OK, REGRESSION, IMPROVED, NOISE = "ok", "REGRESSION", "improved", "noise"
 
 
+def latency_key(row: LatencyResult) -> tuple:
+    return row.model, row.variant, row.format, row.runtime, row.device, row.batch, row.threads
+
+
+def accuracy_key(row: LatencyResult) -> tuple:
+    """Accuracy is measured by a row's own session: one value per runtime, device and threads."""
+    return row.model, row.variant, row.format, row.runtime, row.device, row.threads
+
+
 @dataclass(frozen=True)
-class Run:
-    """One bench.json, reduced to what the gate compares."""
+class Side:
+    """One run, reduced to what the gate compares."""
 
     path: Path
-    latency: dict[tuple, list[float]]  # latency key -> raw per-round seconds
-    accuracy: dict[tuple, float]  # (model, variant, format) -> held-out accuracy, 0..1
+    latency: dict[tuple, list[float]]    # latency key -> raw per-round seconds
+    accuracy: dict[tuple, float]         # accuracy key -> held-out accuracy, 0..1
+    unmeasured: dict[tuple, str]         # accuracy key -> why no row of it measured accuracy
     machine: str
-    dataset_fingerprint: str | None
+    dataset_fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,7 @@ class Comparison:
     accuracy_rows: list[AccuracyRow] = field(default_factory=list)
     only_in_baseline: list[str] = field(default_factory=list)
     only_in_new: list[str] = field(default_factory=list)
+    accuracy_not_measured: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -84,52 +97,31 @@ class Comparison:
 
 # ---- reading -----------------------------------------------------------------------------
 
-def load_run(path: str | Path) -> Run:
-    """Read and check one bench.json; a missing, foreign or corrupt file is a UserError naming it."""
-    path, doc = load_bench_json(path)
+def read_side(path: str | Path) -> Side:
+    """One run through the one loader, plus the gate's own checks on what it compares; a
+    missing, foreign or corrupt file is a UserError naming it."""
+    run = load_run(path)
     latency: dict[tuple, list[float]] = {}
-    accuracy: dict[tuple, float] = {}
-    for i, bench in enumerate(doc["benchmarks"]):
-        name, info = bench.get("name", f"#{i}"), bench["extra_info"]   # shapes checked by load_bench_json
-        if info["kind"] != "latency":
-            continue
-        missing = [f for f in LATENCY_KEY_FIELDS if f not in info]
-        if missing:
-            raise UserError(f"{path}: latency benchmark {name!r} lacks {', '.join(missing)} in extra_info")
-        key = tuple(info[f] for f in LATENCY_KEY_FIELDS)
-        if key in latency:
-            raise UserError(f"{path}: latency row {format_key(key)} appears twice")
-        latency[key] = _samples(path, name, bench.get("stats"))
-        acc = info.get("accuracy")
-        if acc is not None:
-            if not isinstance(acc, (int, float)) or not 0.0 <= acc <= 1.0:
-                raise UserError(f"{path}: benchmark {name!r} has accuracy {acc!r}; expected a fraction 0..1")
-            accuracy.setdefault(key[:len(ACCURACY_KEY_FIELDS)], float(acc))
-
-    meta = doc.get("convbench") if isinstance(doc.get("convbench"), dict) else {}
-    return Run(path=path, latency=latency, accuracy=accuracy, machine=_machine(doc, meta),
-               dataset_fingerprint=(meta.get("dataset") or {}).get("fingerprint"))
-
-
-def _samples(path: Path, name: str, stats) -> list[float]:
-    """Raw per-round seconds; a file saved without them keeps only its median (one sample)."""
-    if not isinstance(stats, dict):
-        raise UserError(f"{path}: benchmark {name!r} has no stats")
-    data = stats.get("data")
-    if data is None:
-        data = [stats.get("median")]
-    if (not isinstance(data, list) or not data
-            or not all(isinstance(x, (int, float)) and math.isfinite(x) and x >= 0 for x in data)):
-        raise UserError(f"{path}: benchmark {name!r} has no valid timings in stats")
-    return [float(x) for x in data]
-
-
-def _machine(doc: dict, meta: dict) -> str:
-    m = meta.get("machine") or {}
-    if m.get("cpu_model"):
-        return f"{m['cpu_model']}, {m.get('usable_cores', '?')} cores, GPU {m.get('gpu_name') or 'none'}"
-    cpu = (doc.get("machine_info") or {}).get("cpu") or {}
-    return str(cpu.get("brand_raw") or (doc.get("machine_info") or {}).get("node") or "unknown")
+    measured: dict[tuple, LatencyResult] = {}
+    notes: dict[tuple, str] = {}
+    # Smallest batch first: where one session measured accuracy at several batches, that row's counts.
+    for row in sorted(run.latency, key=lambda r: r.batch):
+        samples = run.samples_s[row.key]
+        if not samples or not all(math.isfinite(x) and x >= 0 for x in samples):
+            raise UserError(f"{run.bench_path}: row {row.label} has no valid timings in stats")
+        latency[latency_key(row)] = samples
+        if row.accuracy is None:
+            notes.setdefault(accuracy_key(row), row.accuracy_note or "no reason recorded")
+        elif not 0.0 <= row.accuracy <= 1.0:
+            raise UserError(f"{run.bench_path}: row {row.label} has accuracy {row.accuracy!r}; "
+                            "expected a fraction 0..1")
+        else:
+            measured.setdefault(accuracy_key(row), row)
+    m = run.record.machine
+    return Side(path=run.bench_path, latency=latency, accuracy={k: r.accuracy for k, r in measured.items()},
+                unmeasured={k: why for k, why in notes.items() if k not in measured},
+                machine=f"{m.cpu_model}, {m.usable_cores} cores, GPU {m.gpu_name or 'none'}",
+                dataset_fingerprint=run.record.dataset_fingerprint)
 
 
 # ---- comparing ---------------------------------------------------------------------------
@@ -174,7 +166,7 @@ def compare_runs(baseline_path: str | Path, new_path: str | Path, max_accuracy_d
             raise UserError(f"{what} {value!r}: expected a number >= 0")
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
         raise UserError(f"--alpha {alpha!r}: expected a number between 0 and 1")
-    base, new = load_run(baseline_path), load_run(new_path)
+    base, new = read_side(baseline_path), read_side(new_path)
     result = Comparison(base.path, new.path, float(max_accuracy_drop_pp),
                         float(max_latency_regression_pct), float(alpha))
 
@@ -182,22 +174,24 @@ def compare_runs(baseline_path: str | Path, new_path: str | Path, max_accuracy_d
         result.rows.append(compare_latency(key, base.latency[key], new.latency[key],
                                            max_latency_regression_pct, alpha))
     for key in sorted(base.accuracy.keys() & new.accuracy.keys(), key=_sort_key):
-        drop_pp = (base.accuracy[key] - new.accuracy[key]) * 100
-        verdict = REGRESSION if drop_pp > max_accuracy_drop_pp + 1e-9 else (IMPROVED if drop_pp < 0 else OK)
+        drop_pp = accuracy_drop_pp(base.accuracy[key], new.accuracy[key])
+        verdict = REGRESSION if drop_pp > max_accuracy_drop_pp else (IMPROVED if drop_pp < 0 else OK)
         result.accuracy_rows.append(AccuracyRow(key, base.accuracy[key], new.accuracy[key], drop_pp, verdict))
 
     for mine, theirs, out in ((base, new, result.only_in_baseline), (new, base, result.only_in_new)):
         out += [format_key(k) for k in sorted(mine.latency.keys() - theirs.latency.keys(), key=_sort_key)]
-        # Accuracy is worth its own line only where the other side measured the artifact's
-        # latency but reported no accuracy; otherwise the latency lines already say it.
-        theirs_measured = {k[:len(ACCURACY_KEY_FIELDS)] for k in theirs.latency}
-        out += [f"accuracy {format_key(k)}"
-                for k in sorted(mine.accuracy.keys() - theirs.accuracy.keys(), key=_sort_key) if k in theirs_measured]
+        # Accuracy is worth its own line only where the other side ran the same session but
+        # measured no accuracy; otherwise the latency lines already say it.
+        out += [f"accuracy {format_key(k)} (the other run did not measure it: {theirs.unmeasured[k]})"
+                for k in sorted(mine.accuracy.keys() & theirs.unmeasured.keys(), key=_sort_key)]
+    for key in sorted(base.unmeasured.keys() & new.unmeasured.keys(), key=_sort_key):
+        why = {base.unmeasured[key], new.unmeasured[key]}
+        result.accuracy_not_measured.append(f"{format_key(key)}: {'; '.join(sorted(why))}")
 
     if base.machine != new.machine:
         result.notes.append(f"different machines (baseline: {base.machine}; new: {new.machine}): "
                             "latency changes may be the machine's")
-    if base.dataset_fingerprint and new.dataset_fingerprint and base.dataset_fingerprint != new.dataset_fingerprint:
+    if base.dataset_fingerprint != new.dataset_fingerprint:
         result.notes.append("different data sets (fingerprints differ): accuracies are not comparable")
     return result
 
@@ -207,65 +201,66 @@ def _sort_key(key: tuple) -> tuple:
 
 
 def format_key(key: tuple) -> str:
-    if len(key) == len(ACCURACY_KEY_FIELDS):
-        return "/".join(map(str, key))
-    model, variant, fmt, runtime, device, batch, threads = key
-    return f"{model}/{variant}/{fmt} {runtime} {device} b{batch} t{'-' if threads is None else threads}"
+    """A latency key as `model/variant/format runtime device bB tT`; an accuracy key without `bB`."""
+    *artifact, runtime, device = key[:5]
+    batch = f" b{key[5]}" if len(key) == 7 else ""
+    threads = "auto" if key[-1] is None else key[-1]
+    return f"{'/'.join(artifact)} {runtime} {device}{batch} t{threads}"
 
 
 # ---- output ------------------------------------------------------------------------------
 
-def _table(header: list[str], lines: list[list[str]], right: set[int]) -> list[str]:
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-
-    def fmt(row):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-
-    return [fmt(header), fmt(["-" * w for w in widths]), *map(fmt, lines)]
-
-
-def format_table(c: Comparison) -> str:
-    out = [f"baseline: {c.baseline}", f"new:      {c.new}"]
-    out += [f"note: {n}" for n in c.notes]
-    out += ["", f"latency, median of the raw per-round samples; test: {TEST_NAME} on those samples, alpha {c.alpha:g}",
+def print_comparison(c: Comparison, file=None) -> None:
+    head = [f"baseline: {c.baseline}", f"new:      {c.new}", *(f"note: {n}" for n in c.notes), "",
+            f"latency, median of the raw per-round samples; test: {TEST_NAME} on those samples, alpha {c.alpha:g}",
             f"  REGRESSION = median more than {c.max_latency_regression_pct:g}% slower and p < {c.alpha:g}; "
             f"improved = likewise faster; noise = beyond {c.max_latency_regression_pct:g}% but p >= {c.alpha:g}",
             f"  few samples = under {MIN_SAMPLES} rounds on a side (or too few for p < {c.alpha:g} to be possible): "
             "the threshold alone decides"]
+    print_lines(head, file)
     if c.rows:
-        lines = [[format_key(r.key), f"{r.base_p50_ms:.4f}", f"{r.new_p50_ms:.4f}", f"{r.change_pct:+.1f}",
-                  "-" if r.p_value is None else f"{r.p_value:.2g}",
-                  r.verdict + (" (few samples)" if r.few_samples else ""), f"{r.n_base}/{r.n_new}"]
-                 for r in c.rows]
-        out += _table(["key", "base p50_ms", "new p50_ms", "change %", "p-value", "verdict", "rounds"],
-                      lines, right={1, 2, 3, 4, 6})
+        print_table(["key", "base p50_ms", "new p50_ms", "change %", "p-value", "verdict", "rounds"],
+                    [[format_key(r.key), f"{r.base_p50_ms:.4f}", f"{r.new_p50_ms:.4f}", f"{r.change_pct:+.1f}",
+                      "-" if r.p_value is None else f"{r.p_value:.2g}",
+                      r.verdict + (" (few samples)" if r.few_samples else ""), f"{r.n_base}/{r.n_new}"]
+                     for r in c.rows], right={1, 2, 3, 4, 6}, file=file)
     else:
-        out.append("(no latency rows on both sides)")
+        print_lines(["(no latency rows on both sides)"], file)
 
-    out += ["", f"accuracy (deployed, held-out): REGRESSION = drop of more than {c.max_accuracy_drop_pp:g} pp"]
+    print_lines(["", "accuracy measured by each row's own runtime, device and threads on the held-out split: "
+                 f"REGRESSION = drop of more than {c.max_accuracy_drop_pp:g} pp"], file)
     if c.accuracy_rows:
-        lines = [[format_key(r.key), f"{r.base_accuracy:.2%}", f"{r.new_accuracy:.2%}",
-                  f"{(r.new_accuracy - r.base_accuracy) * 100:+.2f}", r.verdict] for r in c.accuracy_rows]
-        out += _table(["model/variant/format", "base", "new", "change pp", "verdict"], lines, right={1, 2, 3})
+        print_table(["model/variant/format runtime device threads", "base", "new", "change pp", "verdict"],
+                    [[format_key(r.key), f"{r.base_accuracy:.2%}", f"{r.new_accuracy:.2%}",
+                      f"{(r.new_accuracy - r.base_accuracy) * 100:+.2f}", r.verdict] for r in c.accuracy_rows],
+                    right={1, 2, 3}, file=file)
     else:
-        out.append("(no accuracy on both sides)")
+        print_lines(["(no accuracy on both sides)"], file)
 
-    for title, keys in (("only in baseline", c.only_in_baseline), ("only in new", c.only_in_new)):
+    tail = []
+    for title, keys in (("only in baseline", c.only_in_baseline), ("only in new", c.only_in_new),
+                        ("accuracy not measured on either side", c.accuracy_not_measured)):
         if keys:
-            out += ["", f"{title} ({len(keys)}, not compared):", *(f"  {k}" for k in keys)]
-
+            tail += ["", f"{title} ({len(keys)}, not compared):", *(f"  {k}" for k in keys)]
     lat = [r for r in c.rows if r.verdict == REGRESSION]
     acc = [r for r in c.accuracy_rows if r.verdict == REGRESSION]
     improved = sum(r.verdict == IMPROVED for r in c.rows)
     noise = sum(r.verdict == NOISE for r in c.rows)
     one_sided = len(c.only_in_baseline) + len(c.only_in_new)
-    out += ["", f"{len(lat)} latency and {len(acc)} accuracy regression(s); {improved} latency improvement(s); "
-                f"{noise} change(s) within noise; {one_sided} row(s) on one side only"]
+    tail += ["", f"{len(lat)} latency and {len(acc)} accuracy regression(s); {improved} latency improvement(s); "
+                 f"{noise} change(s) within noise; {one_sided} row(s) on one side only"]
     for r in c.regressions:
-        what = (f"latency {r.change_pct:+.1f}%" if isinstance(r, LatencyRow) else f"accuracy -{r.drop_pp:.2f} pp")
-        out.append(f"  REGRESSION {format_key(r.key)}: {what}")
-    out.append("RESULT: REGRESSION (exit 1)" if c.regressions else "RESULT: ok (exit 0)")
-    return "\n".join(out)
+        what = f"latency {r.change_pct:+.1f}%" if isinstance(r, LatencyRow) else f"accuracy -{r.drop_pp:.2f} pp"
+        tail.append(f"  REGRESSION {format_key(r.key)}: {what}")
+    tail.append("RESULT: REGRESSION (exit 1)" if c.regressions else "RESULT: ok (exit 0)")
+    print_lines(tail, file)
+
+
+def format_table(c: Comparison) -> str:
+    """The gate's output as text (what `convbench compare` prints)."""
+    buf = io.StringIO()
+    print_comparison(c, buf)
+    return buf.getvalue()
 
 
 # ---- the CLI's entry point ---------------------------------------------------------------
@@ -287,5 +282,5 @@ def main_compare(args) -> int:
     """Print the table; 1 on any regression, 0 otherwise. UserError propagates to the CLI (exit 2)."""
     comparison = compare_runs(args.baseline, args.new, args.max_accuracy_drop, args.max_latency_regression,
                               getattr(args, "alpha", 0.01))
-    print(format_table(comparison))
+    print_comparison(comparison)
     return comparison.exit_code

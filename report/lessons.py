@@ -1,87 +1,121 @@
-"""The course's lessons 2-4 drawn on a real image from the data: the trained first-layer
-kernels, the feature maps after convolution, after ReLU and after max pooling, and the
-effect of stride. Figures are returned as PNG bytes."""
+"""The course's lessons 2-4 drawn from the arrays the bench stage saved per lesson convnet in
+the run folder (illustrations/<model>.npz): the trained first-layer kernels, one test image
+through convolution -> ReLU -> max pool, and the first kernel slid with other strides.
+No TensorFlow here: the stage that had it loaded computed the arrays."""
 
 from __future__ import annotations
 
-import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from convbench.errors import UserError
+from convbench.records import BenchRun
+from convbench.report.figures import Figure, png, subplots
 
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def first_conv(model):
-    """The first Conv2D layer, looking inside nested models (lesson 1's base)."""
-    from convbench.tfsetup import keras
-
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            found = first_conv(layer)
-            if found is not None:
-                return found
-        elif isinstance(layer, keras.layers.Conv2D):
-            return layer
-    return None
+ILLUSTRATIONS_DIR = "illustrations"
+STRIDES = {"stride_1_same": (1, "same"), "stride_2_same": (2, "same"),
+           "stride_2_valid": (2, "valid"), "stride_3_valid": (3, "valid")}
+ARRAYS = ("image", "class_name", "kernels", "conv", "relu", "pool", *STRIDES)
+# Which model illustrates which lesson where it is in the run: lesson 5's small custom convnet
+# for filter/detect/condense, lesson 4's strided one for stride (else any model that has data).
+PREFERRED = {"feature_maps": "lesson5_custom", "stride": "lesson4_strided"}
 
 
-def kernels_figure(conv, title: str, count: int = 8) -> bytes:
-    import matplotlib.pyplot as plt
+@dataclass(frozen=True)
+class Illustration:
+    model: str
+    arrays: dict[str, np.ndarray]
 
-    kernel = conv.get_weights()[0]            # (kh, kw, in, out)
-    count = min(count, kernel.shape[-1])
-    fig, axes = plt.subplots(1, count, figsize=(1.3 * count, 1.6))
-    for i, ax in enumerate(np.atleast_1d(axes)):
-        ax.imshow(kernel[:, :, 0, i], cmap="RdBu_r")
+    @property
+    def class_name(self) -> str:
+        return str(self.arrays["class_name"])
+
+
+def illustration_path(folder: Path, model: str) -> Path:
+    return Path(folder) / ILLUSTRATIONS_DIR / f"{model}.npz"
+
+
+def load_illustration(path: Path, model: str) -> Illustration:
+    """One saved illustration; a corrupt or foreign file is a UserError naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path}: not a readable .npz file ({exc})") from None
+    lacking = [k for k in ARRAYS if k not in arrays]
+    if lacking:
+        raise UserError(f"{path}: lacks {', '.join(lacking)}; not the lesson illustration the bench stage writes")
+    return Illustration(model, arrays)
+
+
+def kernels_figure(kernels: np.ndarray, title: str, count: int = 8) -> bytes:
+    """The first input channel of the first `count` kernels, (kh, kw, in, out)."""
+    count = min(count, kernels.shape[-1])
+    fig, axes = subplots(1, count, figsize=(1.3 * count, 1.6), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        ax.imshow(kernels[:, :, 0, i], cmap="RdBu_r")
         ax.set_axis_off()
     fig.suptitle(title, fontsize=9)
-    return _png(fig)
+    return png(fig)
 
 
-def feature_maps_figure(conv, image: np.ndarray, title: str, channels: int = 4) -> bytes:
-    """Lesson 2 and 3: convolution (filter), ReLU (detect), max pooling (condense)."""
-    import matplotlib.pyplot as plt
-    from convbench.tfsetup import tf
-
-    kernel, bias = conv.get_weights()
-    x = tf.constant(image[None].astype(np.float32))
-    filtered = tf.nn.conv2d(x, kernel, strides=conv.strides, padding=conv.padding.upper()) + bias
-    detected = tf.nn.relu(filtered)
-    condensed = tf.nn.max_pool2d(detected, ksize=2, strides=2, padding="VALID")
-    stages = [("image", x.numpy()), ("convolution", filtered.numpy()), ("ReLU", detected.numpy()),
-              ("max pool 2x2", condensed.numpy())]
-    fig, axes = plt.subplots(channels, len(stages), figsize=(2.0 * len(stages), 2.0 * channels))
+def feature_maps_figure(ill: Illustration, title: str, channels: int = 4) -> bytes:
+    """Lessons 2 and 3: convolution (filter), ReLU (detect), max pooling (condense)."""
+    a = ill.arrays
+    stages = [("image", a["image"]), ("convolution", a["conv"]), ("ReLU", a["relu"]), ("max pool 2x2", a["pool"])]
+    channels = min(channels, a["conv"].shape[-1])
+    fig, axes = subplots(channels, len(stages), figsize=(2.0 * len(stages), 2.0 * channels), squeeze=False)
     for row in range(channels):
         for col, (name, arr) in enumerate(stages):
             ax = axes[row, col]
-            ax.imshow(arr[0, :, :, 0 if name == "image" else row], cmap="gray" if name == "image" else "magma")
+            if name == "image":  # RGB as it is; one channel in gray
+                ax.imshow(arr if arr.shape[-1] == 3 else arr[:, :, 0], cmap="gray")
+            else:
+                ax.imshow(arr[:, :, row], cmap="magma")
             ax.set_axis_off()
             if row == 0:
-                ax.set_title(f"{name}\n{arr.shape[1]}x{arr.shape[2]}", fontsize=8)
+                ax.set_title(f"{name}\n{arr.shape[0]}x{arr.shape[1]}", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    return _png(fig)
+    return png(fig)
 
 
-def stride_figure(conv, image: np.ndarray, title: str) -> bytes:
+def stride_figure(ill: Illustration, title: str) -> bytes:
     """Lesson 4: the same trained kernel slid with stride 1, 2 and 3 ('same' and 'valid')."""
-    import matplotlib.pyplot as plt
-    from convbench.tfsetup import tf
-
-    kernel, bias = conv.get_weights()
-    x = tf.constant(image[None].astype(np.float32))
-    settings = [(1, "SAME"), (2, "SAME"), (2, "VALID"), (3, "VALID")]
-    fig, axes = plt.subplots(1, len(settings), figsize=(2.2 * len(settings), 2.4))
-    for ax, (stride, padding) in zip(axes, settings):
-        out = tf.nn.relu(tf.nn.conv2d(x, kernel, strides=stride, padding=padding) + bias).numpy()
-        ax.imshow(out[0, :, :, 0], cmap="magma")
-        ax.set_title(f"stride {stride}, {padding.lower()}\n{out.shape[1]}x{out.shape[2]}", fontsize=8)
+    fig, axes = subplots(1, len(STRIDES), figsize=(2.2 * len(STRIDES), 2.4), squeeze=False)
+    for ax, (key, (stride, padding)) in zip(axes[0], STRIDES.items()):
+        out = ill.arrays[key]
+        ax.imshow(out, cmap="magma")
+        ax.set_title(f"stride {stride}, {padding}\n{out.shape[0]}x{out.shape[1]}", fontsize=8)
         ax.set_axis_off()
     fig.suptitle(title, fontsize=9)
-    return _png(fig)
+    return png(fig)
+
+
+def lesson_figures(run: BenchRun) -> list[Figure]:
+    """The three lesson figures, or for each a line saying which file is missing."""
+    models = sorted({t.name for t in run.manifest.trained} if run.manifest else {r.model for r in run.latency})
+    found = {m: illustration_path(run.folder, m) for m in models if illustration_path(run.folder, m).is_file()}
+
+    def chosen(lesson: str) -> Illustration | None:
+        model = PREFERRED[lesson] if PREFERRED[lesson] in found else next(iter(sorted(found)), None)
+        return None if model is None else load_illustration(found[model], model)
+
+    wanted = " or ".join(f"{ILLUSTRATIONS_DIR}/{m}.npz" for m in (models or ["<model>"]))
+    missing = f"no lesson illustration data in the run folder ({wanted}; the bench stage writes them)"
+    maps, stride = chosen("feature_maps"), chosen("stride")
+    drawn = {ill.model: ill for ill in (maps, stride) if ill}.values()
+    kernels = [Figure(f"kernels_{ill.model}", f"Trained first-layer kernels of {ill.model}",
+                      kernels_figure(ill.arrays["kernels"], f"{ill.model}: first Conv2D kernels (trained)"))
+               for ill in drawn] or [Figure("kernels", "Trained first-layer kernels", missing=missing)]
+    return [
+        *kernels,
+        Figure.drawn("feature_maps", "Lessons 2-3: filter (convolution), detect (ReLU), condense (max pool)",
+                     maps and feature_maps_figure(maps, f"{maps.model}, test image of class {maps.class_name}"),
+                     missing),
+        Figure.drawn("stride", "Lesson 4: the same kernel with stride 1, 2, 3 and 'same'/'valid' padding",
+                     stride and stride_figure(stride, f"{stride.model}: first kernel slid with different strides"),
+                     missing),
+    ]

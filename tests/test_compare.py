@@ -1,5 +1,6 @@
-"""The regression gate on synthetic bench.json files: known regressions are caught, identical
-runs and noise are not, one-sided rows are listed, bad files are UserErrors naming the file."""
+"""The regression gate on synthetic runs written from the typed records (so the test data cannot
+drift from the schema): known regressions are caught, identical runs and noise are not,
+one-sided rows are listed, bad files are UserErrors naming the file."""
 
 import argparse
 import json
@@ -9,41 +10,50 @@ import numpy as np
 import pytest
 
 from convbench.errors import UserError
-from convbench.report.compare import (IMPROVED, NOISE, OK, REGRESSION, add_compare_arguments, compare_latency,
-                                      compare_runs, format_table, main_compare, u_test_can_reach)
+from convbench.records import (BenchEntry, BenchFile, LatencyResult, LatencyStats, MachineInfo, MemoryPhase,
+                               MemoryResult, OutputAudit, RunRecord, to_jsonable, write_record)
+from convbench.report.compare import (IMPROVED, NOISE, OK, REGRESSION, Comparison, add_compare_arguments,
+                                      compare_latency, compare_runs, format_table, main_compare, u_test_can_reach)
 
 TIGHT = "lesson5_custom", "tflite_int8", "tflite_int8", "litert", "cpu", 1, 1
 NOISY = "lesson5_custom", "onnx_fp32", "onnx_fp32", "onnxruntime", "cpu", 1, 1
 STEADY = "lesson4_strided", "tflite_fp32", "tflite_fp32", "litert", "cpu", 8, 1
-TIGHT_B8 = TIGHT[:5] + (8, 1)  # same artifact as TIGHT: its accuracy is compared once
+TIGHT_B8 = TIGHT[:5] + (8, 1)  # same session as TIGHT: its accuracy is compared once
 
 
-def latency_bench(key, samples_s, accuracy=0.95):
+def accuracy_key(key):
+    """Accuracy is per (model, variant, format, runtime, device, threads): the latency key minus batch."""
+    return key[:5] + key[6:]
+
+
+def latency_bench(key, samples_s, accuracy=0.95) -> BenchEntry:
     model, variant, fmt, runtime, device, batch, threads = key
-    data = [float(x) for x in samples_s]
-    return {
-        "name": f"test_latency[{model}-{variant}-{fmt}-{runtime}-{device}-b{batch}-t{threads}]",
-        "fullname": "benchmarks/test_latency.py::test_latency[...]",
-        "params": {},
-        "stats": {"min": min(data), "max": max(data), "mean": float(np.mean(data)),
-                  "median": float(np.median(data)), "stddev": float(np.std(data)), "rounds": len(data), "data": data},
-        "extra_info": {"kind": "latency", "model": model, "variant": variant, "format": fmt, "runtime": runtime,
-                       "device": device, "batch": batch, "threads": threads,
-                       "p50_ms": float(np.median(data)) * 1e3, "accuracy": accuracy},
-    }
+    result = LatencyResult(
+        model=model, variant=variant, format=fmt, runtime=runtime, device=device, batch=batch, threads=threads,
+        stats=LatencyStats.from_seconds(samples_s, batch), load_ms=1.0, first_inference_ms=1.0, rounds=len(samples_s),
+        warmup_calls=1, audit=OutputAudit(passed=True, checked=1, mismatched=0, max_abs_diff=0.0, decision_changes=0),
+        accuracy=accuracy, accuracy_note=None if accuracy is not None else "session could not run the split")
+    return BenchEntry(name=f"test_latency[{result.label}]",
+                      stats={"median": float(np.median(samples_s)), "data": [float(x) for x in samples_s]},
+                      extra_info=result)
 
 
-def memory_bench(model="lesson5_custom", peak_rss_mib=300.0):
-    return {"name": f"test_memory[{model}]", "fullname": "x", "params": {},
-            "stats": {"median": 0.1, "rounds": 1, "data": [0.1]},
-            "extra_info": {"kind": "memory", "model": model, "peak_rss_mib": peak_rss_mib}}
+def memory_bench(model="lesson5_custom", peak_rss_mib=300.0) -> BenchEntry:
+    result = MemoryResult(model=model, variant="tflite_fp32", format="tflite_fp32", runtime="litert", device="cpu",
+                          batch=1, threads=1, baseline_rss_mib=50.0,
+                          phases=[MemoryPhase(batch=1, peak_rss_mib=peak_rss_mib, model_rss_mib=peak_rss_mib - 50)])
+    return BenchEntry(name=f"test_memory[{model}]", stats={"median": 0.1, "data": [0.1]}, extra_info=result)
 
 
-def write_run(folder, benchmarks):
+def bench_file(benchmarks, cpu="Test CPU", fingerprint="d" * 64) -> BenchFile:
+    machine = MachineInfo(cpu_model=cpu, logical_cores=2, usable_cores=2, physical_cores=1, ram_gib=4.0, cpu_flags={})
+    return BenchFile(convbench=RunRecord(started="2026-01-01T00:00:00", dataset_fingerprint=fingerprint, machine=machine),
+                     benchmarks=benchmarks, datetime="2026-01-01T00:00:00", version="5.1.0")
+
+
+def write_run(folder, benchmarks, **record):
     folder.mkdir(parents=True)
-    doc = {"machine_info": {"node": "ci", "cpu": {"brand_raw": "Test CPU"}}, "commit_info": {},
-           "benchmarks": benchmarks, "datetime": "2026-01-01T00:00:00", "version": "5.1.0"}
-    (folder / "bench.json").write_text(json.dumps(doc))
+    write_record(folder / "bench.json", bench_file(benchmarks, **record))
     return folder
 
 
@@ -66,8 +76,8 @@ def test_identical_runs_pass(tmp_path, capsys):
     assert c.regressions == [] and c.exit_code == 0
     assert [r.verdict for r in c.rows] == [OK, OK, OK, OK]
     assert all(r.change_pct == 0 for r in c.rows)
-    assert c.only_in_baseline == [] and c.only_in_new == []
-    assert len(c.accuracy_rows) == 3  # one per (model, variant, format); the memory row is not gated
+    assert c.only_in_baseline == [] and c.only_in_new == [] and c.notes == []
+    assert len(c.accuracy_rows) == 3  # one per session (TIGHT and TIGHT_B8 share one); memory is not gated
 
     args = argparse.ArgumentParser()
     add_compare_arguments(args)
@@ -78,7 +88,7 @@ def test_identical_runs_pass(tmp_path, capsys):
 
 def test_known_regressions_are_caught_and_noise_is_not(tmp_path):
     base = write_run(tmp_path / "base", baseline_benchmarks())
-    noisy_base = baseline_benchmarks()[1]["stats"]["data"]
+    noisy_base = baseline_benchmarks()[1].stats["data"]
     new = write_run(tmp_path / "new", [
         latency_bench(TIGHT, samples(10, 1.3, 0.01)),              # 30 % slower, tight: a regression
         latency_bench(NOISY, np.array(noisy_base) * 1.12, accuracy=0.95),  # 12 % slower inside wide noise; -2 pp
@@ -95,13 +105,22 @@ def test_known_regressions_are_caught_and_noise_is_not(tmp_path):
     assert rows[STEADY].verdict == OK
 
     acc = {r.key: r for r in c.accuracy_rows}
-    assert acc[NOISY[:3]].verdict == REGRESSION and acc[NOISY[:3]].drop_pp == pytest.approx(2)
-    assert acc[STEADY[:3]].verdict == OK and acc[STEADY[:3]].drop_pp == pytest.approx(0.5)
+    assert acc[accuracy_key(NOISY)].verdict == REGRESSION and acc[accuracy_key(NOISY)].drop_pp == pytest.approx(2)
+    assert acc[accuracy_key(STEADY)].verdict == OK and acc[accuracy_key(STEADY)].drop_pp == pytest.approx(0.5)
 
-    assert {r.key for r in c.regressions} == {TIGHT, NOISY[:3]} and c.exit_code == 1
+    assert {r.key for r in c.regressions} == {TIGHT, accuracy_key(NOISY)} and c.exit_code == 1
     table = format_table(c)
     assert "REGRESSION (exit 1)" in table and "noise" in table
     assert "lesson5_custom/tflite_int8/tflite_int8 litert cpu b1 t1" in table
+    assert "REGRESSION lesson5_custom/onnx_fp32/onnx_fp32 onnxruntime cpu t1: accuracy -2.00 pp" in table
+
+
+def test_a_drop_of_exactly_the_budget_passes(tmp_path):
+    # (0.98 - 0.97) * 100 is 1.0000000000000009 in floats: still a 1 pp drop, within a 1 pp budget.
+    base = write_run(tmp_path / "base", [latency_bench(TIGHT, samples(0, 1.0, 0.01), accuracy=0.98)])
+    new = write_run(tmp_path / "new", [latency_bench(TIGHT, samples(0, 1.0, 0.01), accuracy=0.97)])
+    assert [r.verdict for r in compare_runs(base, new, max_accuracy_drop_pp=1.0).accuracy_rows] == [OK]
+    assert [r.verdict for r in compare_runs(base, new, max_accuracy_drop_pp=0.99).accuracy_rows] == [REGRESSION]
 
 
 def test_improvement_is_shown_not_flagged(tmp_path):
@@ -120,18 +139,34 @@ def test_rows_on_one_side_are_listed(tmp_path):
     new = write_run(tmp_path / "new", [latency_bench(TIGHT, samples(0, 1.0, 0.01)),
                                        latency_bench(added, samples(2, 20.0, 0.1))])
     c = compare_runs(base, new)
-    assert c.only_in_baseline == ["lesson1_transfer/keras_fp32/keras keras_eager cpu b1 t-"]
+    assert c.only_in_baseline == ["lesson1_transfer/keras_fp32/keras keras_eager cpu b1 tauto"]
     assert c.only_in_new == ["lesson5_custom/tflite_int8/tflite_int8 litert cpu b32 t1"]
     table = format_table(c)
     assert "only in baseline (1, not compared):" in table and "only in new (1, not compared):" in table
     assert c.exit_code == 0
 
 
-def test_accuracy_missing_on_one_side_is_listed(tmp_path):
-    base = write_run(tmp_path / "base", [latency_bench(TIGHT, samples(0, 1.0, 0.01), accuracy=0.9)])
-    new = write_run(tmp_path / "new", [latency_bench(TIGHT, samples(0, 1.0, 0.01), accuracy=None)])
+def test_rows_without_accuracy_are_named(tmp_path):
+    unmeasured = NOISY[:5] + (1, 2)
+    base = write_run(tmp_path / "base", [latency_bench(TIGHT, samples(0, 1.0, 0.01), accuracy=0.9),
+                                         latency_bench(unmeasured, samples(1, 1.0, 0.01), accuracy=None)])
+    new = write_run(tmp_path / "new", [latency_bench(TIGHT, samples(0, 1.0, 0.01), accuracy=None),
+                                       latency_bench(unmeasured, samples(1, 1.0, 0.01), accuracy=None)])
     c = compare_runs(base, new)
-    assert c.only_in_baseline == ["accuracy lesson5_custom/tflite_int8/tflite_int8"]
+    assert c.only_in_baseline == ["accuracy lesson5_custom/tflite_int8/tflite_int8 litert cpu t1 "
+                                  "(the other run did not measure it: session could not run the split)"]
+    assert c.accuracy_not_measured == ["lesson5_custom/onnx_fp32/onnx_fp32 onnxruntime cpu t2: "
+                                       "session could not run the split"]
+    assert "accuracy not measured on either side (1, not compared):" in format_table(c)
+
+
+def test_machine_and_dataset_notes(tmp_path):
+    base = write_run(tmp_path / "base", [latency_bench(TIGHT, samples(0, 1.0, 0.01))])
+    new = write_run(tmp_path / "new", [latency_bench(TIGHT, samples(0, 1.0, 0.01))], cpu="Other CPU",
+                    fingerprint="e" * 64)
+    notes = compare_runs(base, new).notes
+    assert notes[0].startswith("different machines (baseline: Test CPU, 2 cores, GPU none; new: Other CPU")
+    assert notes[1] == "different data sets (fingerprints differ): accuracies are not comparable"
 
 
 def test_exact_numbers_on_five_samples():
@@ -147,15 +182,9 @@ def test_exact_numbers_on_five_samples():
 def test_few_samples_fall_back_to_the_threshold():
     row = compare_latency(TIGHT, [0.010, 0.011, 0.009], [0.013, 0.012, 0.014], threshold_pct=10, alpha=0.01)
     assert row.few_samples and row.p_value is None and row.verdict == REGRESSION
-    assert "few samples" in format_table_for(row)
+    assert "few samples" in format_table(Comparison("a", "b", 1.0, 10.0, 0.01, rows=[row]))
     assert not u_test_can_reach(4, 100, 0.01)
     assert u_test_can_reach(5, 5, 0.01) and not u_test_can_reach(5, 5, 0.001)
-
-
-def format_table_for(row):
-    from convbench.report.compare import Comparison
-
-    return format_table(Comparison("a", "b", 1.0, 10.0, 0.01, rows=[row]))
 
 
 def test_bad_thresholds(tmp_path):
@@ -171,21 +200,30 @@ def bad_file_cases(tmp_path):
     cases = {"missing": tmp_path / "nope" / "bench.json"}
     (tmp_path / "empty_dir").mkdir()
     cases["folder without bench.json"] = tmp_path / "empty_dir"
+    valid = to_jsonable(bench_file([latency_bench(TIGHT, [0.1] * 5)]))
+    entry = valid["benchmarks"][0]
+
+    def doc(**changes):
+        return json.dumps({**valid, **changes})
+
+    def with_entry(**changes):
+        return doc(benchmarks=[{**entry, **changes}])
+
     text = {
         "not JSON": "<html>not json</html>",
         "not UTF-8": b"\xff\xfe\x00junk",
         "no benchmarks": json.dumps({"machine_info": {}, "results": []}),
         "a list": json.dumps([1, 2]),
-        "empty benchmarks": json.dumps({"benchmarks": []}),
-        "no extra_info": json.dumps({"benchmarks": [{"name": "test_foo", "stats": {"data": [0.1]}}]}),
-        "extra_info without kind": json.dumps({"benchmarks": [{"name": "test_foo", "stats": {"data": [0.1]},
-                                                                "extra_info": {"model": "m"}}]}),
-        "latency without stats": json.dumps({"benchmarks": [{**latency_bench(TIGHT, [0.1] * 5), "stats": None}]}),
-        "latency without runtime": json.dumps({"benchmarks": [
-            {**latency_bench(TIGHT, [0.1] * 5),
-             "extra_info": {k: v for k, v in latency_bench(TIGHT, [0.1])["extra_info"].items() if k != "runtime"}}]}),
-        "bad accuracy": json.dumps({"benchmarks": [latency_bench(TIGHT, [0.1] * 5, accuracy=97.0)]}),
-        "duplicate row": json.dumps({"benchmarks": [latency_bench(TIGHT, [0.1] * 5)] * 2}),
+        "plain pytest-benchmark": json.dumps({"benchmarks": [{"name": "test_foo", "stats": {"data": [0.1]}}]}),
+        "older schema": doc(convbench={**valid["convbench"], "schema": "convbench.bench/1"}),
+        "empty benchmarks": doc(benchmarks=[]),
+        "no extra_info": doc(benchmarks=[{"name": "test_foo", "stats": {"data": [0.1]}}]),
+        "extra_info without kind": with_entry(extra_info={"model": "m"}),
+        "latency without stats": with_entry(stats=None),
+        "latency without timings": with_entry(stats={"data": []}),
+        "latency without runtime": with_entry(extra_info={k: v for k, v in entry["extra_info"].items() if k != "runtime"}),
+        "bad accuracy": with_entry(extra_info={**entry["extra_info"], "accuracy": 97.0}),
+        "duplicate row": doc(benchmarks=[entry, entry]),
     }
     for label, content in text.items():
         path = tmp_path / (label.replace(" ", "_") + ".json")
@@ -194,15 +232,18 @@ def bad_file_cases(tmp_path):
     return good, cases
 
 
-@pytest.mark.parametrize("label", ["missing", "folder without bench.json", "not JSON", "not UTF-8", "no benchmarks",
-                                   "a list", "empty benchmarks", "no extra_info", "extra_info without kind",
-                                   "latency without stats", "latency without runtime", "bad accuracy",
-                                   "duplicate row"])
-@pytest.mark.parametrize("side", ["baseline", "new"])
-def test_bad_files_name_the_file(tmp_path, label, side):
+BAD_FILES = ["missing", "folder without bench.json", "not JSON", "not UTF-8", "no benchmarks", "a list",
+             "plain pytest-benchmark", "older schema", "empty benchmarks", "no extra_info", "extra_info without kind",
+             "latency without stats", "latency without timings", "latency without runtime", "bad accuracy",
+             "duplicate row"]
+
+
+@pytest.mark.parametrize("label", BAD_FILES)
+def test_bad_files_name_the_file(tmp_path, label):
     good, cases = bad_file_cases(tmp_path)
     bad = cases[label]
-    with pytest.raises(UserError) as err:
-        compare_runs(bad, good) if side == "baseline" else compare_runs(good, bad)
-    assert str(bad) in str(err.value)
-    assert "\n" not in str(err.value)
+    for pair in ((bad, good), (good, bad)):   # either side
+        with pytest.raises(UserError) as err:
+            compare_runs(*pair)
+        assert str(bad) in str(err.value)
+        assert "\n" not in str(err.value)

@@ -13,6 +13,8 @@ from convbench.records.results import (BENCH_SCHEMA, PERCENTILE_METHOD, AuditRes
                                        LatencyResult, LatencyStats, MachineInfo, MemoryPhase, MemoryResult,
                                        OutputAudit, OverheadAudit, PipelineResult, Result, RowBase, RunRecord,
                                        ScalingLatency, ScalingMemory, Skip)
+from convbench.records.report import (RECOMMENDATION_FILE, RECOMMENDATION_SCHEMA, ModelRecommendation,
+                                      Recommendation, RecommendedRow)
 from convbench.records.run import BenchRun, load_run, resolve_bench_json
 
 __all__ = [
@@ -24,5 +26,6 @@ __all__ = [
     "AuditResult", "CachingAudit", "ComputeFields", "LatencyResult", "LatencyStats", "MachineInfo", "MemoryPhase",
     "MemoryResult", "OutputAudit", "OverheadAudit", "PipelineResult", "Result", "RowBase", "RunRecord",
     "ScalingLatency", "ScalingMemory", "Skip",
+    "RECOMMENDATION_FILE", "RECOMMENDATION_SCHEMA", "ModelRecommendation", "Recommendation", "RecommendedRow",
     "BenchRun", "load_run", "resolve_bench_json",
 ]

@@ -1,0 +1,91 @@
+"""The columns of the per-model results table, defined once: header (with unit), how to get the
+value from a row, how to show it. A new column is one entry in COLUMNS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from convbench.records import ArtifactRecord, BenchRun, LatencyResult, MemoryResult
+from convbench.report.rows import eager_p50_ms, memory_of
+
+
+@dataclass(frozen=True)
+class RowView:
+    """A latency row with what its columns look up elsewhere in the run."""
+
+    row: LatencyResult
+    artifact: ArtifactRecord | None    # sizes and sparsity of the file (manifest snapshot)
+    fp32_accuracy: float | None        # the trained Keras model's held-out accuracy
+    eager_p50_ms: float | None         # keras_eager, same model, device and batch
+    memory: MemoryResult | None        # same artifact, runtime and device
+
+    @classmethod
+    def of(cls, run: BenchRun, row: LatencyResult) -> RowView:
+        return cls(row, run.artifact(row), run.fp32_accuracy(row.model), eager_p50_ms(run, row), memory_of(run, row))
+
+
+def number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def signed(value: float) -> str:
+    return f"{value:+.2f}"
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    value: Callable[[RowView], Any]    # None where the row has no such value
+    show: Callable[[Any], str] = number
+    missing: str = "–"
+
+    def text(self, view: RowView) -> str:
+        value = self.value(view)
+        return self.missing if value is None else self.show(value)
+
+
+def _pct(fraction: float | None) -> float | None:
+    return None if fraction is None else fraction * 100
+
+
+def _delta_pp(v: RowView) -> float | None:
+    if v.row.accuracy is None or v.fp32_accuracy is None:
+        return None
+    return (v.row.accuracy - v.fp32_accuracy) * 100
+
+
+def _peak_rss_mib(v: RowView) -> float | None:
+    phase = v.memory.phase(v.row.batch) if v.memory else None
+    return phase.peak_rss_mib if phase else None
+
+
+def _artifact(get: Callable[[ArtifactRecord], Any]) -> Callable[[RowView], Any]:
+    return lambda v: None if v.artifact is None else get(v.artifact)
+
+
+COLUMNS: list[Column] = [
+    Column("variant", lambda v: v.row.variant),
+    Column("format", lambda v: v.row.format),
+    Column("runtime", lambda v: v.row.runtime),
+    Column("device", lambda v: v.row.device),
+    Column("batch", lambda v: v.row.batch),
+    Column("threads", lambda v: v.row.threads_label),
+    Column("p50 ms", lambda v: v.row.stats.p50_ms),
+    Column("p90 ms", lambda v: v.row.stats.p90_ms),
+    Column("p99 ms", lambda v: v.row.stats.p99_ms),
+    Column("items/s", lambda v: v.row.stats.throughput_items_per_s),
+    Column("peak RSS MiB", _peak_rss_mib),                      # fresh process, this batch
+    Column("bytes", _artifact(lambda a: a.bytes)),
+    Column("gzip bytes", _artifact(lambda a: a.gzip_bytes)),
+    Column("sparsity %", _artifact(lambda a: _pct(a.sparsity))),
+    Column("accuracy %", lambda v: _pct(v.row.accuracy), missing="not measured"),
+    Column("Δ vs fp32 pp", _delta_pp, signed),
+    Column("agree %", lambda v: _pct(v.row.agreement_vs_fp32)),
+    Column("speed-up vs keras_eager", lambda v: v.eager_p50_ms and v.eager_p50_ms / v.row.stats.p50_ms),
+    Column("GFLOP/s", lambda v: v.row.achieved_gflops),
+    Column("% of roof", lambda v: _pct(v.row.fraction_of_roof)),
+    Column("roof", lambda v: v.row.roof_name),
+]

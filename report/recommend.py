@@ -1,0 +1,83 @@
+"""The recommendation: per device and model, the fastest (batch-1 p50) and the smallest (artifact
+bytes) row whose accuracy, measured by that row's own runtime, device and threads, is within a
+budget of the trained fp32 model's. A row that measured no accuracy is never recommended."""
+
+from __future__ import annotations
+
+import math
+
+from convbench.errors import UserError
+from convbench.records import BenchRun, LatencyResult, ModelRecommendation, Recommendation, RecommendedRow
+from convbench.report.rows import accuracy_drop_pp, kib, model_rows
+
+
+def check_budget(option: str, budget_pp: float) -> float:
+    if not (isinstance(budget_pp, (int, float)) and math.isfinite(budget_pp) and budget_pp >= 0):
+        raise UserError(f"{option} {budget_pp!r}: expected a number of percentage points >= 0")
+    return float(budget_pp)
+
+
+def recommend(run: BenchRun, budget_pp: float) -> Recommendation:
+    budget_pp = check_budget("--accuracy-budget", budget_pp)
+    out = Recommendation(accuracy_budget_pp=budget_pp)
+    rows = model_rows(run.latency)
+    for device in sorted({r.device for r in rows}):
+        for model in sorted({r.model for r in rows if r.device == device}):
+            mine = [r for r in rows if (r.device, r.model) == (device, model)]
+            picked = _pick(run, model, mine, budget_pp)
+            target = out.devices if isinstance(picked, ModelRecommendation) else out.not_recommended
+            target.setdefault(device, {})[model] = picked
+    return out
+
+
+def _pick(run: BenchRun, model: str, rows: list[LatencyResult], budget_pp: float) -> ModelRecommendation | str:
+    """The recommendation for one device and model, or why there is none."""
+    fp32 = run.fp32_accuracy(model)
+    if fp32 is None:
+        return "the trained model's fp32 accuracy is unknown (no manifest snapshot or no trained record)"
+    measured = [r for r in rows if r.accuracy is not None]
+    if not measured:
+        return "no row measured accuracy"
+    ok = [r for r in measured if accuracy_drop_pp(fp32, r.accuracy) <= budget_pp]
+    batch1 = [r for r in ok if r.batch == 1]
+    if not batch1:
+        return f"no batch-1 row with measured accuracy within {budget_pp:g} pp of fp32 ({fp32:.1%})"
+    fastest = min(batch1, key=lambda r: (r.stats.p50_ms, r.label))
+    sized = [r for r in ok if _bytes(run, r) is not None]
+    smallest = min(sized, key=lambda r: (_bytes(run, r), r.batch, r.stats.p50_ms, r.label), default=None)
+    return ModelRecommendation(fp32_accuracy=fp32, fastest=_picked(run, fastest, fp32),
+                               smallest=None if smallest is None else _picked(run, smallest, fp32))
+
+
+def _bytes(run: BenchRun, row) -> int | None:
+    artifact = run.artifact(row)
+    return artifact.bytes if artifact else None
+
+
+def _picked(run: BenchRun, row: LatencyResult, fp32: float) -> RecommendedRow:
+    artifact = run.artifact(row)
+    return RecommendedRow(variant=row.variant, format=row.format, runtime=row.runtime, batch=row.batch,
+                          threads=row.threads, p50_ms=row.stats.p50_ms, accuracy=row.accuracy,
+                          accuracy_drop_pp=accuracy_drop_pp(fp32, row.accuracy),
+                          bytes=artifact.bytes if artifact else None,
+                          gzip_bytes=artifact.gzip_bytes if artifact else None)
+
+
+def recommendation_lines(rec: Recommendation) -> list[str]:
+    """One sentence per device and model, recommended or not (and why not)."""
+    lines = []
+    for device in sorted({*rec.devices, *rec.not_recommended}):
+        for model, r in sorted(rec.devices.get(device, {}).items()):
+            f, s = r.fastest, r.smallest
+            line = (f"{device} / {model}: fastest {f.variant} ({f.format}) on {f.runtime} (t{_threads(f)}) "
+                    f"{f.p50_ms:.3f} ms at {f.accuracy:.1%}")
+            if s:
+                line += f"; smallest {s.variant} ({s.format}) {kib(s.bytes)} at {s.accuracy:.1%}"
+            lines.append(line + f" (fp32 {r.fp32_accuracy:.1%})")
+        lines += [f"{device} / {model}: none recommended: {why}"
+                  for model, why in sorted(rec.not_recommended.get(device, {}).items())]
+    return lines
+
+
+def _threads(row: RecommendedRow) -> str:
+    return "auto" if row.threads is None else str(row.threads)
