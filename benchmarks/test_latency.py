@@ -6,7 +6,7 @@ that untimed pass (MLPerf-style compliance)."""
 from __future__ import annotations
 
 from convbench.benchmarks.harness import measure_latency, pytest_benchmark_pedantic
-from convbench.benchmarks.rows import accuracy_fields, latency_result
+from convbench.benchmarks.results import accuracy_fields, latency_result
 from convbench.benchmarks.suite import ForeignCpu, load_session, pool_count, session_info
 from convbench.records import to_jsonable
 

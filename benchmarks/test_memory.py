@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from convbench.benchmarks.memory import measure_baseline_rss_mib, measure_peak_rss_batches
-from convbench.benchmarks.rows import memory_result
+from convbench.benchmarks.results import memory_result
 from convbench.benchmarks.suite import check_file, runnable_runtime
 from convbench.records import to_jsonable
 from convbench.runtimes import DeviceUnavailable

@@ -11,7 +11,7 @@ import pytest
 
 from convbench.benchmarks.harness import measure_latency, pytest_benchmark_pedantic
 from convbench.benchmarks.memory import measure_baseline_rss_mib, measure_peak_rss
-from convbench.benchmarks.rows import accuracy_fields, latency_result, memory_result
+from convbench.benchmarks.results import accuracy_fields, latency_result, memory_result
 from convbench.benchmarks.suite import load_session, runnable_runtime, session_info
 from convbench.optimize.scaling import CHANNELS
 from convbench.records import ScalingLatency, ScalingMemory, to_jsonable

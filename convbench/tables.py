@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 # Wide enough that a CI log (no terminal) does not wrap a row.
 LOG_WIDTH = 200
@@ -27,7 +28,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence], title: str | None = 
     for i, header in enumerate(headers):
         out.add_column(header, justify="right" if i in right else "left", overflow="fold")
     for row in rows:
-        out.add_row(*("-" if v is None else str(v) for v in row))
+        out.add_row(*(Text("-" if v is None else str(v)) for v in row))  # literal: no rich markup
     return out
 
 

@@ -16,7 +16,7 @@ from convbench.benchmarks import matrix
 from convbench.benchmarks.bench import BenchOptions, run_bench, validate_names
 from convbench.benchmarks.harness import (LatencyRun, RoundBudget, audit_caching, audit_outputs, measure_caching,
                                           measure_latency, measure_overhead, plain_pedantic)
-from convbench.benchmarks.rows import accuracy_fields, achieved_gflops, latency_result, roof_for
+from convbench.benchmarks.results import accuracy_fields, achieved_gflops, latency_result, roof_for
 from convbench.errors import UserError
 from convbench.records import LatencyStats, OutputAudit, read_manifest
 from convbench.runtimes import RUNTIMES, Plans, gpu_available

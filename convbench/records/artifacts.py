@@ -61,8 +61,8 @@ class Verification:
     device: str
     threads: int | None
     images: int
-    accuracy: float
-    agreement_vs_fp32: float           # same class decision as the fp32 Keras model
+    accuracy: Annotated[float, Field(ge=0.0, le=1.0)]
+    agreement_vs_fp32: Annotated[float, Field(ge=0.0, le=1.0)]   # same class decision as the fp32 model
     max_abs_diff_vs_fp32: float
 
 

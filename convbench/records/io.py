@@ -5,6 +5,7 @@ file, never a KeyError later. Writes are atomic (temporary name, then rename).""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -141,12 +142,17 @@ def finish_bench_file(raw: Path, final: Path) -> BenchFile:
     return bench
 
 
-def samples_s(entry: BenchEntry) -> list[float]:
-    """The raw per-round seconds pytest-benchmark kept (its median alone when saved without them)."""
+def samples_s(entry: BenchEntry, where: str) -> list[float]:
+    """The raw per-round seconds pytest-benchmark kept (its median alone when saved without
+    them); anything but finite non-negative numbers is a UserError naming `where`."""
     data = entry.stats.get("data")
     if data is None and entry.stats.get("median") is not None:
         data = [entry.stats["median"]]
-    return [float(x) for x in data or []]
+    ok = isinstance(data, list) and data and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0 for x in data)
+    if not ok:
+        raise UserError(f"{where}: benchmark {entry.name!r} has no valid timings in stats")
+    return [float(x) for x in data]
 
 
 def artifact_record_of(manifest: Manifest | None, row) -> ArtifactRecord | None:

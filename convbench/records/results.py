@@ -10,6 +10,8 @@ import numpy as np
 from pydantic import Field
 
 BENCH_SCHEMA = "convbench.bench/2"
+# A share of images, 0..1: out-of-range values in a file are a validation error, not a figure.
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 # numpy's default percentile method (R type 7, Excel PERCENTILE.INC), named so reports can state it.
 PERCENTILE_METHOD = "linear"
 
@@ -151,8 +153,8 @@ class LatencyResult(ComputeFields, RowBase):
     warmup_calls: int
     audit: OutputAudit
     # Measured by this row's own session (runtime, device, threads) on the held-out split.
-    accuracy: float | None = None
-    agreement_vs_fp32: float | None = None
+    accuracy: Fraction | None = None
+    agreement_vs_fp32: Fraction | None = None
     accuracy_images: int = 0
     accuracy_note: str | None = None   # why accuracy was not measured, when it was not
 

@@ -56,7 +56,7 @@ def load_run(path: str | Path, require_manifest: bool = False) -> BenchRun:
         result = entry.extra_info
         if result.key in samples:
             raise UserError(f"{bench_path}: row {result.label} appears twice")
-        samples[result.key] = samples_s(entry)
+        samples[result.key] = samples_s(entry, str(bench_path))
         results.append(result)
     manifest_path = bench_path.parent / MANIFEST_FILE
     manifest = None
