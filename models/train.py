@@ -21,6 +21,7 @@ from convbench.models.data import DataConfig, Dataset, load_dataset
 from convbench.models.flops import count_flops
 from convbench.models.illustrate import write_illustrations
 from convbench.records import BaseRecord, TrainedRecord, read_record, write_record
+from convbench.runtimes.keras_tf import load_keras_safely
 from convbench.tfsetup import keras, seed_everything, tf
 from convbench.workers import Job, run_jobs, tick, tf_intra_op_threads
 
@@ -65,7 +66,7 @@ class TrainedModel:
 
     def load(self, inference: bool = True) -> keras.Model:
         name = TrainedRecord.INFERENCE_FILE if inference else TrainedRecord.MODEL_FILE
-        return keras.models.load_model(self.file(name), safe_mode=True)
+        return load_keras_safely(self.file(name))
 
     def reference_outputs(self) -> np.ndarray:
         return np.load(self.file(TrainedRecord.REFERENCE_FILE), allow_pickle=False)
@@ -145,7 +146,7 @@ def train_one(entry: LessonConvnet, dataset: Dataset, config: TrainConfig) -> Tr
     seed_everything(config.seed)
     kwargs = {}
     if entry.pretrained_base:
-        kwargs["base"] = keras.models.load_model(base_folder / "base.keras", safe_mode=True)
+        kwargs["base"] = load_keras_safely(base_folder / "base.keras")
     if entry.takes_flip:
         kwargs["flip"] = dataset.mirror_invariant
     model = entry.build(dataset.input_shape, dataset.num_classes, **kwargs)

@@ -27,6 +27,7 @@ from convbench.optimize.techniques import TECHNIQUES, FineTune, TechniqueResult
 from convbench.optimize.variants import Variant, is_parent
 from convbench.records import ArtifactRecord, TrainedRecord, VariantRecord, Verification, read_record, write_record
 from convbench.runtimes import runtime_for
+from convbench.runtimes.keras_tf import load_keras_safely
 from convbench.tfsetup import keras, seed_everything
 from convbench.workers import tf_intra_op_threads
 
@@ -167,7 +168,7 @@ def _load_parent(ctx: ModelContext, variant: Variant, records: dict[str, Variant
     if not (Path(parent.folder) / "model.keras").exists():
         raise RuntimeError(f"parent variant {variant.parent} has no saved model in {parent.folder}")
     # Reloaded, not reused: TFMOT cannot wrap the same in-memory model twice.
-    return keras.models.load_model(Path(parent.folder) / "model.keras", safe_mode=True)
+    return load_keras_safely(Path(parent.folder) / "model.keras")
 
 
 def _produce(fmt: str, model, folder: Path, calibration, produced: dict, seconds: dict, errors: dict) -> None:

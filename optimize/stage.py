@@ -9,13 +9,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from convbench.errors import UserError
 from convbench.fingerprint import library_versions
 from convbench.models.convnets import get_convnets
 from convbench.models.train import TrainConfig, TrainedModel, data_path, prepare_data, train_one
 from convbench.optimize import scaling
 from convbench.optimize.produce import ModelContext, keras_artifact, optimize_one
 from convbench.optimize.variants import resolve_variants
-from convbench.records import MANIFEST_FILE, ArtifactRecord, Manifest, VariantRecord, write_manifest
+from convbench.records import MANIFEST_FILE, ArtifactRecord, Manifest, VariantRecord, read_manifest, write_manifest
 from convbench.workers import Job, run_jobs, tick
 
 
@@ -62,8 +63,34 @@ def optimize_all(config: OptimizeConfig, progress: bool = True) -> Manifest:
         trained=[_with_folder(r.trained) for r in results],
         artifacts=[a for r in results for a in r.artifacts],
         path=out / MANIFEST_FILE)       # paths above are absolute until written
+    manifest = merged_with_previous(manifest, out / MANIFEST_FILE)
     write_manifest(out / "manifests" / f"{manifest.created.replace(':', '')}.json", manifest)
     return write_manifest(out / MANIFEST_FILE, manifest)
+
+
+def merged_with_previous(new: Manifest, previous_path: Path) -> Manifest:
+    """`optimize --models X --variants Y` replaces X's rows for Y and keeps every other row of
+    the previous manifest, so a later bench still sees all models. Rows of a model whose trained
+    fingerprint changed are dropped (they came from other weights), and nothing is kept from a
+    manifest of another data set or an unreadable one."""
+    if not previous_path.is_file():
+        return new
+    try:
+        old = read_manifest(previous_path)
+    except UserError:
+        return new  # another schema or corrupt: this run's rows are the manifest
+    if old.dataset.fingerprint != new.dataset.fingerprint:
+        return new
+    retrained = {t.name for t in new.trained if (o := old.trained_model(t.name)) and o.fingerprint != t.fingerprint}
+    made = {(a.model, a.variant, a.format) for a in new.artifacts}
+    kept = [replace(a, path=str(old.artifact_path(a).resolve()) if a.path else None) for a in old.artifacts
+            if (a.model, a.variant, a.format) not in made and a.model not in retrained]
+    new_models = {t.name for t in new.trained}
+    trained = [replace(t, folder=str(old.resolve(t.folder).resolve())) for t in old.trained
+               if t.name not in new_models] + new.trained
+    order = {t.name: i for i, t in enumerate(trained)}
+    artifacts = sorted(kept + new.artifacts, key=lambda a: order.get(a.model, len(order)))
+    return replace(new, trained=trained, artifacts=artifacts)
 
 
 def _with_folder(trained: TrainedModel):

@@ -12,8 +12,10 @@ from convbench.report.render import FIGURES_DIR, render
 
 
 def build_report(run_dir: Path, accuracy_budget_pp: float = 1.0) -> Path:
-    """Write the reports into the run folder; returns the path of report.html."""
-    run = load_run(run_dir)
+    """Write the reports into the run folder; returns the path of report.html. A run folder
+    without its manifest snapshot is refused (a report without sizes and fp32 accuracies would
+    be half a report that looks whole)."""
+    run = load_run(run_dir, require_manifest=True)
     report = build_model(run, accuracy_budget_pp)
     out = run.folder
     write_record(out / RECOMMENDATION_FILE, report.recommendation)

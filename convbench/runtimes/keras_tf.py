@@ -3,6 +3,7 @@ tf.function, and tf.function(jit_compile=True) (XLA). TensorFlow is imported onl
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from convbench.runtimes.base import DeviceUnavailable, Plans, Runtime, Session, package_version
@@ -25,13 +26,32 @@ def _set_threads(tf, threads: int | None) -> None:
                             "in this process (fixed at first use); load it in a fresh process") from None
 
 
+def load_keras_safely(path: Path):
+    """A Keras model from a path someone else may have written (a manifest, a shared run
+    folder): only the zip .keras format, with safe_mode, which refuses to deserialize Lambda
+    layers' bytecode. An HDF5 file (whatever its name) or a SavedModel ignores safe_mode and can
+    run code while loading, so neither is opened."""
+    from convbench.tfsetup import keras
+
+    path = Path(path)
+    if path.is_dir() or not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not a zip .keras model file; convbench loads Keras models from manifests only "
+                        "in that format, with safe_mode (HDF5 and SavedModel files can run code when loaded)")
+    try:
+        return keras.models.load_model(path, compile=False, safe_mode=True)
+    except ValueError as exc:
+        if "safe_mode" not in str(exc):
+            raise
+        raise UserError(f"{path}: refused: {str(exc).splitlines()[0]}") from None
+
+
 class KerasSession(Session):
     def __init__(self, path: Path, name: str, mode: str, device: str, batch: int):
         from convbench.tfsetup import keras, tf
 
         self._tf = tf
         self._device = "/GPU:0" if device == "gpu" else "/CPU:0"
-        model = keras.models.load_model(path, compile=False, safe_mode=True)
+        model = load_keras_safely(path)
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise UserError(f"{path}: expected a model with one input and one output")
         self.runtime, self.batch, self.device_used = name, batch, device
