@@ -231,3 +231,22 @@ def test_three_classes_are_decided_by_argmax(tmp_path):
     scores = litert_outputs(manifest.artifact_path(row), ds.x_test)
     assert scores.shape == (len(ds.y_test), 3) and row.num_classes == 3
     assert row.accuracy == pytest.approx(np.mean(scores.argmax(1) == ds.y_test))
+
+
+@pytest.mark.slow
+def test_optimizing_some_models_keeps_the_other_rows(all_variants, tmp_path):
+    """optimize --models X --variants Y replaces X's Y rows and keeps everything else."""
+    import shutil
+    from dataclasses import replace
+
+    config, full = all_variants
+    out = tmp_path / "a"
+    shutil.copytree(config.train.out, out)
+    lesson4 = replace(config.train, models=("lesson4_strided",), out=out)
+    merged = optimize_all(replace(config, train=lesson4, variants=("tflite_fp32",)), progress=False)
+    assert merged.models == ["lesson5_custom", "lesson4_strided"]
+    assert len(merged.artifacts) == len(full.artifacts) + 2  # + lesson4's keras and tflite_fp32 rows
+    assert {t.name for t in merged.trained} == {"lesson5_custom", "lesson4_strided"}
+    kept = {(a.variant, a.format): a.sha256 for a in merged.artifacts if a.model == "lesson5_custom"}
+    assert kept == {(a.variant, a.format): a.sha256 for a in full.artifacts}
+    assert all(merged.artifact_path(a).is_file() for a in merged.artifacts)

@@ -4,6 +4,7 @@ worker is a clear error. Jobs are stdlib functions so spawned workers can import
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,9 @@ def test_a_failing_job_is_raised_after_the_others_finish(tmp_path, workers):
     assert (tmp_path / "done.txt").read_text() == "ok"
 
 
-def test_a_worker_that_dies_is_a_clear_error():
-    with pytest.raises(WorkerDied, match="worker process died.*exit.*run the command again"):
-        run_jobs([Job("exit", os._exit, (3,))], 1, "test", progress=False)
+def test_a_worker_that_dies_is_a_clear_error_naming_every_unfinished_job():
+    # One worker: the first job kills it, the other four were queued behind it.
+    jobs = [Job("exit", os._exit, (3,))] + [Job(f"sleep{i}", time.sleep, (1,)) for i in range(4)]
+    with pytest.raises(WorkerDied, match="worker process died.*run the command again") as err:
+        run_jobs(jobs, 1, "test", progress=False)
+    assert all(job.label in str(err.value) for job in jobs)
