@@ -146,11 +146,11 @@ def test_run_rejects_bad_options_before_any_training(tmp_path, capsys, bad, mess
 
 
 def test_ctrl_c_exits_130(monkeypatch, capsys):
-    import convbench.cli as cli
+    import convbench.cli.stages as stages
 
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_cmd_train", interrupted)
+    monkeypatch.setattr(stages, "_cmd_train", interrupted)
     assert main(["train", "--models", "lesson4_strided"]) == 130
     assert "interrupted" in capsys.readouterr().err

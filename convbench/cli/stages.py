@@ -1,0 +1,124 @@
+"""The stage commands: train, optimize, bench, report and run (all four in a row)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from convbench.cli.options import (add_bench_args, add_data_args, add_train_args, bench_options, optimize_config,
+                                   train_config)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train each lesson convnet once (cached by fingerprint)")
+    add_train_args(p)
+    add_data_args(p)
+    p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser("optimize", help="prune, cluster, quantize and convert every trained convnet (cached)")
+    add_train_args(p)
+    p.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
+    add_data_args(p)
+    p.set_defaults(handler=_cmd_optimize)
+
+    p = sub.add_parser("bench", help="benchmark every artifact in the manifest with pytest-benchmark")
+    add_bench_args(p)
+    p.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR", help="artifacts folder (default artifacts/)")
+    p.set_defaults(handler=_cmd_bench)
+
+    p = sub.add_parser("report", help="write report.md, report.html and recommendation.json for a run")
+    p.add_argument("run", type=Path, metavar="RUN", help="a run folder (artifacts/runs/<time>) holding bench.json")
+    p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP",
+                   help="recommend variants within PP percentage points of fp32 accuracy (default 1)")
+    p.set_defaults(handler=_cmd_report)
+
+    p = sub.add_parser("run", help="train (cached) -> optimize (cached) -> bench -> report, on the default data")
+    add_train_args(p)
+    p.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
+    add_bench_args(p, with_selection=False)
+    p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP", help="for the recommendation (default 1)")
+    add_data_args(p)
+    p.set_defaults(handler=_cmd_run)
+
+
+def _cmd_train(args) -> int:
+    from convbench.lock import folder_lock
+    from convbench.models.train import train_all
+
+    config = train_config(args)
+    with folder_lock(args.out, "train"):
+        dataset, trained = train_all(config)
+    _print_trained(dataset.describe(), [t.record for t in trained], [t.folder for t in trained])
+    return 0
+
+
+def _print_trained(dataset, trained: list, folders: list) -> None:
+    """dataset: a DatasetInfo; trained: TrainedRecords, with the folders they are in."""
+    from convbench.tables import print_table
+
+    rows = [[t.name, f"{t.test_accuracy:.2%}", f"{t.params:,}", f"{t.flops_per_image / 1e6:.2f}",
+             "cached" if t.cached else f"trained in {t.train_seconds:.1f} s", str(folder)]
+            for t, folder in zip(trained, folders)]
+    print_table(["model", "test accuracy", "params", "MFLOP/image", "training", "folder"], rows,
+                title=f"data: {dataset.name}, {len(dataset.class_names)} classes, input {tuple(dataset.input_shape)}, "
+                      f"fingerprint {dataset.fingerprint[:12]}", right=(1, 2, 3))
+
+
+def _optimize(args, config) -> tuple[dict, bool]:
+    """Train (cached) and optimize (cached); print what was trained and a summary. -> (manifest, any failed)"""
+    from convbench.optimize.stage import optimize_all
+    from convbench.optimize.summary import print_summary
+
+    manifest = optimize_all(config)
+    _print_trained(manifest.dataset, manifest.trained, [manifest.resolve(t.folder) for t in manifest.trained])
+    return manifest, bool(print_summary(manifest))
+
+
+def _cmd_optimize(args) -> int:
+    from convbench.lock import folder_lock
+    from convbench.optimize.scaling import SIDES
+
+    config = optimize_config(args, SIDES)  # bad names and values fail here, before any work
+    with folder_lock(args.out, "optimize"):
+        _, failed = _optimize(args, config)
+    print(f"manifest: {args.out / 'manifest.json'}")
+    return 1 if failed else 0
+
+
+def _cmd_bench(args) -> int:
+    from convbench.benchmarks.bench import run_bench
+    from convbench.lock import folder_lock
+
+    options = bench_options(args)
+    with folder_lock(args.out, "bench"):
+        return run_bench(options)
+
+
+def _cmd_report(args) -> int:
+    from convbench.report.build import build_report
+
+    print(f"report: {build_report(args.run, args.accuracy_budget)}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    import time
+
+    from convbench.benchmarks.bench import run_bench_with_folder
+    from convbench.lock import folder_lock
+    from convbench.optimize.scaling import QUICK_SIDES, SIDES
+    from convbench.report.build import build_report
+
+    started = time.perf_counter()
+    # Every option is checked before the first model trains: a typo fails in a second.
+    config, options = optimize_config(args, QUICK_SIDES if args.quick else SIDES), bench_options(args)
+    with folder_lock(args.out, "run"):
+        _, failed = _optimize(args, config)
+        rc, run_dir = run_bench_with_folder(options)
+    if run_dir is None:
+        print("convbench run: the benchmark wrote no results; no report", file=sys.stderr)
+        return rc or 1
+    report = build_report(run_dir, args.accuracy_budget)
+    print(f"\nreport: {report}\n        {report.with_suffix('.md')}\n"
+          f"convbench run finished in {time.perf_counter() - started:.0f} s")
+    return 1 if (rc or failed) else 0
