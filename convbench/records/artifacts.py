@@ -67,6 +67,19 @@ class Verification:
 
 
 @dataclass(kw_only=True)
+class LayerError:
+    """One layer's output in a quantized artifact against the same layer of its fp32 parent,
+    on the same held-out inputs (issue: per-layer quantization error)."""
+
+    name: str                          # the layer's output tensor (node) name in the fp32 parent
+    op_type: str
+    matched_by: str                    # how the two graphs' layers were paired (name, op order)
+    snr_db: float | None               # signal-to-noise ratio; None: identical outputs (infinite)
+    rel_l2: float                      # ||q - f|| / ||f||
+    max_abs: float
+
+
+@dataclass(kw_only=True)
 class ArtifactRecord:
     """One deployable file (or the trained Keras model itself, format 'keras')."""
 
@@ -90,6 +103,9 @@ class ArtifactRecord:
     wrapped_layers: list[str] = field(default_factory=list)
     left_out_layers: dict[str, str] = field(default_factory=dict)   # layer -> why
     layer_notes: dict[str, str] = field(default_factory=dict)       # layer -> how it was treated
+    # A quantized file against its fp32 parent ("<variant>/<format>" of the file compared with).
+    layer_errors: list[LayerError] = field(default_factory=list)
+    layer_errors_reference: str | None = None
     error: str | None = None
     cached: bool = False               # this optimize run reused the file from its cache
 
