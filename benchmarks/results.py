@@ -45,8 +45,12 @@ def accuracy_fields(outputs: np.ndarray | None, labels: np.ndarray | None, refer
     """A row's accuracy from its own session's held-out outputs, or why it was not measured."""
     if outputs is None or labels is None:
         return dict(accuracy_note=why_not)
-    return dict(accuracy=classes.accuracy(outputs, labels), accuracy_images=len(outputs),
-                agreement_vs_fp32=None if reference is None else classes.agreement(outputs, reference))
+    fields = dict(accuracy=classes.accuracy(outputs, labels), accuracy_images=len(outputs))
+    if reference is not None:
+        lost, gained = classes.discordant(outputs, reference, labels)
+        fields.update(agreement_vs_fp32=classes.agreement(outputs, reference), lost_vs_fp32_images=lost,
+                      gained_vs_fp32_images=gained)
+    return fields
 
 
 def latency_result(case: Case, run: LatencyRun, *, load_s: float, session: Mapping, context: Mapping,

@@ -23,3 +23,12 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
 def agreement(outputs: np.ndarray, reference_outputs: np.ndarray) -> float:
     """Share of images on which two models make the same class decision."""
     return float(np.mean(predicted_labels(outputs) == predicted_labels(reference_outputs)))
+
+
+def discordant(outputs: np.ndarray, reference_outputs: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
+    """(images the reference classifies right and `outputs` wrong, the reverse): the discordant
+    pairs of a paired (McNemar) comparison of the two accuracies on the same images."""
+    labels = np.asarray(labels)
+    mine = predicted_labels(outputs) == labels
+    theirs = predicted_labels(reference_outputs) == labels
+    return int(np.sum(theirs & ~mine)), int(np.sum(mine & ~theirs))

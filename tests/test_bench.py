@@ -53,6 +53,9 @@ def test_latency_result_exact():
     assert (r.roof_gflops, r.fraction_of_roof) == pytest.approx((10.0, 0.26667), rel=1e-4)
     # accuracy 3/4 (the third image is wrong); the fp32 model decides 1, 0, 1, 1: agreement 3/4
     assert (r.accuracy, r.agreement_vs_fp32, r.accuracy_images) == (0.75, 0.75, 4)
+    # discordant pairs: fp32 is right where the row is wrong on no image; the row is right where
+    # fp32 is wrong on one (the fourth: label 0, row 0, fp32 1)
+    assert (r.lost_vs_fp32_images, r.gained_vs_fp32_images) == (0, 1)
     assert r.key == ("latency", "-", "m", "tflite_int8", "tflite_int8", "litert", "cpu", 4, "1")
 
 

@@ -157,6 +157,11 @@ class LatencyResult(ComputeFields, RowBase):
     agreement_vs_fp32: Fraction | None = None
     accuracy_images: int = 0
     accuracy_note: str | None = None   # why accuracy was not measured, when it was not
+    # The discordant pairs against the trained fp32 model on the same images: how many it
+    # classifies right and this row wrong (lost), and the reverse (gained). An exact McNemar
+    # test of the accuracy difference needs these; the totals above only bound them.
+    lost_vs_fp32_images: int | None = None
+    gained_vs_fp32_images: int | None = None
 
 
 @dataclass(kw_only=True)
