@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: env bench test gpu-env clean
 
@@ -20,7 +22,16 @@ $(STAMP): pyproject.toml
 bench: env
 	$(BIN)/convbench run
 
-test: env
+# The test extra (Playwright) and, as root where it is missing, Debian's Chromium for the browser
+# test: Playwright cannot download its own browser here. Without either, that test skips, saying why.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	test -x $(CHROMIUM) || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+		echo "could not install chromium: the browser test will skip"
+	touch $(TEST_STAMP)
+
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q tests
 
 # GPU machines: TensorFlow's CUDA wheels, and onnxruntime-gpu *replacing* onnxruntime

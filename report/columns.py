@@ -1,5 +1,6 @@
 """The columns of the per-model results table, defined once: header (with unit), how to get the
-value from a row, how to show it. A new column is one entry in COLUMNS."""
+value from a row, how to show it, and whether report.html can filter rows by it. A new column is
+one entry in COLUMNS."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Callable
 
 from convbench.records import ArtifactRecord, BenchRun, LatencyResult, MemoryResult
 from convbench.report.rows import eager_p50_ms, memory_of
+from convbench.report.significance import AccuracyDifference, difference
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,10 @@ class RowView:
     @classmethod
     def of(cls, run: BenchRun, row: LatencyResult) -> RowView:
         return cls(row, run.artifact(row), run.fp32_accuracy(row.model), eager_p50_ms(run, row), memory_of(run, row))
+
+    @property
+    def difference(self) -> AccuracyDifference | None:
+        return difference(self.row, self.fp32_accuracy)
 
 
 def number(value: Any) -> str:
@@ -41,6 +47,7 @@ class Column:
     value: Callable[[RowView], Any]    # None where the row has no such value
     show: Callable[[Any], str] = number
     missing: str = "–"
+    filter: bool = False               # report.html offers a filter on this column's values
 
     def text(self, view: RowView) -> str:
         value = self.value(view)
@@ -57,6 +64,11 @@ def _delta_pp(v: RowView) -> float | None:
     return (v.row.accuracy - v.fp32_accuracy) * 100
 
 
+def _p_value(v: RowView) -> str | None:
+    diff = v.difference
+    return None if diff is None else diff.p_text
+
+
 def _peak_rss_mib(v: RowView) -> float | None:
     phase = v.memory.phase(v.row.batch) if v.memory else None
     return phase.peak_rss_mib if phase else None
@@ -69,23 +81,24 @@ def _artifact(get: Callable[[ArtifactRecord], Any]) -> Callable[[RowView], Any]:
 COLUMNS: list[Column] = [
     Column("variant", lambda v: v.row.variant),
     Column("format", lambda v: v.row.format),
-    Column("runtime", lambda v: v.row.runtime),
-    Column("device", lambda v: v.row.device),
-    Column("batch", lambda v: v.row.batch),
-    Column("threads", lambda v: v.row.threads_label),
-    Column("p50 ms", lambda v: v.row.stats.p50_ms),
-    Column("p90 ms", lambda v: v.row.stats.p90_ms),
-    Column("p99 ms", lambda v: v.row.stats.p99_ms),
-    Column("items/s", lambda v: v.row.stats.throughput_items_per_s),
-    Column("peak RSS MiB", _peak_rss_mib),                      # fresh process, this batch
-    Column("bytes", _artifact(lambda a: a.bytes)),
-    Column("gzip bytes", _artifact(lambda a: a.gzip_bytes)),
-    Column("sparsity %", _artifact(lambda a: _pct(a.sparsity))),
-    Column("accuracy %", lambda v: _pct(v.row.accuracy), missing="not measured"),
-    Column("Δ vs fp32 pp", _delta_pp, signed),
-    Column("agree %", lambda v: _pct(v.row.agreement_vs_fp32)),
-    Column("speed-up vs keras_eager", lambda v: v.eager_p50_ms and v.eager_p50_ms / v.row.stats.p50_ms),
-    Column("GFLOP/s", lambda v: v.row.achieved_gflops),
-    Column("% of roof", lambda v: _pct(v.row.fraction_of_roof)),
+    Column("runtime", lambda v: v.row.runtime, filter=True),
+    Column("device", lambda v: v.row.device, filter=True),
+    Column("batch", lambda v: v.row.batch, filter=True),
+    Column("threads", lambda v: v.row.threads_label, filter=True),
+    Column("p50 (ms)", lambda v: v.row.stats.p50_ms),
+    Column("p90 (ms)", lambda v: v.row.stats.p90_ms),
+    Column("p99 (ms)", lambda v: v.row.stats.p99_ms),
+    Column("throughput (items/s)", lambda v: v.row.stats.throughput_items_per_s),
+    Column("peak RSS (MiB)", _peak_rss_mib),                    # fresh process, this batch
+    Column("size (KiB)", _artifact(lambda a: a.bytes and a.bytes / 1024)),
+    Column("gzip (KiB)", _artifact(lambda a: a.gzip_bytes and a.gzip_bytes / 1024)),
+    Column("sparsity (%)", _artifact(lambda a: _pct(a.sparsity))),
+    Column("accuracy (%)", lambda v: _pct(v.row.accuracy), missing="not measured"),
+    Column("Δ vs fp32 (pp)", _delta_pp, signed),
+    Column("McNemar p", _p_value, str),                          # * below 0.05: the difference is real
+    Column("agreement (%)", lambda v: _pct(v.row.agreement_vs_fp32)),
+    Column("speed-up vs keras_eager (×)", lambda v: v.eager_p50_ms and v.eager_p50_ms / v.row.stats.p50_ms),
+    Column("compute (GFLOP/s)", lambda v: v.row.achieved_gflops),
+    Column("of roof (%)", lambda v: _pct(v.row.fraction_of_roof)),
     Column("roof", lambda v: v.row.roof_name),
 ]

@@ -1,98 +1,110 @@
-"""The report's data model, built once from a run: provenance, recommendation, notes, figures
-and the per-model tables. The templates render it; they compute nothing."""
+"""The report's data model, built once from a run, in reading order: what to ship on this machine
+(summary + Pareto chart per device), the roofline, the notes, then the details (provenance,
+per-model tables, the harness's overhead, per-layer tables, charts, the lessons drawn). The
+templates render it; they compute nothing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from convbench.records import PERCENTILE_METHOD, BenchRun, Recommendation
-from convbench.report.columns import COLUMNS, RowView
+from convbench.report.charts import Chart, run_charts
+from convbench.report.details import ModelSection, filter_options, harness_table, model_sections
 from convbench.report.figures import Figure
 from convbench.report.lessons import lesson_figures
 from convbench.report.notes import Note, all_notes
-from convbench.report.plots import run_figures
-from convbench.report.recommend import recommend, recommendation_lines
+from convbench.report.plots import draw
+from convbench.report.recommend import recommend
 from convbench.report.rows import roofs
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    sort: str = ""                     # the raw number for the HTML sort script; "" sorts by text
+from convbench.report.summary import DeviceSummary, device_summaries
+from convbench.report.table import Cell, Table
 
 
 @dataclass
-class Table:
-    headers: list[str]
-    rows: list[list[Cell]]
-    sortable: bool = False
+class Part:
+    """A section whose content another module provides (the roofline after the summary, the
+    per-layer tables in the details): None in the Report where that module has nothing."""
 
-
-@dataclass
-class ModelSection:
-    model: str
-    summary: str
-    table: Table
+    title: str
+    lines: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
 
 
 @dataclass
 class Report:
+    folder: Path                       # the run folder it is written into
     title: str
-    intro: str
-    provenance: Table
-    recommendation: Recommendation
-    recommendation_basis: str
-    recommendation_lines: list[str]
+    machine: str                       # one line: where and when this was measured
+    recommendation: Recommendation     # recommendation.json
+    basis: str                         # how the summary picks its rows
+    summaries: list[DeviceSummary]     # the first screen, one per device
     notes: list[Note]
-    figures: list[Figure]
-    models: list[ModelSection] = field(default_factory=list)
+    provenance: Table
+    models: list[ModelSection]
+    harness: Table | None              # the null runtime's rows
+    filters: dict[str, list[str]]      # report.html's detail filters: column -> values
+    charts: list[Chart]
+    lessons: list[Figure]
+    roofline: Part | None = None       # issue 11 fills it: right after the summary
+    per_layer: Part | None = None      # issue 11 fills it: in the details
+
+    @property
+    def all_charts(self) -> list[Chart]:
+        parts = [p for p in (self.roofline, self.per_layer) if p]
+        return [s.chart for s in self.summaries] + self.charts + [c for p in parts for c in p.charts]
+
+    @property
+    def pngs(self) -> list[tuple[str, bytes]]:
+        """(name, PNG) of every drawn chart and figure: figures/<name>.png beside report.md."""
+        parts = [p for p in (self.roofline, self.per_layer) if p]
+        figures = self.lessons + [f for p in parts for f in p.figures]
+        return [(c.name, c.png) for c in self.all_charts if c.png] + [(f.name, f.png) for f in figures if f.png]
 
 
 def build_model(run: BenchRun, accuracy_budget_pp: float = 1.0) -> Report:
     rec = recommend(run, accuracy_budget_pp)
-    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return Report(
+    models = model_sections(run)
+    harness = harness_table(run)
+    report = Report(
+        folder=run.folder,
         title=f"convbench report — {run.folder.name}",
-        intro=f"Generated {generated} from {run.bench_path}. Every number below was measured in this run. "
-              "Click a column header (HTML) to sort.",
-        provenance=provenance(run),
+        machine=machine_line(run),
         recommendation=rec,
-        recommendation_basis=(
-            f"Per device and model: the fastest batch-1 row and the smallest artifact whose accuracy, measured by "
-            f"that row's own runtime, device and threads on the held-out split, is within "
-            f"{rec.accuracy_budget_pp:g} pp of the trained fp32 model's. Rows that measured no accuracy are not "
-            "recommended."),
-        recommendation_lines=recommendation_lines(rec),
+        basis=(f"Per device and model: the fp32 baseline (the fastest batch-1 row of a plain fp32 conversion), the "
+               f"fastest batch-1 row and the smallest file whose accuracy, measured by that row's own runtime, "
+               f"device and threads on the held-out split, is within {rec.accuracy_budget_pp:g} pp of the trained "
+               "fp32 model's. Δ: that accuracy minus fp32's; p: exact McNemar test on the images where the two "
+               "disagree (* below 0.05: a real difference). Peak RSS: a fresh process that loads and runs the "
+               "file."),
+        summaries=device_summaries(run, rec.accuracy_budget_pp),
         notes=all_notes(run),
-        figures=run_figures(run) + lesson_figures(run),
-        models=[model_section(run, m) for m in sorted({r.model for r in run.latency})],
+        provenance=provenance(run),
+        models=models,
+        harness=harness,
+        filters=filter_options([s.table for s in models] + ([harness] if harness else [])),
+        charts=run_charts(run),
+        lessons=lesson_figures(run),
     )
+    return report
 
 
-def _number_or_text(value) -> str:
-    return repr(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+def draw_pngs(report: Report) -> None:
+    """report.md's PNG of every chart (matplotlib: seconds, so only when the files are written)."""
+    for chart in report.all_charts:
+        chart.png = draw(chart)
 
 
-def results_table(run: BenchRun, model: str) -> Table:
-    rows = sorted((r for r in run.latency if r.model == model),
-                  key=lambda r: (r.device, r.batch, r.stats.p50_ms, r.label))
-    views = [RowView.of(run, r) for r in rows]
-    return Table([c.header for c in COLUMNS],
-                 [[Cell(c.text(v), _number_or_text(c.value(v))) for c in COLUMNS] for v in views], sortable=True)
-
-
-def model_section(run: BenchRun, model: str) -> ModelSection:
-    fp32 = run.fp32_accuracy(model)
-    unmeasured = [r for r in run.latency if r.model == model and r.accuracy is None]
-    summary = ("fp32 yardstick: the trained Keras model's held-out accuracy "
-               + ("unknown (no manifest snapshot)" if fp32 is None else f"{fp32:.2%}") + ". "
-               "Accuracy is measured by each row's own runtime, device and threads; sizes and sparsity are "
-               "the artifact file's.")
-    if unmeasured:
-        reasons = sorted({r.accuracy_note or "no reason recorded" for r in unmeasured})
-        summary += f" {len(unmeasured)} row(s) did not measure accuracy: " + "; ".join(reasons) + "."
-    return ModelSection(model, summary, results_table(run, model))
+def machine_line(run: BenchRun) -> str:
+    rec, m = run.record, run.record.machine
+    commit = f"commit {rec.git_commit[:10]}{' (dirty)' if rec.git_dirty else ''}" if rec.git_commit else "no git commit"
+    return (f"Measured on {m.cpu_model} ({m.usable_cores} of {m.logical_cores} cores usable, {m.ram_gib} GiB RAM, "
+            f"GPU: {m.gpu_name or 'none'}), {rec.started[:16].replace('T', ' ')} UTC, {commit}. Generated "
+            f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} from {run.bench_path}; every number below "
+            "was measured in this run.")
 
 
 def provenance(run: BenchRun) -> Table:

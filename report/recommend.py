@@ -8,7 +8,7 @@ import math
 
 from convbench.errors import UserError
 from convbench.records import BenchRun, LatencyResult, ModelRecommendation, Recommendation, RecommendedRow
-from convbench.report.rows import accuracy_drop_pp, kib, model_rows
+from convbench.report.rows import accuracy_drop_pp, model_rows
 
 
 def check_budget(option: str, budget_pp: float) -> float:
@@ -30,8 +30,10 @@ def recommend(run: BenchRun, budget_pp: float) -> Recommendation:
     return out
 
 
-def _pick(run: BenchRun, model: str, rows: list[LatencyResult], budget_pp: float) -> ModelRecommendation | str:
-    """The recommendation for one device and model, or why there is none."""
+def pick_rows(run: BenchRun, model: str, rows: list[LatencyResult],
+              budget_pp: float) -> tuple[LatencyResult, LatencyResult | None] | str:
+    """(the fastest batch-1 row, the smallest artifact's row) within the budget for one device and
+    model, or why there is none. The smallest is None where no row's file size is known."""
     fp32 = run.fp32_accuracy(model)
     if fp32 is None:
         return "the trained model's fp32 accuracy is unknown (no manifest snapshot or no trained record)"
@@ -45,6 +47,16 @@ def _pick(run: BenchRun, model: str, rows: list[LatencyResult], budget_pp: float
     fastest = min(batch1, key=lambda r: (r.stats.p50_ms, r.label))
     sized = [r for r in ok if _bytes(run, r) is not None]
     smallest = min(sized, key=lambda r: (_bytes(run, r), r.batch, r.stats.p50_ms, r.label), default=None)
+    return fastest, smallest
+
+
+def _pick(run: BenchRun, model: str, rows: list[LatencyResult], budget_pp: float) -> ModelRecommendation | str:
+    """The recommendation for one device and model, or why there is none."""
+    picked = pick_rows(run, model, rows, budget_pp)
+    if isinstance(picked, str):
+        return picked
+    fastest, smallest = picked
+    fp32 = run.fp32_accuracy(model)
     return ModelRecommendation(fp32_accuracy=fp32, fastest=_picked(run, fastest, fp32),
                                smallest=None if smallest is None else _picked(run, smallest, fp32))
 
@@ -61,23 +73,3 @@ def _picked(run: BenchRun, row: LatencyResult, fp32: float) -> RecommendedRow:
                           accuracy_drop_pp=accuracy_drop_pp(fp32, row.accuracy),
                           bytes=artifact.bytes if artifact else None,
                           gzip_bytes=artifact.gzip_bytes if artifact else None)
-
-
-def recommendation_lines(rec: Recommendation) -> list[str]:
-    """One sentence per device and model, recommended or not (and why not)."""
-    lines = []
-    for device in sorted({*rec.devices, *rec.not_recommended}):
-        for model, r in sorted(rec.devices.get(device, {}).items()):
-            f, s = r.fastest, r.smallest
-            line = (f"{device} / {model}: fastest {f.variant} ({f.format}) on {f.runtime} (t{_threads(f)}) "
-                    f"{f.p50_ms:.3f} ms at {f.accuracy:.1%}")
-            if s:
-                line += f"; smallest {s.variant} ({s.format}) {kib(s.bytes)} at {s.accuracy:.1%}"
-            lines.append(line + f" (fp32 {r.fp32_accuracy:.1%})")
-        lines += [f"{device} / {model}: none recommended: {why}"
-                  for model, why in sorted(rec.not_recommended.get(device, {}).items())]
-    return lines
-
-
-def _threads(row: RecommendedRow) -> str:
-    return "auto" if row.threads is None else str(row.threads)

@@ -8,10 +8,11 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from convbench.report.model import Report
+from convbench.report.vega import inline_script, spec_json
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = ("markdown", "html")
-FIGURES_DIR = "figures"   # report.md links figures/<name>.png beside it; report.html embeds them
+FIGURES_DIR = "figures"   # report.md links figures/<name>.png beside it; report.html draws charts itself
 
 
 def render(report: Report, fmt: str) -> str:
@@ -20,4 +21,7 @@ def render(report: Report, fmt: str) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=fmt == "html", trim_blocks=True,
                       lstrip_blocks=True, keep_trailing_newline=True, undefined=StrictUndefined)
     env.globals["figures_dir"] = FIGURES_DIR
+    env.filters["vega_spec"] = spec_json
+    # The charts' script only where a chart is drawn: a page without one stays small.
+    env.globals["vega_script"] = inline_script() if fmt == "html" and any(c.points for c in report.all_charts) else ""
     return env.get_template("report.j2").render(report=report, fmt=fmt).rstrip("\n") + "\n"

@@ -1,0 +1,136 @@
+"""The report's judgements on small synthetic runs: the notes' tables and where they contradict
+the textbook (said once, not per model), the first screen's picks, and the exact McNemar test."""
+
+from __future__ import annotations
+
+import pytest
+
+from convbench.report import notes, notes_speed
+from convbench.report.significance import difference, mcnemar_exact_p
+from convbench.report.summary import device_summaries
+from convbench.report.table import AGREES
+from tests.reportdata import M4, M5, artifact, full_run, lat, memory, pipeline, run_of
+
+
+def column(note, header: str) -> list[str]:
+    i = note.table.headers.index(header)
+    return [row[i].text for row in note.table.rows]
+
+
+def test_mcnemar_exact_p_values():
+    # two-sided binomial test on the discordant images, p = 1/2 each
+    assert mcnemar_exact_p(0, 0) == 1.0                       # no disagreement: no evidence
+    assert mcnemar_exact_p(5, 0) == pytest.approx(2 * 0.5 ** 5)
+    assert mcnemar_exact_p(0, 10) == pytest.approx(2 / 1024)
+    assert mcnemar_exact_p(3, 7) == pytest.approx(2 * (1 + 10 + 45 + 120) / 1024)
+    assert mcnemar_exact_p(7, 3) == mcnemar_exact_p(3, 7)
+    with pytest.raises(ValueError):
+        mcnemar_exact_p(-1, 2)
+    row = lat("tflite_int8", 0.1, 0.97, lost=12, gained=2)
+    diff = difference(row, 0.98)
+    assert (diff.text(), diff.significant) == ("-1.00 pp (p=0.013*)", True)
+    assert difference(lat("x", 0.1, 0.97), 0.98) is None             # counts not recorded: no test
+
+
+def test_first_screen_picks_baseline_fastest_and_smallest_per_model():
+    (cpu,) = device_summaries(full_run(), 1.0)
+    rows = {(row[0].text or model, row[1].text): row for model, row in _with_model(cpu.table.rows)}
+    col = {h: i for i, h in enumerate(cpu.table.headers)}
+    base, pick = rows[(M5, "fp32 baseline")], rows[(M5, "fastest, smallest")]
+    # baseline: the fastest plain fp32 conversion at batch 1 (2 threads, 0.12 ms), not keras_eager
+    assert [base[col[h]].text for h in ("variant (format)", "runtime", "p50 (ms)", "speed-up vs baseline (×)")] == \
+        ["tflite_fp32", "litert t2", "0.120", "1.00"]
+    assert [pick[col[h]].text for h in ("variant (format)", "speed-up vs baseline (×)", "size (KiB)", "gzip (KiB)",
+                                        "accuracy (%)", "Δ vs fp32 (pp, McNemar p)")] == \
+        ["pruned_80 (tflite_int8)", "1.33", "0.3", "0.1", "97.00", "-1.00 (p=0.013*)"]
+    assert pick[col["Δ vs fp32 (pp, McNemar p)"]].mark == "contra"     # a real loss, within the budget
+    assert base[col["peak RSS (MiB)"]].text == "100"                   # its memory row, batch 1
+    assert [(r[0].text, r[1].text) for r in cpu.table.rows if r[0].text == M4] == [(M4, "fp32 baseline")]
+    assert cpu.verdicts[0].startswith(f"{M4}: nothing to recommend — no batch-1 row")
+    assert cpu.verdicts[1] == (f"{M5}: for latency pruned_80 (tflite_int8) on litert t1 (1.33x the baseline's speed, "
+                               "accuracy -1.00 pp (p=0.013*), a real difference); it is also the smallest file within "
+                               "the budget, gzip 13.3x smaller than the baseline's.")
+
+
+def _with_model(rows):
+    model = ""
+    for row in rows:
+        model = row[0].text or model
+        yield model, row
+
+
+def test_int8_speed_decides_the_contradiction_and_the_cpu_reason_is_said_once():
+    def hardware(int8_ms, **machine):
+        rows = [lat("tflite_fp32", 0.2), lat("tflite_int8", int8_ms), lat("tflite_fp32", 0.2, model=M4),
+                lat("tflite_int8", int8_ms, model=M4)]
+        return notes_speed.hardware_optimization(run_of(rows, models=(M5, M4), **machine))
+
+    fast = hardware(0.1)   # 2x the speed of fp32: the claim holds
+    assert not fast.contradicted and column(fast, "int8 speed (× fp32)") == ["2.00", "2.00"]
+    assert column(fast, "verdict") == [AGREES, AGREES] and column(fast, "LiteRT fp32 → int8 (µs)") == ["200 → 100"] * 2
+    slow = hardware(0.2 / 0.9)
+    assert slow.contradicted == [f"{M4}: int8 0.90x, not 2-4x", f"{M5}: int8 0.90x, not 2-4x"]
+    assert column(slow, "verdict") == ["✗ int8 0.90x, not 2-4x"] * 2
+    assert [line for line in slow.lines if "VNNI" in line] == [
+        "This CPU has no VNNI int8 dot-product instructions: int8 kernels have no fast path here."]   # once
+    assert "has VNNI" in " ".join(hardware(0.2 / 0.9, cpu_flags={"avx512_vnni": True}).lines)
+    assert column(fast, "accuracy fp32 → int8 (%, row)") == ["98.0 → 98.0"] * 2
+
+
+def test_thread_and_pruning_columns():
+    note = notes_speed.hardware_optimization(run_of([lat("tflite_fp32", 0.2), lat("tflite_fp32", 0.125, threads=2),
+                                                     lat("pruned_80", 0.2, 0.97, fmt="tflite_fp32")]))
+    assert column(note, "2 threads (× 1)") == ["1.60"] and column(note, "pruned_80 fp32 (× dense)") == ["1.00"]
+    assert note.contradicted == [f"{M5}: 80 % sparsity 1.00x, not ~5x"]
+    assert "Dense kernels still multiply the pruned zeros: sparsity saves size, not time." in note.lines
+    faster = notes_speed.hardware_optimization(run_of([lat("tflite_fp32", 0.2),
+                                                       lat("pruned_80", 0.05, fmt="tflite_fp32")]))
+    assert not faster.contradicted and column(faster, "pruned_80 fp32 (× dense)") == ["4.00"]
+
+
+def test_roof_contradiction_only_when_a_row_exceeds_it():
+    def accel(*fractions):
+        rows = [lat("tflite_fp32", 1.0 / (i + 1), batch=2 ** i, fraction=f) for i, f in enumerate(fractions)]
+        return notes_speed.accelerator_utilization(run_of(rows))
+
+    grows = accel(0.2, 0.5)
+    assert not grows.contradicted and column(grows, "of roof (%)") == ["20"]
+    over = accel(0.5, 1.3)
+    assert over.contradicted == [f"1 row(s) exceed 100 % of their roof (highest: {M5}/tflite_fp32/tflite_fp32 litert "
+                                 "cpu b2 t1 at 130% of fp32 SGEMM 1 thread): for them the roof is not an upper bound, "
+                                 "so their '% of roof' is not a utilization."]
+    assert accel(0.5, 0.52).contradicted == [f"{M5}: batching raised utilization by less than 10 %"]
+
+
+def test_file_memory_pipeline_and_finetuning_notes():
+    arts = [artifact("tflite_fp32", 4000), artifact("tflite_int8", 1000, 0.97)]
+    compression = notes.model_compression(run_of([], arts))
+    assert not compression.contradicted and column(compression, "int8 smaller (×)") == ["4.00"]
+    assert "verification on the held-out split (litert)" in compression.lines[0]
+    arts[1] = artifact("tflite_int8", 1000, 0.9699)
+    assert notes.model_compression(run_of([], arts)).contradicted == [f"{M5}: int8 loses 1.0 pp"]
+    mem = notes.memory_optimization(run_of([memory("tflite_fp32", 100.0), memory("tflite_int8", 90.0)]))
+    assert mem.contradicted == [f"{M5} on litert: saves only 10%: the runtime itself dominates"]
+    assert column(mem, "process peak fp32 → int8 (MiB)") == ["100 → 90"]
+    halved = notes.memory_optimization(run_of([memory("tflite_fp32", 100.0), memory("tflite_int8", 45.0)]))
+    assert not halved.contradicted
+    slow = notes_speed.data_pipeline(run_of([pipeline("naive", 1000.0), pipeline("cache", 1200.0)]))
+    assert slow.contradicted and column(slow, "× naive (same step)") == ["1.00", "1.20"]
+    assert not notes_speed.data_pipeline(run_of([pipeline("naive", 1000.0), pipeline("cache", 3000.0)])).contradicted
+    tuned = notes.model_parameter_optimization(run_of([], [artifact("pruned_80", 10, 0.97, finetune_seconds=3.0)]))
+    assert not tuned.contradicted and column(tuned, "worst Δ (pp)") == ["-1.0"]
+
+
+def test_no_note_repeats_a_sentence_per_model():
+    """Four models or one: each note's run-wide lines are the same sentences, its table one row per model."""
+    def notes_of(models):
+        rows = [r for m in models for r in (lat("tflite_fp32", 0.2, model=m), lat("tflite_int8", 0.25, model=m),
+                                              lat("pruned_80", 0.2, fmt="tflite_fp32", model=m))]
+        arts = [a for m in models for a in (artifact("tflite_fp32", 4000, model=m),
+                                             artifact("tflite_int8", 3000, 0.9, model=m))]
+        return notes.all_notes(run_of(rows, arts, models=models))
+
+    one, four = notes_of((M5,)), notes_of(("a_model", "b_model", "c_model", M5))
+    for a, b in zip(one, four):
+        assert a.lines == b.lines, a.title
+        assert len(b.table.rows) in (0, 4 * len(a.table.rows)) or a.title.startswith("Data"), a.title
