@@ -8,7 +8,6 @@ snapshot it measured, the lesson illustrations' data), then print a short summar
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,8 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from convbench import quiet
 from convbench.benchmarks.harness import RoundBudget
 from convbench.benchmarks.matrix import DEFAULT_BATCHES, QUICK_BATCHES
+from convbench.benchmarks.progress import run_with_progress
 from convbench.errors import UserError
 from convbench.fsutil import make_temp_dir, publish_dir
 from convbench.records import (BENCH_FILE, MANIFEST_FILE, Manifest, TrainedRecord, finish_bench_file, read_manifest,
@@ -26,6 +27,7 @@ from convbench.records import (BENCH_FILE, MANIFEST_FILE, Manifest, TrainedRecor
 SUITES = ("latency", "audit", "memory", "scaling", "pipeline")  # also the order they run in
 DEVICES = ("cpu", "gpu", "all")
 SUITE_DIR = Path(__file__).resolve().parent
+BENCH_LOG = "bench.log"   # in the run folder: pytest's and the libraries' output (--verbose: the console)
 DEFAULT_BUDGET = RoundBudget(time_s=0.2, min_rounds=7, max_rounds=3000)
 QUICK_BUDGET = RoundBudget(time_s=0.05, min_rounds=3, max_rounds=500, warmup_s=0.005)
 
@@ -173,13 +175,15 @@ def pytest_command(options: BenchOptions, manifest: Path, run_dir: Path, raw_jso
 
 def run_bench(options: BenchOptions) -> int:
     """Run the suites in a child `python -m pytest` (fresh process: TF thread pools, memory),
-    showing pytest's progress; publish <out>/runs/<UTC time>/; print a summary. Returns
+    showing one progress bar (pytest's output goes to the run folder's bench.log; --verbose
+    shows it instead); publish <out>/runs/<UTC time>/; print a summary. Returns
     pytest's exit status (0 all passed, 1 a row or audit failed, ...)."""
     return run_bench_with_folder(options)[0]
 
 
-def run_bench_with_folder(options: BenchOptions) -> tuple[int, Path | None]:
-    """run_bench, also returning the published run folder (None when nothing was measured).
+def run_bench_with_folder(options: BenchOptions, tables: bool = True) -> tuple[int, Path | None]:
+    """run_bench, also returning the published run folder (None when nothing was measured);
+    `tables=False` prints the summary's headlines and problems only (`convbench run`).
     The folder is filled under a temporary name and renamed when bench.json is complete, so
     runs/ never holds a half-written run."""
     from convbench.benchmarks.summary import print_summary
@@ -193,22 +197,36 @@ def run_bench_with_folder(options: BenchOptions) -> tuple[int, Path | None]:
         snapped = snapshot(manifest, tmp)
         raw = tmp / ".bench.raw.json"
         print(f"convbench bench: {', '.join(options.suite_list)} -> {final / BENCH_FILE}", flush=True)
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-        rc = subprocess.run(pytest_command(options, snapped.path, tmp, raw), env=env).returncode
+        cmd = pytest_command(options, snapped.path, tmp, raw)
+        if quiet.verbose():
+            rc = subprocess.run(cmd).returncode   # pytest's own output, as it comes
+        else:
+            rc = run_with_progress(cmd, tmp / BENCH_LOG)
         try:
             finish_bench_file(raw, tmp / BENCH_FILE)
         except UserError as exc:
-            why = "every row was skipped (reasons above)" if rc == 0 else f"pytest exited {rc}"
-            print(f"convbench bench: no results ({why}; {exc}); nothing published", file=sys.stderr)
+            why = "every row was skipped" if rc == 0 else f"pytest exited {rc}"
+            _say(f"convbench bench: no results ({why}; {exc}); nothing published", tmp / BENCH_LOG)
             shutil.rmtree(tmp, ignore_errors=True)
             return rc, None
         publish_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    print_summary(load_run(final))
+    if rc not in (0, 1):   # 1: a row or an audit failed, which the summary lists; else pytest itself failed
+        _say(f"convbench bench: pytest exited {rc}", final / BENCH_LOG)
+    print_summary(load_run(final), tables)
     print(f"\nfull results: {final / BENCH_FILE}")
     return rc, final
+
+
+def _say(line: str, log: Path) -> None:
+    """A failure line, with the end of pytest's output (in the log unless --verbose showed it)."""
+    out = quiet.user_stream()
+    print(line, file=out)
+    tail = quiet.tail(log)
+    if tail:
+        print(f"last lines of {log}:", *(f"  {t}" for t in tail), sep="\n", file=out, flush=True)
 
 
 __all__ = ["BenchOptions", "SUITES", "run_bench", "run_bench_with_folder", "validate_names"]

@@ -104,8 +104,10 @@ def problems(run: BenchRun) -> list[str]:
     return out
 
 
-def print_summary(run: BenchRun) -> None:
-    if run.latency:
+def print_summary(run: BenchRun, tables: bool = True) -> None:
+    """The fastest row per post-training artifact and the headlines; `tables=False` (inside
+    `convbench run`, whose report says the rest) the run-wide headlines and problems only."""
+    if tables and run.latency:
         batch = min(r.batch for r in run.latency)
         rows = [[r.model, r.variant, r.format, r.runtime, r.device, r.batch, r.threads_label, f"{r.stats.p50_ms:.3f}",
                  f"{r.stats.p90_ms:.3f}", f"{r.stats.throughput_items_per_s:.0f}", _pct(r.accuracy)]
@@ -113,4 +115,5 @@ def print_summary(run: BenchRun) -> None:
         print_table(HEADERS, rows, right=range(5, len(HEADERS)),
                     title=f"batch {batch}: fastest runtime per post-training artifact (accuracy measured by that "
                           "row's own session; every row is in bench.json)")
-    print_lines(["", "headlines:", *model_headlines(run), *run_headlines(run), *problems(run)])
+    per_model = [*model_headlines(run)] if tables else []
+    print_lines(["", "headlines:", *per_model, *run_headlines(run), *problems(run)])

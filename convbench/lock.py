@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from pathlib import Path
 from typing import Iterator
 
 from filelock import FileLock, Timeout
+
+from convbench import quiet
 
 LOCK_FILE = ".convbench.lock"
 
@@ -31,8 +32,8 @@ def folder_lock(folder: Path, command: str, wait_s: float | None = None) -> Iter
         lock.acquire(timeout=0)
     except Timeout:
         holder = _holder(path)
-        print(f"convbench {command}: {folder} is in use by {holder}; waiting for it to finish", file=sys.stderr,
-              flush=True)
+        print(f"convbench {command}: {folder} is in use by {holder}; waiting for it to finish",
+              file=quiet.user_stream(), flush=True)
         try:
             lock.acquire(timeout=-1 if wait_s is None else wait_s)
         except Timeout:

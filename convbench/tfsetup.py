@@ -4,6 +4,7 @@ quiet logs, and deterministic ops. Import this module before anything imports te
 from __future__ import annotations
 
 import os
+import warnings
 
 # Must be set before TensorFlow is first imported, or tf.keras resolves to Keras 3.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -15,6 +16,9 @@ import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
+# Known noise, not news: tf2onnx's from_tflite still constructs tf.lite.Interpreter (convbench runs
+# .tflite files with ai_edge_litert), and TensorFlow says on each call that it is deprecated.
+warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated", category=UserWarning)
 
 
 def seed_everything(seed: int) -> None:

@@ -12,14 +12,16 @@ with the thread count; measured on a clustering loss: 0.0147455 with 2 threads, 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
-import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from convbench import quiet
 
 TF_THREADS_PER_WORKER = 1
 # Peak RSS (VmHWM) of one worker in a cold default optimize (two model jobs, then scaling
@@ -29,6 +31,7 @@ WORKER_MEMORY_GIB = 4.5
 _progress_queue = None                           # a worker's line to the parent's bar
 _stop = None                                     # set by the parent: start no further job
 _inline_tick: Callable[[str], None] | None = None  # the bar itself when jobs run in this process
+_WORKER_OUTPUT = contextlib.ExitStack()          # a worker's library output, redirected until it exits
 
 
 class WorkerDied(RuntimeError):
@@ -71,26 +74,20 @@ def run_jobs(jobs: list[Job], workers: int | None, desc: str, progress: bool = T
     """Each job's return value, in job order. workers: None = default_workers(); 0 = run the
     jobs here, one after another (tests, debugging). Failing jobs do not stop the others: all
     finish (and cache what they made), then the first job's exception is raised."""
-    from tqdm.auto import tqdm
+    from convbench.progress import Progress
 
     if workers is None:
         workers = default_workers(len(jobs))
-    started = time.perf_counter()
     results: list[Any] = [None] * len(jobs)
     errors: list[BaseException | None] = [None] * len(jobs)
-    with tqdm(total=sum(j.units for j in jobs), desc=desc, unit="step", disable=None if progress else True) as bar:
-        def advance(label: str) -> None:
-            bar.set_postfix_str(label)
-            bar.update(1)
-
+    with Progress(sum(j.units for j in jobs), desc, "step", enabled=progress) as bar:
         def finished(index: int) -> None:
-            if bar.disable and progress:  # no TTY: one line per job instead of a bar
-                print(f"{desc}: {jobs[index].label} done at {time.perf_counter() - started:.0f} s", flush=True)
+            bar.finished(f"{jobs[index].label} done")
 
         if workers == 0:
-            _run_here(jobs, advance, finished, results, errors)
+            _run_here(jobs, bar.advance, finished, results, errors)
         else:
-            _run_in_workers(jobs, workers, advance, finished, results, errors)
+            _run_in_workers(jobs, workers, bar.advance, finished, results, errors)
     for error in errors:
         if error is not None:
             raise error
@@ -123,7 +120,7 @@ def _run_in_workers(jobs, workers, advance, finished, results, errors) -> None:
                 return
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                             initargs=(ticks, stop)) as pool:
+                             initargs=(ticks, stop, quiet.current_log())) as pool:
         futures = {pool.submit(_call, job.fn, job.args): i for i, job in enumerate(jobs)}
         pending = set(futures)
         try:
@@ -156,9 +153,12 @@ def _collect(jobs, futures, pending, drain, finished, results, errors) -> None:
             finished(i)
 
 
-def _init_worker(ticks, stop) -> None:
+def _init_worker(ticks, stop, log_path) -> None:
     global _progress_queue, _stop
     _progress_queue, _stop = ticks, stop
+    # Everything this worker's libraries print goes to the command's log, for the worker's life
+    # (a worker has no output of its own: progress goes through the queue, results as returns).
+    _WORKER_OUTPUT.enter_context(quiet.library_output_to(log_path, stdout_too=True))
     from convbench.tfsetup import tf
 
     # Must run before the worker's first TensorFlow op, when TF creates its thread pools.

@@ -17,10 +17,11 @@ def _cells(a: ArtifactRecord, fp32: float) -> list:
             f"{a.sparsity:.1%}"[:-1]]
 
 
-def print_summary(manifest: Manifest) -> list[ArtifactRecord]:
-    """Print the tables; return the failed artifacts (the caller turns them into the exit code)."""
+def print_summary(manifest: Manifest, tables: bool = True) -> list[ArtifactRecord]:
+    """Print the tables (`tables=False`: the count and the failures only, inside `convbench run`);
+    return the failed artifacts (the caller turns them into the exit code)."""
     failed = [a for a in manifest.artifacts if not a.ok]
-    for model in manifest.models:
+    for model in manifest.models if tables else ():
         fp32 = manifest.fp32_accuracy(model)
         rows = [_cells(a, fp32) for a in manifest.artifacts if a.model == model and a.format != "keras"]
         print_table(HEADERS, rows, title=f"{model} (fp32 Keras accuracy {fp32:.2%}; each file run by its runtime)",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from convbench.benchmarks.bench import BenchOptions, run_bench_with_folder
+from convbench.benchmarks.bench import BENCH_LOG, BenchOptions, run_bench_with_folder
 from convbench.records import BENCH_FILE, MANIFEST_FILE, load_run, read_manifest
 
 PLUGINS = Path(__file__).parent / "plugins"
@@ -36,7 +36,7 @@ def _git_head() -> str | None:
 
 def test_run_bench_publishes_a_complete_run_folder(tiny_out, tmp_path, capsys):
     rc, run_dir = run_bench_with_folder(quick(tiny_out, tmp_path, suites=("latency", "audit")))
-    assert rc == 0 and sorted(p.name for p in run_dir.iterdir()) == [BENCH_FILE, MANIFEST_FILE]
+    assert rc == 0 and sorted(p.name for p in run_dir.iterdir()) == [BENCH_FILE, BENCH_LOG, MANIFEST_FILE]
     assert [p.name for p in run_dir.parent.iterdir()] == [run_dir.name]  # no temporary folder left
     run = load_run(run_dir, require_manifest=True)
     lat = run.latency
@@ -52,8 +52,11 @@ def test_run_bench_publishes_a_complete_run_folder(tiny_out, tmp_path, capsys):
     assert any("made up for the tests" in s.reason for s in run.record.skipped)
     assert {a.metric for a in run.of("audit")} == {"caching", "harness_overhead"}
     assert list((tmp_path / "storage").rglob("*.json"))  # pytest-benchmark's own autosave
-    printed = capsys.readouterr().out
-    assert "p50 ms" in printed and "tflite_int8_io" in printed and "headlines" in printed
+    printed = capsys.readouterr()
+    assert "p50 ms" in printed.out and "tflite_int8_io" in printed.out and "headlines" in printed.out
+    # one progress display (a line per suite: no terminal here); pytest's own output in bench.log
+    assert "bench: latency done, " in printed.err and "bench: audit done, " in printed.err
+    assert "test session starts" in (run_dir / BENCH_LOG).read_text() and "session starts" not in printed.out
 
 
 def test_a_copied_artifacts_folder_benchmarks_without_failures(tiny_out, tmp_path):

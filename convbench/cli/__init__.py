@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, timezone
+from pathlib import Path
 
 from convbench.errors import UserError
 
@@ -26,21 +28,50 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from convbench import quiet
     from convbench.workers import WorkerDied
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except UserError as exc:
-        print(f"convbench: error: {exc}", file=sys.stderr)
-        return 2
-    except WorkerDied as exc:
-        print(f"convbench: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("convbench: interrupted; finished artifacts are intact, partial ones were removed", file=sys.stderr)
-        return 130
+    quiet.configure(getattr(args, "verbose", False))   # before anything imports TensorFlow
+    log = library_log(args)
+    with quiet.library_output_to(log):
+        err = quiet.user_stream()
+        try:
+            rc = args.handler(args)
+        except UserError as exc:
+            print(f"convbench: error: {exc}", file=err)
+            return 2
+        except WorkerDied as exc:
+            print(f"convbench: error: {exc}", file=err)
+            _print_tail(log, err)
+            return 1
+        except KeyboardInterrupt:
+            print("convbench: interrupted; finished artifacts are intact, partial ones were removed", file=err)
+            return 130
+    if log and log.is_file() and log.stat().st_size:
+        print(f"library output (TensorFlow, converters): {log}; --verbose shows it on the console")
+    return rc
+
+
+def library_log(args) -> Path | None:
+    """Where this command's library output goes: <out>/logs/<UTC time>-<command>.log for the
+    stages that load TensorFlow; `report` writes report.log into the run folder it reads."""
+    if getattr(args, "command", None) == "report":
+        return args.run / "report.log" if args.run.is_dir() else None
+    out = getattr(args, "out", None)
+    if out is None:
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path(out) / "logs" / f"{stamp}-{args.command}.log"
+
+
+def _print_tail(log: Path | None, err) -> None:
+    from convbench import quiet
+
+    lines = quiet.tail(log)
+    if lines:
+        print(f"last lines of {log}:", *(f"  {t}" for t in lines), sep="\n", file=err)
 
 
 if __name__ == "__main__":

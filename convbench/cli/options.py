@@ -7,6 +7,12 @@ import argparse
 from pathlib import Path
 
 
+def add_console_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", action="store_true",
+                   help="show what TensorFlow, the converters and pytest print (default: kept in a log file "
+                        "named at the end; the console shows progress and results)")
+
+
 def add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", type=Path, metavar="DIR",

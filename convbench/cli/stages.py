@@ -2,34 +2,37 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from convbench.cli.options import (add_bench_args, add_data_args, add_train_args, bench_options, optimize_config,
-                                   train_config)
+from convbench.cli.options import (add_bench_args, add_console_args, add_data_args, add_train_args, bench_options,
+                                   optimize_config, train_config)
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train each lesson convnet once (cached by fingerprint)")
     add_train_args(p)
     add_data_args(p)
+    add_console_args(p)
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("optimize", help="prune, cluster, quantize and convert every trained convnet (cached)")
     add_train_args(p)
     p.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
     add_data_args(p)
+    add_console_args(p)
     p.set_defaults(handler=_cmd_optimize)
 
     p = sub.add_parser("bench", help="benchmark every artifact in the manifest with pytest-benchmark")
     add_bench_args(p)
     p.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR", help="artifacts folder (default artifacts/)")
+    add_console_args(p)
     p.set_defaults(handler=_cmd_bench)
 
     p = sub.add_parser("report", help="write report.md, report.html and recommendation.json for a run")
     p.add_argument("run", type=Path, metavar="RUN", help="a run folder (artifacts/runs/<time>) holding bench.json")
     p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP",
                    help="recommend variants within PP percentage points of fp32 accuracy (default 1)")
+    add_console_args(p)
     p.set_defaults(handler=_cmd_report)
 
     p = sub.add_parser("run", help="train (cached) -> optimize (cached) -> bench -> report, on the default data")
@@ -38,6 +41,7 @@ def register(sub) -> None:
     add_bench_args(p, with_selection=False)
     p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP", help="for the recommendation (default 1)")
     add_data_args(p)
+    add_console_args(p)
     p.set_defaults(handler=_cmd_run)
 
 
@@ -64,14 +68,15 @@ def _print_trained(dataset, trained: list, folders: list) -> None:
                       f"fingerprint {dataset.fingerprint[:12]}", right=(1, 2, 3))
 
 
-def _optimize(args, config) -> tuple[dict, bool]:
-    """Train (cached) and optimize (cached); print what was trained and a summary. -> (manifest, any failed)"""
+def _optimize(args, config, tables: bool = True) -> tuple[dict, bool]:
+    """Train (cached) and optimize (cached); print what was trained and a summary (its per-model
+    tables only with `tables`). -> (manifest, any failed)"""
     from convbench.optimize.stage import optimize_all
     from convbench.optimize.summary import print_summary
 
     manifest = optimize_all(config)
     _print_trained(manifest.dataset, manifest.trained, [manifest.resolve(t.folder) for t in manifest.trained])
-    return manifest, bool(print_summary(manifest))
+    return manifest, bool(print_summary(manifest, tables))
 
 
 def _cmd_optimize(args) -> int:
@@ -104,21 +109,29 @@ def _cmd_report(args) -> int:
 def _cmd_run(args) -> int:
     import time
 
-    from convbench.benchmarks.bench import run_bench_with_folder
+    from convbench import quiet
+    from convbench.benchmarks.bench import BENCH_LOG, run_bench_with_folder
     from convbench.lock import folder_lock
     from convbench.optimize.scaling import QUICK_SIDES, SIDES
-    from convbench.report.build import build_report
+    from convbench.report.build import write_report
+    from convbench.tables import print_lines
 
     started = time.perf_counter()
     # Every option is checked before the first model trains: a typo fails in a second.
     config, options = optimize_config(args, QUICK_SIDES if args.quick else SIDES), bench_options(args)
     with folder_lock(args.out, "run"):
-        _, failed = _optimize(args, config)
-        rc, run_dir = run_bench_with_folder(options)
+        # The stages' own tables stay out: the report has them, the console a short summary.
+        _, failed = _optimize(args, config, tables=False)
+        rc, run_dir = run_bench_with_folder(options, tables=False)
     if run_dir is None:
-        print("convbench run: the benchmark wrote no results; no report", file=sys.stderr)
+        print("convbench run: the benchmark wrote no results; no report", file=quiet.user_stream())
         return rc or 1
-    report = build_report(run_dir, args.accuracy_budget)
-    print(f"\nreport: {report}\n        {report.with_suffix('.md')}\n"
+    report = write_report(run_dir, args.accuracy_budget)
+    print_lines(["", "what to ship (accuracy within %g pp of fp32):" % args.accuracy_budget,
+                 *(f"  {s.device}: {v}" for s in report.summaries for v in s.verdicts)])
+    html = run_dir / "report.html"
+    print(f"\nreport: {html}\n        {html.with_suffix('.md')}\n"
           f"convbench run finished in {time.perf_counter() - started:.0f} s")
+    if not quiet.verbose():
+        print(f"benchmark output (pytest): {run_dir / BENCH_LOG}")
     return 1 if (rc or failed) else 0
