@@ -78,8 +78,8 @@ def build_model(run: BenchRun, accuracy_budget_pp: float = 1.0) -> Report:
                f"fastest batch-1 row and the smallest file whose accuracy, measured by that row's own runtime, "
                f"device and threads on the held-out split, is within {rec.accuracy_budget_pp:g} pp of the trained "
                "fp32 model's. Δ: that accuracy minus fp32's; p: exact McNemar test on the images where the two "
-               "disagree (* below 0.05: a real difference). Peak RSS: a fresh process that loads and runs the "
-               "file."),
+               "disagree (* below 0.05: a real difference; n/a: a run from before those images were recorded). "
+               "Peak RSS: a fresh process that loads and runs the file."),
         summaries=device_summaries(run, rec.accuracy_budget_pp),
         notes=all_notes(run),
         provenance=provenance(run),

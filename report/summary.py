@@ -15,8 +15,8 @@ from convbench.report.rows import fastest, is_post_training, memory_of, model_ro
 from convbench.report.significance import difference
 from convbench.report.table import CONTRA, Cell, Table
 
-HEADERS = ["model", "pick", "variant (format)", "runtime", "p50 (ms)", "p99 (ms)", "speed-up vs baseline (×)",
-           "size (KiB)", "gzip (KiB)", "accuracy (%)", "Δ vs fp32 (pp, McNemar p)", "peak RSS (MiB)"]
+HEADERS = ["model", "pick", "variant (format)", "runtime", "p50 / p99 (ms)", "speed-up (× baseline)",
+           "size / gzip (KiB)", "accuracy (%)", "Δ vs fp32 (pp, McNemar p)", "peak RSS (MiB)"]
 
 
 @dataclass
@@ -70,10 +70,9 @@ def _cells(run: BenchRun, model: str, role: str, row: LatencyResult, base: Laten
     memory = memory_of(run, row)
     phase = memory.phase(row.batch) if memory else None
     return [Cell(model), Cell(role), Cell(_artifact(row)), Cell(f"{row.runtime} t{row.threads_label}"),
-            Cell(f"{row.stats.p50_ms:.3f}"), Cell(f"{row.stats.p99_ms:.3f}"),
+            Cell(f"{row.stats.p50_ms:.3f} / {row.stats.p99_ms:.3f}"),
             Cell(f"{base.stats.p50_ms / row.stats.p50_ms:.2f}" if base else "–"),
-            Cell(f"{artifact.bytes / 1024:,.1f}" if artifact and artifact.bytes else "–"),
-            Cell(f"{artifact.gzip_bytes / 1024:,.1f}" if artifact and artifact.gzip_bytes else "–"),
+            Cell(f"{_kib(artifact and artifact.bytes)} / {_kib(artifact and artifact.gzip_bytes)}"),
             Cell("not measured" if row.accuracy is None else f"{row.accuracy * 100:.2f}"),
             _delta(row, run.fp32_accuracy(row.model)),
             Cell(f"{phase.peak_rss_mib:.0f}" if phase else "–")]
@@ -87,7 +86,7 @@ def _delta(row: LatencyResult, fp32: float | None) -> Cell:
         return Cell(diff.text(unit=""), mark=CONTRA if diff.significant and diff.delta_pp < 0 else "")
     if row.accuracy is None or fp32 is None:
         return Cell("–")
-    return Cell(f"{(row.accuracy - fp32) * 100:+.2f} (p not recorded)")
+    return Cell(f"{(row.accuracy - fp32) * 100:+.2f} (p n/a)")
 
 
 def verdict(run: BenchRun, model: str, base: LatencyResult | None, fast: LatencyResult,
@@ -107,6 +106,10 @@ def verdict(run: BenchRun, model: str, base: LatencyResult | None, fast: Latency
         return f"{model}: {latency}; no file size is known for the smallest."
     size = f"for size {_artifact(small)} ({_smaller(run, small, base, ', ')}{_accuracy(small, fp32)})"
     return f"{model}: {latency}; {size}."
+
+
+def _kib(size_bytes: int | None) -> str:
+    return f"{size_bytes / 1024:,.1f}" if size_bytes else "–"
 
 
 def _artifact(row: LatencyResult) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from convbench.fsutil import write_bytes_atomic
 from convbench.report.charts import Axis, Chart
 
-PANEL_WIDTH_PX, PANEL_HEIGHT_PX = 210, 170
+PANEL_WIDTH_PX, PANEL_HEIGHT_PX = 175, 150
 FADED_OPACITY = 0.07                  # series not picked in the legend
 SERIES_PARAM = "series"
 
@@ -26,7 +26,8 @@ def _axis(axis: Axis, chart: Chart) -> dict:
            "type": "nominal" if axis.categorical else "quantitative"}
     if axis.log:
         enc["scale"] = {"type": "log"}
-        enc["axis"] = {"format": "~g", "labelOverlap": "greedy"}   # 1-2-5 labels crowd a narrow panel
+        # 1-2-5 labels crowd a narrow panel: drop those that would touch
+        enc["axis"] = {"format": "~g", "labelOverlap": "greedy", "labelSeparation": 6}
     elif not axis.categorical and chart.mark != "bar":
         enc["scale"] = {"zero": False}
     if axis.categorical:
