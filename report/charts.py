@@ -24,12 +24,18 @@ def titled(title: str, **kw) -> Any:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RowPoint:
-    """Where a measured row ran: shown first on hover."""
+class ArtifactPoint:
+    """Which file: shown first on hover."""
 
     model: str = titled("model")
     variant: str = titled("variant")
     format: str = titled("format")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowPoint(ArtifactPoint):
+    """Which file, and where a measured row ran it."""
+
     runtime: str = titled("runtime")
     threads: str = titled("threads")
     batch: int = titled("batch")
@@ -50,10 +56,7 @@ class LatencyPoint(RowPoint):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SizePoint:
-    model: str = titled("model")
-    variant: str = titled("variant")
-    format: str = titled("format")
+class SizePoint(ArtifactPoint):
     family: str = titled("file type")
     size_kib: float = titled("size (KiB)")
     gzip_kib: float = titled("gzip size (KiB)")
@@ -62,8 +65,8 @@ class SizePoint:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RowBar(RowPoint):
-    """One bar of a measured row: `label` names it on its axis, `series` colours it."""
+class Bar:
+    """One bar: `label` names it on its axis, `series` colours it."""
 
     label: str = titled("bar")
     series: str = titled("series")
@@ -71,8 +74,8 @@ class RowBar(RowPoint):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RowLine(RowPoint):
-    """One point of a line through measured rows (`series`), at x."""
+class Line:
+    """One point of a line (`series`) at x."""
 
     series: str = titled("series")
     x: float = titled("x")
@@ -80,22 +83,26 @@ class RowLine(RowPoint):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Curve:
+class RowBar(Bar, RowPoint):
+    """A bar of a measured row (its where-and-how shown first on hover)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowLine(Line, RowPoint):
+    """A point of a line through measured rows."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Curve(Line):
     """A training curve's point: no row behind it, a model's history."""
 
     model: str = titled("model")
-    series: str = titled("series")
-    x: float = titled("x")
-    y: float = titled("y")
 
 
 @dataclass(frozen=True, kw_only=True)
-class PipelineBar:
-    label: str = titled("pipeline")
-    series: str = titled("series")
+class PipelineBar(Bar):
     batch: int = titled("batch")
     consumer_ms: float = titled("simulated train step (ms)")
-    value: float = titled("value")
 
 
 @dataclass(frozen=True)

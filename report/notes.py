@@ -9,7 +9,7 @@ The speed notes (accelerator and hardware) are in notes_speed.py."""
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 from convbench.records import ArtifactRecord, BenchRun
 from convbench.report.rows import accuracy_drop_pp, is_post_training, models, precision
@@ -20,9 +20,13 @@ from convbench.report.table import Cell, Table, verdict
 class Note:
     title: str
     claim: str
-    table: Table | None = None         # one row per model (or runtime, pipeline); last cell the verdict
+    headers: InitVar[list[str]]        # the table's; "verdict" last: each row says if it agrees
+    table: Table = field(init=False)   # one row per model (or runtime, pipeline)
     lines: list[str] = field(default_factory=list)          # what holds for the whole run, said once
     contradicted: list[str] = field(default_factory=list)   # every contradiction, rows' and run-wide
+
+    def __post_init__(self, headers: list[str]) -> None:
+        self.table = Table(headers, [])
 
     def row(self, cells: list, contradiction: str | None = None, who: str = "") -> None:
         """A table row; `contradiction` (short: the row's model is in its first cell) also goes
@@ -61,8 +65,8 @@ def model_compression(run: BenchRun) -> Note:
     note = Note("Model compression",
                 "Post-training int8 quantization makes a model ~4x smaller at <1 pp accuracy cost; "
                 "pruning + quantization reach ~10x on compressed (gzip) size (TFMOT's MNIST guides).",
-                Table(["model", "fp32 (KiB)", "int8 (KiB)", "int8 smaller (×)", "accuracy fp32 → int8 (%, file)",
-                       "pruned_80 int8 gzip smaller (×)", "pruned_80 sparsity (%)", "verdict"], []))
+                ["model", "fp32 (KiB)", "int8 (KiB)", "int8 smaller (×)", "accuracy fp32 → int8 (%, file)",
+                 "pruned_80 int8 gzip smaller (×)", "pruned_80 sparsity (%)", "verdict"])
     arts, stored_zeros, runtimes = _artifacts(run), [], set()
     for model in models(arts):
         get = {(a.variant, a.format): a for a in arts if a.model == model}
@@ -104,10 +108,10 @@ def _x(ratio: float | None, digits: int = 2) -> str:
 
 def memory_optimization(run: BenchRun) -> Note:
     note = Note("Memory optimization", "A 4x smaller (int8) model needs correspondingly less memory to run.",
-                Table(["model", "runtime", "files fp32 → int8", "model memory fp32 → int8 (MiB)",
-                       "process peak fp32 → int8 (MiB)", "int8 saves (%)", "verdict"], []))
+                ["model", "runtime", "files fp32 → int8", "model memory fp32 → int8 (MiB)",
+                 "process peak fp32 → int8 (MiB)", "int8 saves (%)", "verdict"])
     mem = [m for m in run.of("memory") if is_post_training(m)]
-    batches = set()
+    batches, dominated = set(), False
     for (model, runtime, device) in sorted({(m.model, m.runtime, m.device) for m in mem}):
         mine = [m for m in mem if (m.model, m.runtime, m.device) == (model, runtime, device)]
         fp32 = next((m for m in mine if precision(m) == "fp32"), None)
@@ -118,11 +122,12 @@ def memory_optimization(run: BenchRun) -> Note:
         f, i = fp32.phases[0], int8.phases[0]
         batches.add(f.batch)
         saved = 1 - i.peak_rss_mib / f.peak_rss_mib
+        dominated |= i.peak_rss_mib > 0.5 * f.peak_rss_mib
         note.row([model, runtime if device == "cpu" else f"{runtime} ({device})", f"{fp32.format} → {int8.format}",
                   f"{f.model_rss_mib:.1f} → {i.model_rss_mib:.1f}", f"{f.peak_rss_mib:.0f} → {i.peak_rss_mib:.0f}",
-                  f"{saved * 100:.0f}"],
-                 f"saves only {saved:.0%}: the runtime itself dominates" if i.peak_rss_mib > 0.5 * f.peak_rss_mib
-                 else None, who=f"{model} on {runtime}")
+                  f"{saved * 100:.1f}"],
+                 f"int8 saves {saved:.1%} of the peak" if i.peak_rss_mib > 0.5 * f.peak_rss_mib else None,
+                 who=f"{model} on {runtime}")
     if batches:
         note.lines.append(f"Batch {', '.join(map(str, sorted(batches)))}; process peak: VmHWM of a fresh process "
                           "that loads and runs the file; model memory: that minus a process that only imports the "
@@ -131,6 +136,9 @@ def memory_optimization(run: BenchRun) -> Note:
     if baselines:
         note.lines.append("Import-only peak RSS per runtime: " +
                           ", ".join(f"{k} {v:.0f} MiB" for k, v in sorted(baselines.items())) + ".")
+    if dominated:
+        note.lines.append("Where int8 does not halve the peak, the runtime itself dominates a process's memory, "
+                          "not the model's weights.")
     return note
 
 
@@ -138,8 +146,8 @@ def model_parameter_optimization(run: BenchRun) -> Note:
     note = Note("Model-parameter optimization (training and fine-tuning)",
                 "A few epochs of fine-tuning after pruning, clustering or QAT recover the fp32 accuracy "
                 "(within ~1 pp).",
-                Table(["model", "epochs", "validation accuracy first → last (%)", "train accuracy (%)",
-                       "fine-tuned files: median Δ (pp)", "worst file", "worst Δ (pp)", "verdict"], []))
+                ["model", "epochs", "validation accuracy first → last (%)", "train accuracy (%)",
+                 "fine-tuned files: median Δ (pp)", "worst file", "worst Δ (pp)", "verdict"])
     trained = {t.name: t for t in (run.manifest.trained if run.manifest else [])}
     arts = _artifacts(run)
     for model in sorted(trained):

@@ -7,15 +7,14 @@ from __future__ import annotations
 from convbench.records import BenchRun
 from convbench.report.notes import Note, pct
 from convbench.report.rows import fastest, model_rows, models, roofs
-from convbench.report.table import Table
 
 
 def accelerator_utilization(run: BenchRun) -> Note:
     note = Note("Accelerator utilization",
                 "Larger batches keep the hardware busy: throughput and the fraction of peak FLOP/s grow with "
                 "batch size.",
-                Table(["model", "best batch-1 (GFLOP/s)", "of roof (%)", "batch-1 row", "best overall (GFLOP/s)",
-                       "of roof (%)", "best row", "verdict"], []))
+                ["model", "best batch-1 (GFLOP/s)", "of roof (%)", "batch-1 row", "best overall (GFLOP/s)",
+                 "of roof (%)", "best row", "verdict"])
     lat = [r for r in model_rows(run.latency) if r.fraction_of_roof is not None]
     if run.record.peaks_gflops:
         note.lines.append(f"Roof: {roofs(run.record.peaks_gflops)} ({run.record.peak_method or 'method not recorded'});"
@@ -47,9 +46,9 @@ def hardware_optimization(run: BenchRun) -> Note:
     note = Note("Hardware optimization (threads, XNNPACK, graph optimization, int8 kernels)",
                 "int8 kernels run 2-4x faster than fp32 on CPUs; XNNPACK and ORT's full graph optimization "
                 "speed inference up; two threads approach 2x; sparsity speeds up pruned models.",
-                Table(["model", "LiteRT fp32 → int8 (µs)", "int8 speed (× fp32)", "accuracy fp32 → int8 (%, row)",
-                       "XNNPACK off → on (µs)", "2 threads (× 1)", "ORT basic → all (µs)", "pruned_80 fp32 (× dense)",
-                       "verdict"], []))
+                ["model", "LiteRT fp32 → int8 (µs)", "int8 speed (× fp32)", "accuracy fp32 → int8 (%, row)",
+                 "XNNPACK off → on (µs)", "2 threads (× 1)", "ORT basic → all (µs)", "pruned_80 fp32 (× dense)",
+                 "verdict"])
     lat = [r for r in run.latency if r.device == "cpu" and r.batch == 1]
     flags = run.record.machine.cpu_flags
     slow_int8 = sparse_flat = False
@@ -105,7 +104,7 @@ def data_pipeline(run: BenchRun) -> Note:
     note = Note("Data-pipeline optimization",
                 "cache(), prefetch() and parallel map (AUTOTUNE) keep the model fed; the optimized tf.data "
                 "pipeline is several times faster than the naive one.",
-                Table(["pipeline", "simulated train step (ms)", "images/s", "× naive (same step)"], []))
+                ["pipeline", "simulated train step (ms)", "images/s", "× naive (same step)"])
     rows = run.of("pipeline")
     naive = {r.consumer_ms: r.images_per_s for r in rows if r.pipeline == "naive"}
     for r in sorted(rows, key=lambda r: (r.consumer_ms, r.images_per_s)):

@@ -64,3 +64,16 @@ def test_bench_progress_prints_a_line_per_suite_without_a_terminal(capsys):
     lines = [line.rsplit(" at ", 1)[0] for line in capsys.readouterr().err.splitlines()]
     assert lines == ["bench: latency done, 2/4 rows (1 passed, 1 skipped)",
                      "bench: memory done, 4/4 rows (2 passed, 1 skipped, 1 failed)"]
+
+
+def test_every_stage_command_takes_verbose(tmp_path):
+    from convbench.cli import build_parser, library_log
+
+    parser = build_parser()
+    for argv in (["train"], ["optimize"], ["bench"], ["run"], ["report", str(tmp_path)]):
+        args = parser.parse_args([*argv, "--verbose"])
+        assert args.verbose and not parser.parse_args(argv).verbose, argv
+    run = parser.parse_args(["run", "--out", str(tmp_path / "a")])
+    assert library_log(run).parent == tmp_path / "a" / "logs" and library_log(run).name.endswith("-run.log")
+    assert library_log(parser.parse_args(["report", str(tmp_path)])) == tmp_path / "report.log"
+    assert library_log(parser.parse_args(["report", str(tmp_path / "missing")])) is None   # no folder made
