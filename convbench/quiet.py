@@ -126,8 +126,9 @@ def library_output_to(log_path: Path | None, stdout_too: bool = False) -> Iterat
         root.removeHandler(handler)
         _user, _log, sys.stderr, sys.stdout, warnings.showwarning = before
         log.close()
-        if log_path.stat().st_size == 0:
-            log_path.unlink()          # nothing was said: no empty file to wonder about
+        with contextlib.suppress(OSError):
+            if log_path.stat().st_size == 0:
+                log_path.unlink()      # nothing was said: no empty file to wonder about
         if terminal not in (None, before[2]):
             terminal.close()
 

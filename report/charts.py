@@ -125,6 +125,7 @@ class Chart:
     color: str | None = None            # the series field (legend, toggled by clicking it)
     facet: str | None = "model"         # one panel per value
     frontier: bool = False              # a Pareto line through the points with on_frontier
+    compact: bool = False               # small panels: it sits beside the first screen's table
     png: bytes | None = None            # drawn by plots.py for report.md
 
     @property
@@ -175,7 +176,8 @@ def latency_chart(run: BenchRun, device: str) -> Chart:
                  f"Latency vs accuracy on {device}, batch 1 (accuracy measured by each row); dashed: the Pareto "
                  "frontier", "point", Axis("p50_ms", "batch-1 p50 latency (ms, log)", log=True),
                  Axis("accuracy_pct", "held-out accuracy (%)"), latency_points(run, device),
-                 f"no batch-1 latency row on {device} measured accuracy", color="runtime", frontier=True)
+                 f"no batch-1 latency row on {device} measured accuracy", color="runtime", frontier=True,
+                 compact=True)
 
 
 def size_chart(run: BenchRun) -> Chart:

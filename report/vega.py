@@ -16,7 +16,10 @@ from pathlib import Path
 from convbench.fsutil import write_bytes_atomic
 from convbench.report.charts import Axis, Chart
 
-PANEL_WIDTH_PX, PANEL_HEIGHT_PX = 175, 150
+# (columns of panels, panel width, height): the first screen's chart sits beside its table;
+# bar panels carry their labels (up to ~260 px) beside them
+COMPACT, WIDE, BARS, SINGLE = (2, 175, 150), (4, 245, 180), (2, 300, 0), (1, 620, 300)
+BAR_STEP_PX = 13                       # per bar row: bars are as tall as their labels
 FADED_OPACITY = 0.07                  # series not picked in the legend
 SERIES_PARAM = "series"
 
@@ -25,7 +28,7 @@ def _axis(axis: Axis, chart: Chart) -> dict:
     enc = {"field": axis.field, "title": axis.title,
            "type": "nominal" if axis.categorical else "quantitative"}
     if axis.log:
-        enc["scale"] = {"type": "log"}
+        enc["scale"] = {"type": "log", "nice": False, "padding": 8}   # the data's extent, not 10..1000
         # 1-2-5 labels crowd a narrow panel: drop those that would touch
         enc["axis"] = {"format": "~g", "labelOverlap": "greedy", "labelSeparation": 6}
     elif not axis.categorical and chart.mark != "bar":
@@ -49,11 +52,13 @@ def _points_layer(chart: Chart) -> dict:
     params = []
     if chart.color:
         enc["color"] = {"field": chart.color, "type": "nominal", "title": chart.title_of(chart.color)}
+        if len({getattr(p, chart.color) for p in chart.points}) > 10:   # category10 would repeat colours
+            enc["color"]["scale"] = {"scheme": "tableau20"}
         enc["opacity"] = {"condition": {"param": SERIES_PARAM, "value": 0.9}, "value": FADED_OPACITY}
         # toggle: each click on a legend entry adds or removes that series; none picked shows all
         params = [{"name": SERIES_PARAM, "select": {"type": "point", "fields": [chart.color], "toggle": "true"},
                    "bind": "legend"}]
-        if chart.mark == "bar":
+        if chart.mark == "bar" and _grouped(chart):
             enc["yOffset"] = {"field": chart.color}
     mark = {"point": {"type": "point", "filled": True, "size": 45},
             "line": {"type": "line", "point": True, "strokeWidth": 1.5},
@@ -62,6 +67,16 @@ def _points_layer(chart: Chart) -> dict:
         enc["detail"] = {"field": chart.color}
         enc["order"] = {"field": chart.x.field}
     return {"params": params, "mark": mark, "encoding": enc}
+
+
+def _grouped(chart: Chart) -> bool:
+    """Some label has bars of more than one series (memory: smallest and largest batch)."""
+    seen: dict[tuple, str] = {}
+    for p in chart.points:
+        where = (getattr(p, chart.facet) if chart.facet else None, getattr(p, chart.y.field))
+        if seen.setdefault(where, getattr(p, chart.color)) != getattr(p, chart.color):
+            return True
+    return False
 
 
 def _frontier_layer(chart: Chart) -> dict:
@@ -74,9 +89,12 @@ def spec(chart: Chart) -> dict:
     """A Vega-Lite spec with the chart's points inlined: one panel per facet value."""
     layers = [_points_layer(chart)] + ([_frontier_layer(chart)] if chart.frontier else [])
     unit = {"layer": layers} if len(layers) > 1 else layers[0]
-    bars = len({getattr(p, chart.y.field) for p in chart.points}) if chart.mark == "bar" else 0
-    size = {"width": PANEL_WIDTH_PX, "height": max(PANEL_HEIGHT_PX, 14 * bars)}
-    body = ({"facet": {"field": chart.facet, "type": "nominal", "title": None}, "columns": 2,
+    columns, width, height = (COMPACT if chart.compact else SINGLE if not chart.facet
+                              else BARS if chart.mark == "bar" else WIDE)
+    size = {"width": width, "height": height}
+    if chart.mark == "bar":   # a band per label, split between the series where a label has several
+        size["height"] = {"step": BAR_STEP_PX * (2 if _grouped(chart) else 1)}
+    body = ({"facet": {"field": chart.facet, "type": "nominal", "title": None}, "columns": columns,
              "spec": {**unit, **size}, "resolve": {"scale": {"x": "independent", "y": "independent"}}}
             if chart.facet else {**unit, **size})
     return {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "data": {"values": chart.rows},
