@@ -126,7 +126,8 @@ def memory_optimization(run: BenchRun) -> Note:
         note.row([model, runtime if device == "cpu" else f"{runtime} ({device})", f"{fp32.format} → {int8.format}",
                   f"{f.model_rss_mib:.1f} → {i.model_rss_mib:.1f}", f"{f.peak_rss_mib:.0f} → {i.peak_rss_mib:.0f}",
                   f"{saved * 100:.1f}"],
-                 f"int8 saves {saved:.1%} of the peak" if i.peak_rss_mib > 0.5 * f.peak_rss_mib else None,
+                 None if i.peak_rss_mib <= 0.5 * f.peak_rss_mib else f"int8 saves only {saved:.1%} of the peak"
+                 if saved >= 0 else f"int8 needs {-saved:.1%} more at the peak",
                  who=f"{model} on {runtime}")
     if batches:
         note.lines.append(f"Batch {', '.join(map(str, sorted(batches)))}; process peak: VmHWM of a fresh process "

@@ -110,7 +110,7 @@ def test_file_memory_pipeline_and_finetuning_notes():
     arts[1] = artifact("tflite_int8", 1000, 0.9699)
     assert notes.model_compression(run_of([], arts)).contradicted == [f"{M5}: int8 loses 1.0 pp"]
     mem = notes.memory_optimization(run_of([memory("tflite_fp32", 100.0), memory("tflite_int8", 90.0)]))
-    assert mem.contradicted == [f"{M5} on litert: int8 saves 10.0% of the peak"]
+    assert mem.contradicted == [f"{M5} on litert: int8 saves only 10.0% of the peak"]
     assert any("the runtime itself dominates" in line for line in mem.lines)
     assert column(mem, "process peak fp32 → int8 (MiB)") == ["100 → 90"]
     halved = notes.memory_optimization(run_of([memory("tflite_fp32", 100.0), memory("tflite_int8", 45.0)]))
