@@ -75,7 +75,7 @@ def run_with_progress(cmd: list[str], log_path: Path, desc: str = "bench") -> in
 
 def _show(events, bar: Progress) -> None:
     """Advance the bar per finished row; a line per finished suite where there is no bar."""
-    total, done, counts, suite = 0, 0, {}, None
+    total, done, counts, suite, label, seen = 0, 0, {}, None, "", set()
     for line in events:
         try:
             event = json.loads(line)
@@ -87,14 +87,18 @@ def _show(events, bar: Progress) -> None:
             continue
         node = event["done"]
         name = Path(node.split("::")[0]).stem.removeprefix("test_")
-        if suite is not None and name != suite:
-            bar.finished(f"{suite} done, {done}/{total} rows ({_counts(counts)})")
-        suite, done = name, done + 1
+        if name != suite:
+            if suite is not None:
+                bar.finished(f"{label} done, {done}/{total} rows ({_counts(counts)})")
+                seen.add(suite)
+            # rows that load TensorFlow run after all others (benchmarks/conftest.py): a suite may return
+            suite, label = name, f"{name} (continued)" if name in seen else name
+        done += 1
         counts[event["outcome"]] = counts.get(event["outcome"], 0) + 1
         row = node.split("[", 1)[-1].rstrip("]")
-        bar.advance(f"{_counts(counts)} | {name} {row[:LABEL_CHARS]}")
+        bar.advance(f"{_counts(counts)} | {label} {row[:LABEL_CHARS]}")
     if suite is not None:
-        bar.finished(f"{suite} done, {done}/{total} rows ({_counts(counts)})")
+        bar.finished(f"{label} done, {done}/{total} rows ({_counts(counts)})")
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -55,15 +55,17 @@ def test_verbose_leaves_library_output_on_the_console(tmp_path):
 
 
 def test_bench_progress_prints_a_line_per_suite_without_a_terminal(capsys):
-    events = [{"total": 4}, {"done": "benchmarks/test_latency.py::test_latency[m-a]", "outcome": "passed"},
+    events = [{"total": 5}, {"done": "benchmarks/test_latency.py::test_latency[m-a]", "outcome": "passed"},
               {"done": "benchmarks/test_latency.py::test_latency[m-b]", "outcome": "skipped"},
               {"done": "benchmarks/test_memory.py::test_memory[m-a]", "outcome": "failed"}, "not json",
-              {"done": "benchmarks/test_memory.py::test_memory[m-b]", "outcome": "passed"}]
+              {"done": "benchmarks/test_memory.py::test_memory[m-b]", "outcome": "passed"},
+              {"done": "benchmarks/test_latency.py::test_latency[m-tf]", "outcome": "passed"}]
     with Progress(0, "bench", "row") as bar:
         _show([e if isinstance(e, str) else json.dumps(e) for e in events], bar)
     lines = [line.rsplit(" at ", 1)[0] for line in capsys.readouterr().err.splitlines()]
-    assert lines == ["bench: latency done, 2/4 rows (1 passed, 1 skipped)",
-                     "bench: memory done, 4/4 rows (2 passed, 1 skipped, 1 failed)"]
+    assert lines == ["bench: latency done, 2/5 rows (1 passed, 1 skipped)",
+                     "bench: memory done, 4/5 rows (2 passed, 1 skipped, 1 failed)",
+                     "bench: latency (continued) done, 5/5 rows (3 passed, 1 skipped, 1 failed)"]
 
 
 def test_every_stage_command_takes_verbose(tmp_path):
