@@ -217,15 +217,19 @@ def test_batchnorm_folds_exactly_into_the_next_dense():
 
 
 @pytest.mark.slow
-def test_three_classes_are_decided_by_argmax(tmp_path):
+def test_three_classes_are_decided_by_argmax(tmp_path, monkeypatch):
     """More than two classes: a softmax head, and the accuracy recorded for an int8 artifact
-    is what LiteRT's own outputs give with argmax."""
+    is what LiteRT's own outputs give with argmax. The artifacts folder is given relative, as
+    `make bench` gives it: every path in the manifest must still resolve from the manifest."""
     from tests.conftest import write_image_folder
 
     folder = write_image_folder(tmp_path / "abc", classes=("a", "b", "c"), per_class=16)
-    manifest = optimize_all(tiny(folder, tmp_path / "artifacts", ["tflite_int8", "onnx_static_qdq"]),
+    monkeypatch.chdir(tmp_path)
+    manifest = optimize_all(tiny(folder, Path("artifacts"), ["tflite_int8", "onnx_static_qdq"]),
                             progress=False)
     assert all(a.ok for a in manifest.artifacts)
+    assert all(manifest.artifact_path(a).is_file() for a in manifest.artifacts), \
+        [a.path for a in manifest.artifacts]
     ds = Dataset.load(manifest.resolve(manifest.dataset.path))
     row = rows(manifest, "tflite_int8")["tflite_int8"]
     scores = litert_outputs(manifest.artifact_path(row), ds.x_test)
