@@ -1,0 +1,307 @@
+"""Compute roofs per precision and a memory-bandwidth roof, measured on this machine at the
+start of a bench run, without TensorFlow: a large GEMM and a convolution run by the same
+runtimes that are benchmarked (XNNPACK through LiteRT, MLAS through ONNX Runtime), plus numpy
+BLAS for fp32, each on 1 thread and on every usable core. A row's efficiency divides its
+achieved ops/s by `Roofs.roof_for(...)`, whose rule guarantees it never exceeds the fastest
+kernel measured here for the precisions that row's kernels may run in.
+
+Ops: one multiply-accumulate = 2 ops for every precision (layer_ops.py). The probes have no
+padding, so their count is exact.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+PRECISIONS = ("fp32", "int8", "fp16", "bf16")
+GEMM_MKN = (512, 1024, 1024)    # 1.07 GOP: 4 ms fp32 / 1 ms int8 on one Zen 5 core; far beyond L2
+CONV_HWC_K = (30, 128, 3)       # 30x30x128 in, 128 out, 3x3 valid: 0.23 GOP
+
+# Which precisions an artifact's compute kernels may run in. The roof of a row is the best
+# measured roof over these, so no row can exceed 100 %:
+# - fp16 TFLite: fp16 weights pass through DEQUANTIZE (folded at init); XNNPACK on x86 computes
+#   fp32. fp16 ONNX: ORT inserts Casts around nodes without fp16 CPU kernels (seen in the
+#   optimized graph: InsertedPrecisionFreeCast + fp32 NCHWc Conv). Both may also run true
+#   fp16 kernels on CPUs that have them, hence (fp32, fp16).
+# - dynamic range: XNNPACK runs conv/FC as int8 GEMMs on dynamically quantized inputs (lesson5
+#   conv at 880 Gop/s, int8 speed); small layers stay fp32; ORT's ConvInteger/MatMulInteger
+#   are int8. Hence (fp32, int8).
+# - full-integer TFLite: every conv/FC is an int8 kernel; only (de)quantize touches floats.
+# - ONNX QDQ: ORT fuses the supported patterns into QLinearConv/QGemm (int8) and leaves the
+#   rest as DQ -> fp32 op -> Q, hence (int8, fp32): on a CPU without VNNI, where the int8
+#   roof can be below fp32, the fp32 roof then bounds the row.
+# - keras (TensorFlow/oneDNN): fp32 (TF would need an explicit bf16 mode to use bf16).
+ARTIFACT_PRECISIONS = {
+    "keras": ("fp32",), "tflite_fp32": ("fp32",), "onnx_fp32": ("fp32",),
+    "tflite_fp16": ("fp32", "fp16"), "onnx_fp16": ("fp32", "fp16"),
+    "tflite_dynamic": ("fp32", "int8"), "onnx_dynamic": ("fp32", "int8"),
+    "tflite_int8": ("int8",), "tflite_int8_io": ("int8",),
+    "onnx_int8": ("int8", "fp32"), "onnx_static_qdq": ("int8", "fp32"),
+}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One probe: `ops` operations in `seconds` (best of all its runs)."""
+    precision: str
+    method: str          # e.g. "litert FULLY_CONNECTED int8 512x1024x1024"
+    threads: int
+    ops: int
+    seconds: float
+    runs: int
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.seconds
+
+
+@dataclass(frozen=True)
+class Roof:
+    precision: str
+    ops_per_s: float
+    threads: int
+    method: str          # the measurement that won
+
+
+@dataclass(frozen=True)
+class Triad:
+    """a = b + s*c over float64 arrays; bytes counted as STREAM does: 3 x 8 per element
+    (read b, read c, write a). Write-allocate reads of `a` are not counted, so true DRAM
+    traffic can be up to 4/3 of this."""
+    threads: int
+    bytes_per_s: float
+    array_bytes: int
+
+
+@dataclass(frozen=True)
+class Peak:
+    """Theoretical peak = cores x clock x ops per instruction x units per core. The units
+    (how many such instructions a core retires per cycle) are not in the CPU flags, so
+    `units_per_core` stays None and the peak is given per unit; `implied_units` divides the best
+    one-thread measurement by one unit's peak (above the true unit count when the clock is a
+    base clock and the core boosts)."""
+    precision: str
+    instruction: str
+    ops_per_instruction: int
+    clock_hz: float | None
+    clock_source: str
+    cores: int
+    units_per_core: int | None = None
+    implied_units: float | None = None
+
+    @property
+    def per_unit_ops_per_s(self) -> float | None:
+        return self.cores * self.clock_hz * self.ops_per_instruction if self.clock_hz else None
+
+
+@dataclass(frozen=True)
+class Roofs:
+    measurements: tuple[Measurement, ...]
+    triads: tuple[Triad, ...]
+    peaks: tuple[Peak, ...]
+    not_measured: dict[str, str]   # precision -> why there is no measured roof
+    machine: dict
+    foreign_cpu_share: float       # CPU used by other processes while measuring (0..1)
+    seconds: float
+
+    def best(self, precisions, threads: int | None = None) -> Roof | None:
+        """Fastest measurement among `precisions` using at most `threads` threads (None: all
+        usable cores; more than the usable cores counts as all of them)."""
+        precisions = (precisions,) if isinstance(precisions, str) else tuple(precisions)
+        cap = self.machine["usable_cores"] if threads is None else min(threads, self.machine["usable_cores"])
+        fit = [m for m in self.measurements if m.precision in precisions and m.threads <= cap]
+        if not fit:
+            return None
+        m = max(fit, key=lambda m: m.ops_per_s)
+        return Roof(m.precision, m.ops_per_s, m.threads, m.method)
+
+    def roof_for(self, artifact_format: str, threads: int | None) -> Roof:
+        """The roof a row divides by. `artifact_format` is the manifest's format
+        (tflite_int8, onnx_static_qdq, ...); unknown formats get the best roof of any
+        precision. `threads` is the row's thread setting (None = runtime default, counted as
+        all usable cores, the larger roof). Taking the best over every precision the row's
+        kernels may run in (ARTIFACT_PRECISIONS) and over thread counts up to the row's is what
+        keeps every row at or under 100 %; a row above it means a faster kernel exists than
+        any probe here, and the probes must be extended, never the result clipped."""
+        precisions = ARTIFACT_PRECISIONS.get(artifact_format, PRECISIONS)
+        roof = self.best(precisions, threads) or self.best(PRECISIONS, threads)
+        if roof is None:
+            raise ValueError("no roof was measured")
+        return roof
+
+    def triad_bytes_per_s(self, threads: int | None = None) -> float:
+        cap = self.machine["usable_cores"] if threads is None else threads
+        return max(t.bytes_per_s for t in self.triads if t.threads <= max(cap, 1))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Roofs":
+        return cls(tuple(Measurement(**m) for m in d["measurements"]), tuple(Triad(**t) for t in d["triads"]),
+                   tuple(Peak(**p) for p in d["peaks"]), d["not_measured"], d["machine"],
+                   d["foreign_cpu_share"], d["seconds"])
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def measure_roofs(rounds: int = 5, round_s: float = 0.015, triad: bool = True) -> Roofs:
+    """Every probe on 1 thread and on all usable cores, `rounds` interleaved rounds of about
+    `round_s` each (best time kept): 3-5 s on a 2-core machine. Interleaving spreads each
+    probe over the whole window, so a burst of load from another process spoils one round of
+    every probe rather than all rounds of one."""
+    from convbench.benchmarks import roof_probes
+
+    start, cpu0, busy0 = time.perf_counter(), time.process_time(), _busy_cpu_seconds()
+    threads = sorted({1, usable_cores()})
+    probes, not_measured = roof_probes.make_probes(threads, GEMM_MKN, CONV_HWC_K)
+    best = {key: float("inf") for key in probes}
+    runs = dict.fromkeys(probes, 0)
+    reps = {}
+    for key, probe in probes.items():  # warm-up (weight packing, thread pools), then calibration
+        probe.run()
+        t = _time_once(probe.run)
+        best[key], runs[key] = t, 1
+        reps[key] = max(1, int(round_s / max(t, 1e-6)))
+    for _ in range(rounds):
+        for key, probe in probes.items():
+            for _ in range(reps[key]):
+                best[key] = min(best[key], _time_once(probe.run))
+                runs[key] += 1
+    measurements = tuple(Measurement(p.precision, p.method, p.threads, p.ops, best[k], runs[k])
+                         for k, p in probes.items())
+    del probes
+    triads = tuple(measure_triad(t) for t in threads) if triad else ()
+    wall, own = time.perf_counter() - start, time.process_time() - cpu0
+    busy = _busy_cpu_seconds() - busy0
+    foreign = max(0.0, (busy - own) / (wall * (os.cpu_count() or 1))) if busy >= 0 else float("nan")
+    machine = machine_facts()
+    peaks = theoretical_peaks(machine, measurements)
+    return Roofs(measurements, triads, peaks, not_measured, machine, round(foreign, 3), round(wall, 2))
+
+
+def _time_once(run) -> float:
+    t0 = time.perf_counter()
+    run()
+    return time.perf_counter() - t0
+
+
+def _busy_cpu_seconds() -> float:
+    """Non-idle CPU seconds of the whole machine (all processes) from /proc/stat; -inf off Linux."""
+    try:
+        fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    except OSError:
+        return float("-inf")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)   # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")   # user..steal, no guest (in user)
+
+
+def measure_triad(threads: int, array_bytes: int | None = None, repeats: int = 4) -> Triad:
+    """Best-of-`repeats` STREAM triad. Computed in L2-sized chunks so the s*c temporary stays in
+    cache: DRAM sees read b, read c, write a, as in STREAM. Threads split the arrays."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if array_bytes is None:
+        array_bytes = max(2 * _l3_bytes(), 64 * 2**20)   # each array twice the L3
+    n = array_bytes // 8
+    a, b, c = np.empty(n), np.full(n, 1.0), np.full(n, 2.0)
+    a.fill(0.0)  # touch every page before timing
+    chunk, s = 1 << 15, 3.0   # 256 KiB per array chunk
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+
+    def part(lo: int, hi: int) -> None:
+        for i in range(lo, hi, chunk):
+            j = min(i + chunk, hi)
+            np.multiply(c[i:j], s, out=a[i:j])
+            np.add(a[i:j], b[i:j], out=a[i:j])
+
+    best = float("inf")
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats + 1):  # first pass: warm-up
+            t0 = time.perf_counter()
+            list(pool.map(part, bounds[:-1], bounds[1:]))
+            best = min(best, time.perf_counter() - t0)
+    return Triad(threads, 3 * 8 * n / best, int(array_bytes))
+
+
+def _l3_bytes() -> int:
+    try:
+        text = open("/sys/devices/system/cpu/cpu0/cache/index3/size").read().strip()
+        return int(text.rstrip("K")) * 1024 if text.endswith("K") else int(text)
+    except (OSError, ValueError):
+        return 32 * 2**20
+
+
+def machine_facts() -> dict:
+    from importlib import metadata
+
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
+    versions = {}
+    for dist in ("ai-edge-litert", "onnxruntime", "numpy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return {"cpu_model": info.get("model name", "unknown"), "cpu_family": info.get("cpu family"),
+            "cpu_model_number": info.get("model"), "usable_cores": usable_cores(),
+            "flags": sorted(flags & {"avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni",
+                                     "avx512_bf16", "avx512_fp16", "amx_int8", "amx_bf16"}),
+            "clock_hz": _clock()[0], "clock_source": _clock()[1], "versions": versions}
+
+
+def _cpuinfo() -> dict[str, str]:
+    info: dict[str, str] = {}
+    try:
+        for line in open("/proc/cpuinfo").read().splitlines():
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            info[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return info
+
+
+def _clock() -> tuple[float | None, str]:
+    """cpufreq's max clock when the kernel exposes it (bare metal), else /proc/cpuinfo's 'cpu
+    MHz', which under a hypervisor (KVM here) is the base/TSC clock, not the boost clock."""
+    try:
+        return int(open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read()) * 1e3, "cpufreq max"
+    except (OSError, ValueError):
+        mhz = _cpuinfo().get("cpu MHz")
+        return (float(mhz) * 1e6, "cpuinfo MHz (base/current clock; boost unknown)") if mhz else (None, "unknown")
+
+
+def theoretical_peaks(machine: dict, measurements) -> tuple[Peak, ...]:
+    """Per precision, the widest instruction the flags promise. Ops per instruction:
+    FMA = 2 x lanes; VPDPBUSD = 4 u8*s8 MACs per 32-bit lane = 8 x lanes; VDPBF16PS = 2 bf16
+    MACs per fp32 lane = 4 x lanes; AVX512-FP16 FMA = 2 x 32 lanes. Without VNNI, int8 needs
+    a multi-instruction sequence (vpmaddubsw + vpmaddwd + vpaddd): no peak is given."""
+    flags, cores = set(machine["flags"]), machine["usable_cores"]
+    clock, source = machine["clock_hz"], machine["clock_source"]
+    table = []
+    if "avx512f" in flags:
+        table.append(("fp32", "AVX-512 FMA (zmm, 16 fp32 lanes)", 32))
+    elif "fma" in flags:
+        table.append(("fp32", "AVX2 FMA (ymm, 8 fp32 lanes)", 16))
+    if "avx512_vnni" in flags:
+        table.append(("int8", "AVX512-VNNI VPDPBUSD (zmm, 64 u8*s8 MACs)", 128))
+    elif "avx_vnni" in flags:
+        table.append(("int8", "AVX-VNNI VPDPBUSD (ymm, 32 u8*s8 MACs)", 64))
+    if "avx512_bf16" in flags:
+        table.append(("bf16", "AVX512-BF16 VDPBF16PS (zmm, 32 bf16 MACs)", 64))
+    if "avx512_fp16" in flags:
+        table.append(("fp16", "AVX512-FP16 FMA (zmm, 32 fp16 lanes)", 64))
+    peaks = []
+    for precision, instruction, ops in table:
+        one = [m.ops_per_s for m in measurements if m.precision == precision and m.threads == 1]
+        implied = round(max(one) / (clock * ops), 2) if one and clock else None
+        peaks.append(Peak(precision, instruction, ops, clock, source, cores, None, implied))
+    return tuple(peaks)
