@@ -129,23 +129,34 @@ class Roofs:
 
 
 def measure_roofs(rounds: int = 5, round_s: float = 0.015, triad: bool = True) -> Roofs:
-    """Every probe on 1 thread and on all usable cores, `rounds` interleaved rounds of about
-    `round_s` each (best time kept): 3-5 s on a 2-core machine. Interleaving spreads each
-    probe over the whole window, so a burst of load from another process spoils one round of
-    every probe rather than all rounds of one."""
+    """Every probe on 1 thread, then on all usable cores, `rounds` interleaved rounds of about
+    `round_s` each (best time kept): 5-6 s on a 2-core Zen 5. Interleaving spreads each probe
+    over its window, so a burst of load from another process spoils one round of every probe
+    rather than all rounds of one. One thread count's probes live at a time (peak RSS ~0.3 GB
+    for the 1024x1024 weights and their packed copies; freed on return)."""
     from convbench.benchmarks import roof_probes
 
     start, cpu0, busy0 = time.perf_counter(), time.process_time(), _busy_cpu_seconds()
-    threads = sorted({1, usable_cores()})
-    probes, not_measured = roof_probes.make_probes(threads, GEMM_MKN, CONV_HWC_K)
-    best = {key: float("inf") for key in probes}
-    runs = dict.fromkeys(probes, 0)
-    reps = {}
+    measurements, not_measured = [], {}
+    for threads in sorted({1, usable_cores()}):
+        probes, not_measured = roof_probes.make_probes([threads], GEMM_MKN, CONV_HWC_K)
+        measurements += _measure(probes, rounds, round_s)
+        del probes
+    triads = tuple(measure_triad(t) for t in sorted({1, usable_cores()})) if triad else ()
+    wall, own = time.perf_counter() - start, time.process_time() - cpu0
+    busy = _busy_cpu_seconds() - busy0
+    foreign = max(0.0, (busy - own) / (wall * (os.cpu_count() or 1))) if busy >= 0 else float("nan")
+    machine = machine_facts()
+    peaks = theoretical_peaks(machine, measurements)
+    return Roofs(tuple(measurements), triads, peaks, not_measured, machine, round(foreign, 3), round(wall, 2))
+
+
+def _measure(probes: dict, rounds: int, round_s: float) -> list[Measurement]:
+    best, runs, reps = {}, {}, {}
     for key, probe in probes.items():  # warm-up (weight packing, thread pools), then calibration
         probe.run()
-        t = _time_once(probe.run)
-        best[key], runs[key] = t, 1
-        reps[key] = max(1, int(round_s / max(t, 1e-6)))
+        best[key], runs[key] = _time_once(probe.run), 1
+        reps[key] = max(1, int(round_s / max(best[key], 1e-6)))
     for r in range(rounds):
         for key, probe in probes.items():
             if r >= 2 and best[key] > 4 * round_s:
@@ -153,16 +164,7 @@ def measure_roofs(rounds: int = 5, round_s: float = 0.015, triad: bool = True) -
             for _ in range(reps[key]):
                 best[key] = min(best[key], _time_once(probe.run))
                 runs[key] += 1
-    measurements = tuple(Measurement(p.precision, p.method, p.threads, p.ops, best[k], runs[k])
-                         for k, p in probes.items())
-    del probes
-    triads = tuple(measure_triad(t) for t in threads) if triad else ()
-    wall, own = time.perf_counter() - start, time.process_time() - cpu0
-    busy = _busy_cpu_seconds() - busy0
-    foreign = max(0.0, (busy - own) / (wall * (os.cpu_count() or 1))) if busy >= 0 else float("nan")
-    machine = machine_facts()
-    peaks = theoretical_peaks(machine, measurements)
-    return Roofs(measurements, triads, peaks, not_measured, machine, round(foreign, 3), round(wall, 2))
+    return [Measurement(p.precision, p.method, p.threads, p.ops, best[k], runs[k]) for k, p in probes.items()]
 
 
 def _time_once(run) -> float:

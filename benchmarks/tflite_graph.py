@@ -59,7 +59,8 @@ class Builder:
         self.tensors.append(t)
         return len(self.tensors) - 1
 
-    def op(self, builtin: str, inputs, outputs, options=None, options_type: str | None = None, version: int = 1) -> None:
+    def op(self, builtin: str, inputs, outputs, options=None, options_type: str | None = None,
+           version: int = 1) -> None:
         fb = self._fb
         code = getattr(fb.BuiltinOperator, builtin)
         key = (code, version)
@@ -82,7 +83,8 @@ class Builder:
     def build(self, inputs, outputs) -> bytes:
         fb = self._fb
         sg = fb.SubGraphT()
-        sg.tensors, sg.inputs, sg.outputs, sg.operators, sg.name = self.tensors, list(inputs), list(outputs), self.ops, "main"
+        sg.tensors, sg.inputs, sg.outputs = self.tensors, list(inputs), list(outputs)
+        sg.operators, sg.name = self.ops, "main"
         codes = []
         for code, version in self.opcodes:
             oc = fb.OperatorCodeT()
