@@ -134,10 +134,12 @@ def profile_tflite(path, threads: int = 1, x: np.ndarray | None = None, budget_s
     trivial = _quiet_interpreter(model_content=trivial_tflite(), num_threads=threads)
     trivial.allocate_tensors()
     runs = {"whole": whole.invoke, "overhead": trivial.invoke}
-    interpreters, notes = [whole, trivial], []
+    interpreters = [whole, trivial]
+    folded = [f"{op.index}:{op.op_type}" for op in ops if op.folded]
+    notes = [f"{len(folded)} ops with only constant inputs ({', '.join(folded)}): computed once at init, "
+             "not timed"] if folded else []
     for op in ops:
         if op.folded:
-            notes.append(f"op {op.index} {op.op_type} has only constant inputs: computed once at init, not timed")
             continue
         content, inputs = tg.single_op_model(model, op.index)
         interp = _quiet_interpreter(model_content=content, num_threads=threads)
