@@ -80,8 +80,8 @@ def theoretical_peaks(machine: dict, measurements) -> tuple[Peak, ...]:
     FMA = 2 x lanes; VPDPBUSD = 4 u8*s8 MACs per 32-bit lane = 8 x lanes; VDPBF16PS = 2 bf16
     MACs per fp32 lane = 4 x lanes; AVX512-FP16 FMA = 2 x 32 lanes. Without VNNI, int8 needs
     a multi-instruction sequence (vpmaddubsw + vpmaddwd + vpaddd): no peak is given."""
-    flags, cores = set(machine["flags"]), machine["usable_cores"]
-    clock, source = machine["clock_hz"], machine["clock_source"]
+    flags, cores = set(machine.get("flags", ())), machine.get("usable_cores", 1)
+    clock, source = machine.get("clock_hz"), machine.get("clock_source", "unknown")
     table = []
     if "avx512f" in flags:
         table.append(("fp32", "AVX-512 FMA (zmm, 16 fp32 lanes)", 32))

@@ -45,12 +45,16 @@ def make_probes(threads_list, gemm_mkn, conv_hwc_k) -> tuple[dict[str, Probe], d
     conv = 2 * out * out * ch * ch * kern * kern
     rng = np.random.default_rng(0)
     probes: dict[str, Probe] = {}
+    not_measured = dict(NOT_MEASURED)
     for t in threads_list:
+        numpy_probes = _numpy_probes(t, m, k, n, rng, gemm)
+        if not numpy_probes:
+            not_measured["fp32 (numpy)"] = "threadpoolctl finds no BLAS behind numpy: its threads cannot be limited"
         for precision, method, ops, run in (_litert_probes(t, m, k, n, side, ch, kern, rng, gemm, conv)
                                             + _ort_probes(t, m, k, n, side, ch, kern, rng, gemm, conv)
-                                            + _numpy_probes(t, m, k, n, rng, gemm)):
+                                            + numpy_probes):
             probes[f"{method} t{t}"] = Probe(precision, method, t, ops, run)
-    return probes, dict(NOT_MEASURED)
+    return probes, not_measured
 
 
 # --- LiteRT / XNNPACK --------------------------------------------------------------------

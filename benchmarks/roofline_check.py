@@ -3,8 +3,8 @@ the suite's own runtimes (benchmarks/runtimes) at each batch and thread count, c
 from the artifact's graph, and reports achieved ops/s as a share of `Roofs.roof_for` — flagging
 any row above 100 % (that means a roof is wrong: extend the probes, never clip).
 
-Roofs are measured before and after the rows and pooled (best of both), because the CPU is
-shared: a roof probe that ran while another process held a core reads low.
+Roofs are measured before and after the rows and pooled (best of each probe), because the CPU
+is shared: a roof probe that ran while another process held a core reads low.
 
 Run: python -m convbench.benchmarks.roofline_check artifacts/manifest.json [more.tflite ...]
      [--batches 1 32] [--threads 1 2] [--json out.json]
@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from convbench.benchmarks import layer_ops as lo
-from convbench.benchmarks.roofs import ARTIFACT_PRECISIONS, Roofs, measure_roofs
+from convbench.benchmarks.roofs import ARTIFACT_PRECISIONS, Roofs, measure_roofs, pool
 
 RUNTIME_OF = {".tflite": "litert", ".onnx": "onnxruntime"}
 
@@ -139,11 +139,6 @@ def artifacts_from(paths) -> list[tuple[Path, str]]:
     return out
 
 
-def pooled(a: Roofs, b: Roofs) -> Roofs:
-    return replace(a, measurements=a.measurements + b.measurements, triads=a.triads + b.triads,
-                   foreign_cpu_share=max(a.foreign_cpu_share, b.foreign_cpu_share), seconds=a.seconds + b.seconds)
-
-
 def check(paths, batches=(1, 32), threads=(1, 2)) -> tuple[Roofs, list[Row]]:
     before = measure_roofs()
     timed = []
@@ -153,7 +148,7 @@ def check(paths, batches=(1, 32), threads=(1, 2)) -> tuple[Roofs, list[Row]]:
             for t in threads:
                 timed.append((path, fmt, RUNTIME_OF[path.suffix], batch, t,
                               time_artifact(path, RUNTIME_OF[path.suffix], batch, t), ops))
-    roofs = pooled(before, measure_roofs())
+    roofs = pool(before, measure_roofs())
     rows = []
     for path, fmt, runtime, batch, t, median_s, ops in timed:
         roof = roofs.roof_for(fmt, t)

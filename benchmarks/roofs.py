@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -86,7 +86,8 @@ class Roofs:
     peaks: tuple[Peak, ...]
     not_measured: dict[str, str]   # precision -> why there is no measured roof
     machine: dict
-    foreign_cpu_share: float       # CPU used by other processes while measuring (0..1)
+    foreign_cpu_share: float       # CPU used by other processes while measuring (0..1), from
+    # /proc/stat minus this process's CPU time; load from other VMs shows only as steal time
     seconds: float
 
     def best(self, precisions, threads: int | None = None) -> Roof | None:
@@ -128,12 +129,43 @@ class Roofs:
                    d["foreign_cpu_share"], d["seconds"])
 
 
-def measure_roofs(rounds: int = 5, round_s: float = 0.015, triad: bool = True) -> Roofs:
+def measure_roofs(rounds: int = 5, round_s: float = 0.015, triad: bool = True, attempts: int = 2,
+                  quiet_share: float = 0.1) -> Roofs:
     """Every probe on 1 thread, then on all usable cores, `rounds` interleaved rounds of about
-    `round_s` each (best time kept): 5-6 s on a 2-core Zen 5. Interleaving spreads each probe
+    `round_s` each (best time kept): 4-6 s on a 2-core Zen 5. Interleaving spreads each probe
     over its window, so a burst of load from another process spoils one round of every probe
-    rather than all rounds of one. One thread count's probes live at a time (peak RSS ~0.3 GB
-    for the 1024x1024 weights and their packed copies; freed on return)."""
+    rather than all rounds of one. If other processes used more than `quiet_share` of the CPU
+    meanwhile (they starve the multi-thread probes: 2-thread roofs fell to the 1-thread level
+    at 50 %), it measures again, up to `attempts` times, pooling the best of each probe.
+    One thread count's probes live at a time (peak RSS ~0.4 GB with the triad arrays)."""
+    roofs = _measure_once(rounds, round_s, triad)
+    for _ in range(attempts - 1):
+        if not roofs.foreign_cpu_share > quiet_share:
+            break
+        roofs = pool(roofs, _measure_once(rounds, round_s, triad))
+    return roofs
+
+
+def pool(a: Roofs, b: Roofs) -> Roofs:
+    """Both measurements' best per probe: more samples can only bring a roof nearer the truth.
+    foreign_cpu_share becomes the quieter attempt's."""
+    best: dict = {}
+    for m in a.measurements + b.measurements:
+        key = (m.method, m.threads)
+        if key not in best or m.ops_per_s > best[key].ops_per_s:
+            best[key] = m
+    triads: dict = {}
+    for t in a.triads + b.triads:
+        if t.threads not in triads or t.bytes_per_s > triads[t.threads].bytes_per_s:
+            triads[t.threads] = t
+    measurements = tuple(best.values())
+    return replace(a, measurements=measurements, triads=tuple(triads.values()),
+                   peaks=theoretical_peaks(a.machine, measurements),
+                   foreign_cpu_share=min(a.foreign_cpu_share, b.foreign_cpu_share),
+                   seconds=round(a.seconds + b.seconds, 2))
+
+
+def _measure_once(rounds: int, round_s: float, triad: bool) -> Roofs:
     from convbench.benchmarks import roof_probes
 
     start, cpu0, busy0 = time.perf_counter(), time.process_time(), _busy_cpu_seconds()
@@ -217,3 +249,33 @@ def _l3_bytes() -> int:
         return int(text.rstrip("K")) * 1024 if text.endswith("K") else int(text)
     except (OSError, ValueError):
         return 32 * 2**20
+
+
+def format_roofs(r: Roofs) -> str:
+    m = r.machine
+    lines = [f"{m['cpu_model']} (family {m['cpu_family']} model {m['cpu_model_number']}), {m['usable_cores']} usable "
+             f"cores, flags {' '.join(m['flags'])}; measured in {r.seconds} s, other processes used "
+             f"{100 * r.foreign_cpu_share:.0f} % of the CPU meanwhile"]
+    for x in sorted(r.measurements, key=lambda x: (x.precision, x.threads, -x.ops_per_s)):
+        lines.append(f"{x.precision:5} {x.threads}t {x.ops_per_s / 1e9:8.1f} Gop/s  ({x.runs:3d} runs)  {x.method}")
+    lines += [f"triad {t.threads}t {t.bytes_per_s / 1e9:.1f} GB/s (3 x {t.array_bytes >> 20} MiB float64 arrays)"
+              for t in r.triads]
+    for p in r.peaks:
+        per_unit = p.per_unit_ops_per_s
+        lines.append(f"theoretical {p.precision}: {p.instruction} x {p.cores} cores x {p.clock_hz / 1e9:.2f} GHz "
+                     f"[{p.clock_source}] = {per_unit / 1e9:.0f} Gop/s per unit/core; units/core unknown, the best "
+                     f"1-thread roof implies {p.implied_units}" if per_unit else f"theoretical {p.precision}: no clock")
+    lines += [f"not measured: {k}: {v}" for k, v in r.not_measured.items()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    roofs = measure_roofs()
+    print(format_roofs(roofs))
+    if len(sys.argv) > 1:
+        with open(sys.argv[1], "w") as f:
+            json.dump(roofs.to_dict(), f, indent=1)
+

@@ -76,7 +76,7 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
 def roofs():
     from convbench.benchmarks.roofs import measure_roofs
 
-    return measure_roofs(rounds=3, round_s=0.01)
+    return measure_roofs(rounds=3, round_s=0.01, attempts=1)
 
 
 # --- op counts -----------------------------------------------------------------------------
@@ -239,3 +239,15 @@ def test_decisions_use_a_threshold_for_one_sigmoid_unit_and_argmax_otherwise():
 
     assert decisions(np.array([[0.2], [0.7]])).tolist() == [0, 1]
     assert decisions(np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])).tolist() == [1, 0]
+
+
+def test_pooling_keeps_the_best_of_each_probe_and_never_lowers_a_roof():
+    from dataclasses import replace
+
+    from convbench.benchmarks.roofs import pool
+
+    a = _synthetic_roofs(fp32=100.0, int8=60.0)
+    b = replace(_synthetic_roofs(fp32=80.0, int8=90.0), foreign_cpu_share=0.5)
+    pooled = pool(a, b)
+    assert pooled.best("fp32", 1).ops_per_s == 100 and pooled.best("int8", 1).ops_per_s == 90
+    assert len(pooled.measurements) == len(a.measurements) and pooled.foreign_cpu_share == 0.0
