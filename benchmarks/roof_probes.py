@@ -24,7 +24,7 @@ from convbench.benchmarks.layer_ops import gemm_ops
 class Probe:
     precision: str
     method: str
-    threads: int
+    threads: int | None    # None: a GPU probe
     ops: int
     run: Callable[[], object]
 

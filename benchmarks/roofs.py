@@ -1,231 +1,140 @@
-"""Compute roofs per precision and a memory-bandwidth roof, measured on this machine at the
-start of a bench run, without TensorFlow: a large GEMM and a convolution run by the same
-runtimes that are benchmarked (XNNPACK through LiteRT, MLAS through ONNX Runtime), plus numpy
-BLAS for fp32, each on 1 thread and on every usable core. A row's efficiency divides its
-achieved ops/s by `Roofs.roof_for(...)`, whose rule guarantees it never exceeds the fastest
-kernel measured here for the precisions that row's kernels may run in.
+"""Measures a machine's roofs (records.roofs) without TensorFlow on the CPU: a large GEMM and a
+convolution per precision run by the runtimes that are benchmarked (XNNPACK through LiteRT, MLAS
+through ONNX Runtime) and numpy's BLAS, each on one thread and on every usable core, plus a
+streaming triad for memory bandwidth and the theoretical peaks the CPU flags promise. On a GPU
+host the same for the GPU (benchmarks/roof_probes_gpu.py).
 
-Ops: one multiply-accumulate = 2 ops for every precision (layer_ops.py). The probes have no
-padding, so their count is exact.
+A bench run measures them in a child process (`measure_in_child`: the probes and triad arrays
+peak at ~0.4 GB, which stays out of the benchmark process) before its first row and after its
+last. Measured 2026-11 on a 2-core Zen 5: 4-6 s quiet, up to ~19 s when other processes held the
+cores (a second attempt then runs and is pooled).
+
+Run: python -m convbench.benchmarks.roofs [--quick] [--devices cpu gpu] [--json OUT]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import subprocess
+import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from convbench.benchmarks.cpu_peak import Peak, machine_facts, theoretical_peaks, usable_cores
+from convbench.benchmarks.cpu_peak import theoretical_peaks
+from convbench.benchmarks.machine import FLAGS_OF_INTEREST, cpu_flags, cpuinfo, usable_cores
+from convbench.records import (BandwidthMeasurement, DeviceRoofs, RoofMeasurement, RunRoofs, read_record,
+                               write_record)
 
-PRECISIONS = ("fp32", "int8", "fp16", "bf16")
-GEMM_MKN = (512, 1024, 1024)    # 1.07 GOP: 4 ms fp32 / 1 ms int8 on one Zen 5 core; far beyond L2
-CONV_HWC_K = (30, 128, 3)       # 30x30x128 in, 128 out, 3x3 valid: 0.23 GOP
-
-# Which precisions an artifact's compute kernels may run in. The roof of a row is the best
-# measured roof over these, so no row can exceed 100 %:
-# - fp16 TFLite: fp16 weights pass through DEQUANTIZE (folded at init); XNNPACK on x86 computes
-#   fp32. fp16 ONNX: ORT inserts Casts around nodes without fp16 CPU kernels (seen in the
-#   optimized graph: InsertedPrecisionFreeCast + fp32 NCHWc Conv). Both may also run true
-#   fp16 kernels on CPUs that have them, hence (fp32, fp16).
-# - dynamic range: XNNPACK runs conv/FC as int8 GEMMs on dynamically quantized inputs (lesson5
-#   conv at 880 Gop/s, int8 speed); small layers stay fp32; ORT's ConvInteger/MatMulInteger
-#   are int8. Hence (fp32, int8).
-# - full-integer TFLite: every conv/FC is an int8 kernel; only (de)quantize touches floats.
-# - ONNX QDQ: ORT fuses the supported patterns into QLinearConv/QGemm (int8) and leaves the
-#   rest as DQ -> fp32 op -> Q, hence (int8, fp32): on a CPU without VNNI, where the int8
-#   roof can be below fp32, the fp32 roof then bounds the row.
-# - keras (TensorFlow/oneDNN): fp32 (TF would need an explicit bf16 mode to use bf16).
-ARTIFACT_PRECISIONS = {
-    "keras": ("fp32",), "tflite_fp32": ("fp32",), "onnx_fp32": ("fp32",),
-    "tflite_fp16": ("fp32", "fp16"), "onnx_fp16": ("fp32", "fp16"),
-    "tflite_dynamic": ("fp32", "int8"), "onnx_dynamic": ("fp32", "int8"),
-    "tflite_int8": ("int8",), "tflite_int8_io": ("int8",),
-    "onnx_int8": ("int8", "fp32"), "onnx_static_qdq": ("int8", "fp32"),
-}
+GEMM_MKN = (512, 1024, 1024)    # 1.07 Gop: 4 ms fp32 / 1 ms int8 on one Zen 5 core; far beyond L2
+CONV_HWC_K = (30, 128, 3)       # 30x30x128 in, 128 out, 3x3 valid: 0.23 Gop
+TRIAD = "STREAM triad a = b + s*c (float64; 3 x 8 bytes per element, write-allocate not counted)"
 
 
 @dataclass(frozen=True)
-class Measurement:
-    """One probe: `ops` operations in `seconds` (best of all its runs)."""
-    precision: str
-    method: str          # e.g. "litert FULLY_CONNECTED int8 512x1024x1024"
-    threads: int
-    ops: int
-    seconds: float
-    runs: int
+class RoofBudget:
+    """`rounds` interleaved rounds of about `round_s` per probe (best time kept); more attempts,
+    pooled, while other processes used more than `quiet_share` of the CPU."""
 
-    @property
-    def ops_per_s(self) -> float:
-        return self.ops / self.seconds
+    rounds: int = 5
+    round_s: float = 0.015
+    attempts: int = 2
+    quiet_share: float = 0.1
+    triad_repeats: int = 4
 
 
-@dataclass(frozen=True)
-class Roof:
-    precision: str
-    ops_per_s: float
-    threads: int
-    method: str          # the measurement that won
+DEFAULT_BUDGET = RoofBudget()
+QUICK_BUDGET = RoofBudget(rounds=3, round_s=0.008, attempts=1, triad_repeats=2)
 
 
-@dataclass(frozen=True)
-class Triad:
-    """a = b + s*c over float64 arrays; bytes counted as STREAM does: 3 x 8 per element
-    (read b, read c, write a). Write-allocate reads of `a` are not counted, so true DRAM
-    traffic can be up to 4/3 of this."""
-    threads: int
-    bytes_per_s: float
-    array_bytes: int
-
-
-@dataclass(frozen=True)
-class Roofs:
-    measurements: tuple[Measurement, ...]
-    triads: tuple[Triad, ...]
-    peaks: tuple[Peak, ...]
-    not_measured: dict[str, str]   # precision -> why there is no measured roof
-    machine: dict
-    foreign_cpu_share: float       # CPU used by other processes while measuring (0..1), from
-    # /proc/stat minus this process's CPU time; load from other VMs shows only as steal time
-    seconds: float
-
-    def best(self, precisions, threads: int | None = None) -> Roof | None:
-        """Fastest measurement among `precisions` using at most `threads` threads (None: all
-        usable cores; more than the usable cores counts as all of them)."""
-        precisions = (precisions,) if isinstance(precisions, str) else tuple(precisions)
-        cap = self.machine["usable_cores"] if threads is None else min(threads, self.machine["usable_cores"])
-        fit = [m for m in self.measurements if m.precision in precisions and m.threads <= cap]
-        if not fit:
-            return None
-        m = max(fit, key=lambda m: m.ops_per_s)
-        return Roof(m.precision, m.ops_per_s, m.threads, m.method)
-
-    def roof_for(self, artifact_format: str, threads: int | None) -> Roof:
-        """The roof a row divides by. `artifact_format` is the manifest's format
-        (tflite_int8, onnx_static_qdq, ...); unknown formats get the best roof of any
-        precision. `threads` is the row's thread setting (None = runtime default, counted as
-        all usable cores, the larger roof). Taking the best over every precision the row's
-        kernels may run in (ARTIFACT_PRECISIONS) and over thread counts up to the row's is what
-        keeps every row at or under 100 %; a row above it means a faster kernel exists than
-        any probe here, and the probes must be extended, never the result clipped."""
-        precisions = ARTIFACT_PRECISIONS.get(artifact_format, PRECISIONS)
-        roof = self.best(precisions, threads) or self.best(PRECISIONS, threads)
-        if roof is None:
-            raise ValueError("no roof was measured")
-        return roof
-
-    def triad_bytes_per_s(self, threads: int | None = None) -> float:
-        cap = self.machine["usable_cores"] if threads is None else threads
-        return max(t.bytes_per_s for t in self.triads if t.threads <= max(cap, 1))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Roofs":
-        return cls(tuple(Measurement(**m) for m in d["measurements"]), tuple(Triad(**t) for t in d["triads"]),
-                   tuple(Peak(**p) for p in d["peaks"]), d["not_measured"], d["machine"],
-                   d["foreign_cpu_share"], d["seconds"])
-
-
-def measure_roofs(rounds: int = 5, round_s: float = 0.015, triad: bool = True, attempts: int = 2,
-                  quiet_share: float = 0.1) -> Roofs:
-    """Every probe on 1 thread, then on all usable cores, `rounds` interleaved rounds of about
-    `round_s` each (best time kept): 4-6 s on a 2-core Zen 5. Interleaving spreads each probe
-    over its window, so a burst of load from another process spoils one round of every probe
-    rather than all rounds of one. If other processes used more than `quiet_share` of the CPU
-    meanwhile (they starve the multi-thread probes: 2-thread roofs fell to the 1-thread level
-    at 50 %), it measures again, up to `attempts` times, pooling the best of each probe.
-    One thread count's probes live at a time (peak RSS ~0.4 GB with the triad arrays)."""
-    roofs = _measure_once(rounds, round_s, triad)
-    for _ in range(attempts - 1):
-        if not roofs.foreign_cpu_share > quiet_share:
+def measure_cpu_roofs(budget: RoofBudget = DEFAULT_BUDGET) -> DeviceRoofs:
+    """Interleaving spreads each probe over the whole window, so a burst of load from another
+    process spoils one round of every probe rather than all rounds of one. Other processes that
+    hold a core starve the multi-thread probes (2-thread roofs fell to the 1-thread level at 50 %
+    foreign load), hence the extra attempts."""
+    roofs = _measure_cpu_once(budget)
+    for _ in range(budget.attempts - 1):
+        if not roofs.foreign_cpu_share > budget.quiet_share:
             break
-        roofs = pool(roofs, _measure_once(rounds, round_s, triad))
+        roofs = roofs.pooled_with(_measure_cpu_once(budget))
     return roofs
 
 
-def pool(a: Roofs, b: Roofs) -> Roofs:
-    """Both measurements' best per probe: more samples can only bring a roof nearer the truth.
-    foreign_cpu_share becomes the quieter attempt's."""
-    best: dict = {}
-    for m in a.measurements + b.measurements:
-        key = (m.method, m.threads)
-        if key not in best or m.ops_per_s > best[key].ops_per_s:
-            best[key] = m
-    triads: dict = {}
-    for t in a.triads + b.triads:
-        if t.threads not in triads or t.bytes_per_s > triads[t.threads].bytes_per_s:
-            triads[t.threads] = t
-    measurements = tuple(best.values())
-    return replace(a, measurements=measurements, triads=tuple(triads.values()),
-                   peaks=theoretical_peaks(a.machine, measurements),
-                   foreign_cpu_share=min(a.foreign_cpu_share, b.foreign_cpu_share),
-                   seconds=round(a.seconds + b.seconds, 2))
-
-
-def _measure_once(rounds: int, round_s: float, triad: bool) -> Roofs:
+def _measure_cpu_once(budget: RoofBudget) -> DeviceRoofs:
     from convbench.benchmarks import roof_probes
 
-    start, cpu0, busy0 = time.perf_counter(), time.process_time(), _busy_cpu_seconds()
+    start, own0, busy0 = time.perf_counter(), time.process_time(), _busy_cpu_seconds()
     measurements, not_measured = [], {}
-    for threads in sorted({1, usable_cores()}):
+    for threads in sorted({1, usable_cores()}):  # one thread count's probes alive at a time
         probes, not_measured = roof_probes.make_probes([threads], GEMM_MKN, CONV_HWC_K)
-        measurements += _measure(probes, rounds, round_s)
+        measurements += time_probes(probes, budget)
         del probes
-    triads = tuple(measure_triad(t) for t in sorted({1, usable_cores()})) if triad else ()
-    wall, own = time.perf_counter() - start, time.process_time() - cpu0
-    busy = _busy_cpu_seconds() - busy0
-    foreign = max(0.0, (busy - own) / (wall * (os.cpu_count() or 1))) if busy >= 0 else float("nan")
-    machine = machine_facts()
-    peaks = theoretical_peaks(machine, measurements)
-    return Roofs(tuple(measurements), triads, peaks, not_measured, machine, round(foreign, 3), round(wall, 2))
+    bandwidth = [measure_triad(t, repeats=budget.triad_repeats) for t in sorted({1, usable_cores()})]
+    wall, own = time.perf_counter() - start, time.process_time() - own0
+    foreign = max(0.0, (_busy_cpu_seconds() - busy0 - own) / (wall * (os.cpu_count() or 1)))
+    info, flags = cpuinfo(), cpu_flags()
+    return DeviceRoofs(device="cpu", name=info.get("model name", "unknown CPU"), usable_cores=usable_cores(),
+                       flags=sorted(flags & set(FLAGS_OF_INTEREST)), measurements=measurements,
+                       bandwidth=bandwidth, peaks=theoretical_peaks(flags, usable_cores()), not_measured=not_measured,
+                       foreign_cpu_share=round(min(foreign, 1.0), 3), seconds=round(wall, 2))
 
 
-def _measure(probes: dict, rounds: int, round_s: float) -> list[Measurement]:
+# A probe this far below the fastest of its precision after its first timed call cannot become
+# the roof (MLAS s8s8 ran 51 Gop/s where u8s8 ran 980 on Zen 5): it is not timed further.
+HOPELESS = 0.2
+
+
+def time_probes(probes: dict, budget: RoofBudget) -> list[RoofMeasurement]:
     best, runs, reps = {}, {}, {}
     for key, probe in probes.items():  # warm-up (weight packing, thread pools), then calibration
         probe.run()
-        best[key], runs[key] = _time_once(probe.run), 1
-        reps[key] = max(1, int(round_s / max(best[key], 1e-6)))
-    for r in range(rounds):
-        for key, probe in probes.items():
-            if r >= 2 and best[key] > 4 * round_s:
-                continue  # a probe far too slow to matter (MLAS s8s8 on some CPUs): 2 rounds are enough
+        best[key], runs[key] = time_once(probe.run), 1
+        reps[key] = max(1, int(budget.round_s / max(best[key], 1e-6)))
+    top = {}
+    for key, probe in probes.items():
+        top[probe.precision] = max(top.get(probe.precision, 0.0), probe.ops / best[key])
+    timed = [k for k, p in probes.items() if p.ops / best[k] >= HOPELESS * top[p.precision]]
+    for _ in range(budget.rounds):
+        for key in timed:
             for _ in range(reps[key]):
-                best[key] = min(best[key], _time_once(probe.run))
+                best[key] = min(best[key], time_once(probes[key].run))
                 runs[key] += 1
-    return [Measurement(p.precision, p.method, p.threads, p.ops, best[k], runs[k]) for k, p in probes.items()]
+    return [RoofMeasurement(precision=p.precision, method=p.method, threads=p.threads, ops=p.ops, seconds=best[k],
+                            runs=runs[k]) for k, p in probes.items()]
 
 
-def _time_once(run) -> float:
+def time_once(run) -> float:
     t0 = time.perf_counter()
     run()
     return time.perf_counter() - t0
 
 
 def _busy_cpu_seconds() -> float:
-    """Non-idle CPU seconds of the whole machine (all processes) from /proc/stat; -inf off Linux."""
+    """Non-idle CPU seconds of the whole machine (all processes) from /proc/stat; nan off Linux."""
     try:
-        fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        with open("/proc/stat") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:]]
     except OSError:
-        return float("-inf")
+        return float("nan")
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)   # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")   # user..steal, no guest (in user)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")   # user..steal (guest is inside user)
 
 
-def measure_triad(threads: int, array_bytes: int | None = None, repeats: int = 4) -> Triad:
-    """Best-of-`repeats` STREAM triad. Computed in L2-sized chunks so the s*c temporary stays in
-    cache: DRAM sees read b, read c, write a, as in STREAM. Threads split the arrays."""
+def measure_triad(threads: int, array_bytes: int | None = None, repeats: int = 4) -> BandwidthMeasurement:
+    """Best-of-`repeats` triad over arrays twice the L3, computed in 256 KiB chunks so that the
+    s*c temporary stays in cache: DRAM sees read b, read c, write a, as in STREAM. Threads
+    split the arrays (numpy releases the GIL in ufuncs)."""
     from concurrent.futures import ThreadPoolExecutor
 
     if array_bytes is None:
-        array_bytes = max(2 * _l3_bytes(), 64 * 2**20)   # each array twice the L3
+        array_bytes = max(2 * _l3_bytes(), 64 * 2**20)
     n = array_bytes // 8
-    a, b, c = np.empty(n), np.full(n, 1.0), np.full(n, 2.0)
-    a.fill(0.0)  # touch every page before timing
-    chunk, s = 1 << 15, 3.0   # 256 KiB per array chunk
+    a, b, c = np.zeros(n), np.full(n, 1.0), np.full(n, 2.0)   # every page touched before timing
+    chunk, s = 1 << 15, 3.0
     bounds = np.linspace(0, n, threads + 1).astype(int)
 
     def part(lo: int, hi: int) -> None:
@@ -236,46 +145,85 @@ def measure_triad(threads: int, array_bytes: int | None = None, repeats: int = 4
 
     best = float("inf")
     with ThreadPoolExecutor(threads) as pool:
-        for _ in range(repeats + 1):  # first pass: warm-up
+        for _ in range(repeats + 1):  # the first pass warms up
             t0 = time.perf_counter()
             list(pool.map(part, bounds[:-1], bounds[1:]))
             best = min(best, time.perf_counter() - t0)
-    return Triad(threads, 3 * 8 * n / best, int(array_bytes))
+    return BandwidthMeasurement(method=f"{TRIAD}, 3 x {array_bytes >> 20} MiB", threads=threads,
+                                bytes_per_s=3 * 8 * n / best, array_bytes=int(array_bytes))
 
 
 def _l3_bytes() -> int:
     try:
-        text = open("/sys/devices/system/cpu/cpu0/cache/index3/size").read().strip()
+        text = Path("/sys/devices/system/cpu/cpu0/cache/index3/size").read_text().strip()
         return int(text.rstrip("K")) * 1024 if text.endswith("K") else int(text)
     except (OSError, ValueError):
         return 32 * 2**20
 
 
-def format_roofs(r: Roofs) -> str:
-    m = r.machine
-    lines = [f"{m['cpu_model']} (family {m['cpu_family']} model {m['cpu_model_number']}), {m['usable_cores']} usable "
-             f"cores, flags {' '.join(m['flags'])}; measured in {r.seconds} s, other processes used "
-             f"{100 * r.foreign_cpu_share:.0f} % of the CPU meanwhile"]
-    for x in sorted(r.measurements, key=lambda x: (x.precision, x.threads, -x.ops_per_s)):
-        lines.append(f"{x.precision:5} {x.threads}t {x.ops_per_s / 1e9:8.1f} Gop/s  ({x.runs:3d} runs)  {x.method}")
-    lines += [f"triad {t.threads}t {t.bytes_per_s / 1e9:.1f} GB/s (3 x {t.array_bytes >> 20} MiB float64 arrays)"
-              for t in r.triads]
-    for p in r.peaks:
-        per_unit = p.per_unit_ops_per_s
-        lines.append(f"theoretical {p.precision}: {p.instruction} x {p.cores} cores x {p.clock_hz / 1e9:.2f} GHz "
-                     f"[{p.clock_source}] = {per_unit / 1e9:.0f} Gop/s per unit/core; units/core unknown, the best "
-                     f"1-thread roof implies {p.implied_units}" if per_unit else f"theoretical {p.precision}: no clock")
-    lines += [f"not measured: {k}: {v}" for k, v in r.not_measured.items()]
-    return "\n".join(lines)
+def measure_roofs(devices=("cpu",), budget: RoofBudget = DEFAULT_BUDGET) -> RunRoofs:
+    """Every device's roofs (as `at_start`); a device without roofs is listed with the reason."""
+    from convbench.runtimes.gpu import gpu_available
+
+    found, missing = [], {}
+    if "cpu" in devices:
+        found.append(measure_cpu_roofs(budget))
+    if "gpu" in devices:
+        ok, why = gpu_available()
+        if ok:
+            from convbench.benchmarks.roof_probes_gpu import measure_gpu_roofs
+
+            found.append(measure_gpu_roofs(why, budget))
+        else:
+            missing["gpu"] = why
+    return RunRoofs(at_start=found, not_measured=missing)
+
+
+def measure_in_child(devices=("cpu",), quick: bool = False) -> RunRoofs:
+    """measure_roofs in a fresh `python -m convbench.benchmarks.roofs`; its failure is an error
+    naming the child's last words (a run without roofs would divide by nothing)."""
+    with tempfile.TemporaryDirectory(prefix="convbench-roofs-") as tmp:
+        out = Path(tmp) / "roofs.json"
+        cmd = [sys.executable, "-m", "convbench.benchmarks.roofs", "--json", str(out), "--devices", *devices]
+        done = subprocess.run(cmd + (["--quick"] if quick else []), capture_output=True, text=True)
+        if done.returncode != 0 or not out.is_file():
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise RuntimeError(f"measuring the roofs failed (exit {done.returncode}): {' | '.join(tail)}")
+        return read_record(out, RunRoofs)
+
+
+def summary_lines(roofs: DeviceRoofs) -> list[str]:
+    lines = [f"{roofs.device}: {roofs.name}, {roofs.usable_cores} usable cores, flags {' '.join(roofs.flags)}; "
+             f"{roofs.seconds} s, {roofs.attempts} attempt(s), other processes used "
+             f"{100 * (roofs.foreign_cpu_share or 0):.0f} % of the CPU meanwhile"]
+    for m in sorted(roofs.measurements, key=lambda m: (m.precision, m.threads or 0, -m.ops_per_s)):
+        lines.append(f"  {m.precision:5} {m.threads or 'gpu'}t {m.ops_per_s / 1e9:8.1f} Gop/s ({m.runs:3d} runs) "
+                     f"{m.method}")
+    lines += [f"  bandwidth {b.threads or 'gpu'}t {b.bytes_per_s / 1e9:.1f} GB/s: {b.method}" for b in roofs.bandwidth]
+    for p in roofs.peaks:
+        units = roofs.implied_units(p)
+        lines.append(f"  theoretical {p.precision}: {p.instruction} x {p.cores} cores x "
+                     f"{(p.clock_hz or 0) / 1e9:.2f} GHz [{p.clock_source}] = "
+                     f"{(p.per_unit_ops_per_s or 0) / 1e9:.0f} Gop/s with one unit per core"
+                     + (f"; the 1-thread roof needs {units:.2f} units at this clock" if units else ""))
+    return lines + [f"  not measured: {k}: {v}" for k, v in roofs.not_measured.items()]
+
+
+def main(argv=None) -> None:
+    from convbench.tables import print_lines
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "gpu"], default=["cpu"])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, one attempt (tests, --quick runs)")
+    parser.add_argument("--json", type=Path, help="write the RunRoofs record here")
+    args = parser.parse_args(argv)
+    roofs = measure_roofs(args.devices, QUICK_BUDGET if args.quick else DEFAULT_BUDGET)
+    if args.json:
+        write_record(args.json, roofs)
+    else:
+        print_lines([line for d in roofs.at_start for line in summary_lines(d)]
+                    + [f"{k}: no roofs ({v})" for k, v in roofs.not_measured.items()])
 
 
 if __name__ == "__main__":
-    import json
-    import sys
-
-    roofs = measure_roofs()
-    print(format_roofs(roofs))
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as f:
-            json.dump(roofs.to_dict(), f, indent=1)
-
+    main()

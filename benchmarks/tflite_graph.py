@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-DTYPES = {"float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int64": 4, "int8": 9}  # schema TensorType
+DTYPES = {"float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int64": 4, "bool": 6, "int16": 7, "int8": 9,
+          "float64": 10}  # schema TensorType
+NUMPY_DTYPES = {code: name for name, code in DTYPES.items()}
 
 
 def _schema():
