@@ -23,7 +23,7 @@ from convbench.fsutil import make_temp_dir, publish_dir
 from convbench.records import (BENCH_FILE, MANIFEST_FILE, Manifest, TrainedRecord, finish_bench_file, read_manifest,
                                write_manifest)
 
-SUITES = ("latency", "audit", "memory", "scaling", "pipeline")  # also the order they run in
+SUITES = ("latency", "audit", "layers", "memory", "scaling", "pipeline")  # also the order they run in
 DEVICES = ("cpu", "gpu", "all")
 SUITE_DIR = Path(__file__).resolve().parent
 DEFAULT_BUDGET = RoundBudget(time_s=0.2, min_rounds=7, max_rounds=3000)

@@ -1,6 +1,6 @@
 """Per-layer latency at batch 1 of a .tflite (LiteRT + XNNPACK) or .onnx (ONNX Runtime) file:
-time, share of the whole model, ops and achieved ops/s per layer, and how well the layers
-add up to the whole model timed the same way.
+time, share of the whole model, ops and achieved ops/s per layer, and how well the layers add
+up to the whole model timed the same way (the layers suite, benchmarks/test_layers.py).
 
 LiteRT's Python API has no op profiler (ai-edge-litert 2.3: the interpreter wrapper exposes no
 profiler, `profiling_info_pb2` is only the C++ benchmark tool's output format), so each
@@ -12,8 +12,7 @@ N single-op models pay N times: it is measured on a one-element ADD model and su
 every layer; the check is sum(layers) + one overhead vs the whole model. Measured on lesson5
 (Zen 5, 1 thread): 0.97-1.03 for fp32, int8, dynamic, fp16 and pruned_80.
 
-Run: python -m convbench.benchmarks.layers MODEL.tflite|MODEL.onnx [--threads N] [--roofs]
-     [--onnx-method profiler|sliced]
+Run on any file: python -m convbench.benchmarks.layers MODEL.tflite|MODEL.onnx [--threads N]
 """
 
 from __future__ import annotations
@@ -21,50 +20,38 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class LayerTime:
-    index: int            # execution order
-    name: str             # TFLite: output tensor name; ONNX: node name
-    op_type: str
-    time_us: float        # median; LiteRT: minus the per-invoke overhead
-    share: float          # time_us / whole-model median
-    ops: int              # ops on real input pixels (layer_ops.py); 0 = not counted
-    ops_dense: int        # incl. the zero-padded border
-
-    @property
-    def ops_per_s(self) -> float | None:
-        return self.ops / (self.time_us * 1e-6) if self.ops and self.time_us > 0 else None
+from convbench.records import LayerTiming
 
 
 @dataclass(frozen=True)
 class LayerProfile:
-    path: str
-    runtime: str          # "litert" or "onnxruntime"
-    threads: int
+    """What one profiling measured (the layers suite adds the row's identity: LayerProfileResult)."""
+
     method: str
-    layers: tuple[LayerTime, ...]
+    layers: list[LayerTiming]
     whole_us: float       # median of the whole model, timed like the benchmark (no profiler)
     overhead_us: float    # one run's fixed cost, measured on a one-element model
-    notes: tuple[str, ...] = ()
-
-    @property
-    def layers_sum_us(self) -> float:
-        return sum(layer.time_us for layer in self.layers)
+    providers: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
+    resolution_us: float = 0.0   # per layer: how far one layer's time may be off by the method itself
 
     @property
     def sum_ratio(self) -> float:
-        """(sum of layers + one run's overhead) / whole model: 1.0 when the parts add up."""
-        return (self.layers_sum_us + self.overhead_us) / self.whole_us
+        return (sum(layer.time_us for layer in self.layers) + self.overhead_us) / self.whole_us
 
-    @property
-    def ops(self) -> int:
-        return sum(layer.ops for layer in self.layers)
+    def tolerance(self, relative: float) -> float:
+        """|sum_ratio - 1| allowed: `relative`, plus every layer's resolution."""
+        return relative + self.resolution_us * len(self.layers) / self.whole_us
+
+
+def layer_timing(index: int, name: str, op_type: str, time_us: float, whole_us: float, counted) -> LayerTiming:
+    return LayerTiming(index=index, name=name, op_type=op_type, time_us=time_us, share=time_us / whole_us,
+                       ops=counted.ops_real, ops_dense=counted.ops_dense)
 
 
 def interleaved_medians(runs: dict[str, callable], budget_s: float = 1.5, reps: int = 5,
@@ -113,7 +100,7 @@ def sample_input(shape, seed: int = 0) -> np.ndarray:
 
 def profile_tflite(path, threads: int = 1, x: np.ndarray | None = None, budget_s: float = 1.5) -> LayerProfile:
     from convbench.benchmarks import tflite_graph as tg
-    from convbench.optimize.int8_io import quantize_input
+    from convbench.runtimes.int8_io import quantize_input
 
     path = Path(path)
     model = tg.read_model(path)
@@ -150,18 +137,14 @@ def profile_tflite(path, threads: int = 1, x: np.ndarray | None = None, budget_s
         runs[op.index] = interp.invoke
     medians = interleaved_medians(runs, budget_s)
     overhead, whole_us = medians.pop("overhead"), medians.pop("whole")
-    layers = []
-    for op in ops:
-        if op.folded:
-            continue
-        t = medians[op.index] - overhead
-        counted = tg.op_ops(model, op)
-        layers.append(LayerTime(op.index, op.name, op.op_type, t, t / whole_us, counted.ops_real, counted.ops_dense))
+    layers = [layer_timing(op.index, op.name, op.op_type, medians[op.index] - overhead, whole_us, tg.op_ops(model, op))
+              for op in ops if not op.folded]
     delegated = "DELEGATE" in {d["op_name"] for d in whole._get_ops_details()}
     method = ("single-op models cut from the flatbuffer, fed the whole model's intermediate tensors, "
               f"timed interleaved with the whole model ({'XNNPACK' if delegated else 'builtin kernels'}); "
               "per-invoke overhead of a one-element ADD subtracted from each layer")
-    return LayerProfile(str(path), "litert", threads, method, tuple(layers), whole_us, overhead, tuple(notes))
+    return LayerProfile(method, layers, whole_us, overhead, ("XNNPACK", "builtin") if delegated else ("builtin",),
+                        notes)
 
 
 def profile(path, threads: int = 1, budget_s: float = 1.5, onnx_method: str = "profiler") -> LayerProfile:
@@ -176,46 +159,22 @@ def profile(path, threads: int = 1, budget_s: float = 1.5, onnx_method: str = "p
     raise ValueError(f"{path}: expected a .tflite or .onnx file")
 
 
-def format_table(p: LayerProfile, roof_ops_per_s: float | None = None, roof_label: str = "") -> str:
-    lines = [f"{p.path}  [{p.runtime}, {p.threads} thread(s), batch 1]",
-             f"{'#':>3} {'op':<22} {'time µs':>9} {'share':>7} {'Mop':>8} {'Gop/s':>8}"
-             + (f" {'% roof':>7}" if roof_ops_per_s else "") + "  name"]
-    for layer in p.layers:
-        rate = layer.ops_per_s
-        lines.append(f"{layer.index:>3} {layer.op_type[:22]:<22} {layer.time_us:9.2f} {100 * layer.share:6.1f}% "
-                     f"{layer.ops / 1e6:8.2f} {rate / 1e9 if rate else float('nan'):8.1f}"
-                     + (f" {100 * rate / roof_ops_per_s:6.1f}%" if roof_ops_per_s and rate else
-                        (" " * 8 if roof_ops_per_s else "")) + f"  {layer.name[:60]}")
-    whole_rate = p.ops / (p.whole_us * 1e-6)
-    lines.append(f"whole model {p.whole_us:.2f} µs ({whole_rate / 1e9:.1f} Gop/s"
-                 + (f", {100 * whole_rate / roof_ops_per_s:.1f} % of {roof_label}" if roof_ops_per_s else "") + ")")
-    lines.append(f"sum of layers {p.layers_sum_us:.2f} µs + one run's overhead {p.overhead_us:.2f} µs "
-                 f"= {p.sum_ratio:.3f} x whole")
-    lines.extend(f"note: {n}" for n in p.notes)
-    lines.append(f"method: {p.method}")
-    return "\n".join(lines)
-
-
 def main(argv=None) -> None:
+    from convbench.tables import print_lines, print_table
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", type=Path)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--budget-s", type=float, default=1.5, help="timing budget per model")
-    parser.add_argument("--roofs", action="store_true", help="measure roofs first (~5 s) and show %% of roof")
-    parser.add_argument("--format", help="artifact format for the roof rule (default: the file's stem)")
-    parser.add_argument("--onnx-method", choices=["profiler", "sliced"], default="profiler")
     args = parser.parse_args(argv)
-    roofs = None
-    if args.roofs:
-        from convbench.benchmarks.roofs import measure_roofs
-
-        roofs = measure_roofs()
     for path in args.paths:
-        p = profile(path, args.threads, args.budget_s, args.onnx_method)
-        roof = roofs.roof_for(args.format or path.stem, args.threads) if roofs else None
-        label = (f"{roof.precision} roof {roof.ops_per_s / 1e9:.0f} Gop/s ({roof.method}, {roof.threads}t)"
-                 if roof else "")
-        print(format_table(p, roof.ops_per_s if roof else None, label), "\n")
+        p = profile(path, args.threads, args.budget_s)
+        rows = [(layer.index, layer.op_type, f"{layer.time_us:.2f}", f"{layer.share:.1%}", f"{layer.ops / 1e6:.2f}",
+                 f"{layer.ops_per_s / 1e9:.1f}" if layer.ops_per_s else None, layer.name[:60]) for layer in p.layers]
+        print_table(("#", "op", "time µs", "share", "Mop", "Gop/s", "name"), rows, right=range(5),
+                    title=f"{path} ({args.threads} thread(s), batch 1)")
+        print_lines([f"whole model {p.whole_us:.2f} µs; sum of layers + one call's overhead {p.overhead_us:.2f} µs = "
+                     f"{p.sum_ratio:.3f} x whole", *p.notes, f"method: {p.method}", ""])
 
 
 if __name__ == "__main__":

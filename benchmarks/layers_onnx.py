@@ -29,8 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from convbench.benchmarks import layer_ops as lo
-from convbench.benchmarks.layers import LayerProfile, LayerTime, interleaved_medians, sample_input
+from convbench.benchmarks.layers import LayerProfile, interleaved_medians, layer_timing, sample_input
 
+# The profiler writes whole µs and its own per-node cost, subtracted as one calibrated constant,
+# varies by op: each node's time is uncertain by about half a µs (lesson1 fp16, 24 nodes: the
+# layers added up to 0.85 of the whole; fp32, 14 nodes: 0.95-1.01).
+PROFILER_RESOLUTION_US = 0.5
 CONV_TYPES = {"Conv", "FusedConv", "NhwcFusedConv", "NhwcConv", "QLinearConv", "ConvInteger"}
 GEMM_TYPES = {"MatMul", "Gemm", "FusedGemm", "FusedMatMul", "QGemm", "QLinearMatMul", "MatMulInteger",
               "MatMulIntegerToFloat", "DynamicQuantizeMatMul"}
@@ -115,14 +119,14 @@ def node_ops(node, inits: dict, args: dict) -> lo.LayerOps:
     return lo.NO_OPS
 
 
-def _profiled_runs(model, feed, threads: int, opt_level: str, warmup: int, runs: int):
-    with tempfile.TemporaryDirectory(prefix="convbench-ortprof-") as tmp:
-        opts = _options(threads, opt_level)
-        opts.enable_profiling, opts.profile_file_prefix = True, str(Path(tmp) / "profile")
-        profiled = _session(model, opts)
-        for _ in range(warmup + runs):
-            profiled.run(None, feed)
-        return node_events(json.loads(Path(profiled.end_profiling()).read_text()), warmup)
+def _profiled_session(model, threads: int, opt_level: str, prefix: Path):
+    opts = _options(threads, opt_level)
+    opts.enable_profiling, opts.profile_file_prefix = True, str(prefix)
+    return _session(model, opts)
+
+
+def _trace(session) -> list[dict]:
+    return json.loads(Path(session.end_profiling()).read_text())
 
 
 def _trimmed_mean(values, drop: float = 0.05) -> float:
@@ -143,23 +147,34 @@ def _optimized(path: Path, threads: int, opt_level: str):
     return sess, optimized, {inp.name: sample_input([1, *inp.shape[1:]])}
 
 
-def profile_onnx(path, threads: int = 1, method: str = "profiler", warmup: int = 20, runs: int = 300,
-                 budget_s: float = 1.5, opt_level: str = "ORT_ENABLE_ALL") -> LayerProfile:
+def profile_onnx(path, threads: int = 1, method: str = "profiler", warmup: int = 20, budget_s: float = 1.5,
+                 opt_level: str = "ORT_ENABLE_ALL") -> LayerProfile:
     """Per-node times by ORT's profiler (method="profiler", the default) or by timing each
-    node of ORT's optimized graph as a model of its own (method="sliced", the cross-check)."""
+    node of ORT's optimized graph as a model of its own (method="sliced", the cross-check).
+    The profiled runs are interleaved with the unprofiled whole model and both one-element
+    models, so that load from other processes hits the layers and the whole alike."""
     if method == "sliced":
         return profile_onnx_sliced(path, threads, budget_s, opt_level)
     if method != "profiler":
         raise ValueError(f"method {method!r}: expected 'profiler' or 'sliced'")
     path = Path(path)
     sess, optimized, feed = _optimized(path, threads, opt_level)
-    per_run, args, model_runs = _profiled_runs(str(path), feed, threads, opt_level, warmup, runs)
     one = {"x": np.ones(1, np.float32)}
-    trivial_runs, _, _ = _profiled_runs(trivial_onnx(), one, threads, opt_level, warmup, runs)
+    with tempfile.TemporaryDirectory(prefix="convbench-ortprof-") as tmp:
+        profiled = _profiled_session(str(path), threads, opt_level, Path(tmp) / "model")
+        profiled_trivial = _profiled_session(trivial_onnx(), threads, opt_level, Path(tmp) / "trivial")
+        overhead_sess = _session(trivial_onnx(), _options(threads, opt_level))
+        for _ in range(warmup):   # arena growth and first-run costs stay out of the profile
+            profiled.run(None, feed)
+            profiled_trivial.run(None, one)
+        medians = interleaved_medians({"whole": lambda: sess.run(None, feed),
+                                       "overhead": lambda: overhead_sess.run(None, one),
+                                       "profiled": lambda: profiled.run(None, feed),
+                                       "profiled trivial": lambda: profiled_trivial.run(None, one)}, budget_s)
+        skip = warmup + 1   # interleaved_medians warms each callable up once more
+        per_run, args, model_runs = node_events(_trace(profiled), skip)
+        trivial_runs, _, _ = node_events(_trace(profiled_trivial), skip)
     inflation = _trimmed_mean(next(iter(trivial_runs.values())))
-    overhead_sess = _session(trivial_onnx(), _options(threads, opt_level))
-    medians = interleaved_medians({"whole": lambda: sess.run(None, feed),
-                                   "overhead": lambda: overhead_sess.run(None, one)}, budget_s)
     whole_us = medians["whole"]
     inits = {i.name: list(i.dims) for i in optimized.graph.initializer}
     nodes = {n.name: n for n in optimized.graph.node}
@@ -169,16 +184,16 @@ def profile_onnx(path, threads: int = 1, method: str = "profiler", warmup: int =
         t = _trimmed_mean(times) - inflation
         node = nodes.get(name)
         counted = node_ops(node, inits, args[name]) if node is not None else lo.NO_OPS
-        layers.append(LayerTime(order.get(name, -1), name, args[name].get("op_name", "?"), t, t / whole_us,
-                                counted.ops_real, counted.ops_dense))
+        layers.append(layer_timing(order.get(name, -1), name, args[name].get("op_name", "?"), t, whole_us, counted))
     raw_sum = sum(_trimmed_mean(t) for t in per_run.values())
-    notes = (f"profiler: {runs} runs after {warmup} warm-up runs; model_run median {np.median(model_runs):.1f} µs; "
-             f"raw node sum {raw_sum:.1f} µs; per-node profiler cost {inflation:.2f} µs subtracted from each node",)
+    notes = [f"profiler: {len(model_runs)} runs after {warmup} warm-up runs; model_run median "
+             f"{np.median(model_runs):.1f} µs; raw node sum {raw_sum:.1f} µs; per-node profiler cost {inflation:.2f} µs "
+             "subtracted from each node (it varies by op by about ±0.5 µs, so a node under 0.5 µs can read below 0)"]
     method = ("ONNX Runtime profiler (enable_profiling), warm-up runs dropped by position, node time = trimmed mean "
-              "minus the profiler's per-node cost; whole model timed without the profiler; one-element Add model = "
-              "per-run overhead")
-    return LayerProfile(str(path), "onnxruntime", threads, method, tuple(layers), whole_us, medians["overhead"],
-                        notes)
+              "minus the profiler's per-node cost (a profiled one-element Add); whole model timed without the profiler, "
+              "interleaved with the profiled runs; one-element Add model = per-run overhead")
+    return LayerProfile(method, layers, whole_us, medians["overhead"], tuple(sess.get_providers()), notes,
+                        resolution_us=PROFILER_RESOLUTION_US)
 
 
 def profile_onnx_sliced(path, threads: int = 1, budget_s: float = 1.5,
@@ -237,7 +252,7 @@ def profile_onnx_sliced(path, threads: int = 1, budget_s: float = 1.5,
     for i, node in enumerate(optimized.graph.node):
         t = medians[i] - overhead
         counted = node_ops(node, dims, shapes[i]) if shapes[i]["input_type_shape"][0]["t"] else lo.NO_OPS
-        layers.append(LayerTime(i, node.name, node.op_type, t, t / whole_us, counted.ops_real, counted.ops_dense))
+        layers.append(layer_timing(i, node.name, node.op_type, t, whole_us, counted))
     method = ("one-node models cut from ORT's optimized graph, run with optimizations off, fed the whole graph's "
               "intermediate values, timed interleaved with the whole model; one session.run overhead subtracted")
-    return LayerProfile(str(path), "onnxruntime", threads, method, tuple(layers), whole_us, overhead)
+    return LayerProfile(method, layers, whole_us, overhead, tuple(sess.get_providers()))
