@@ -9,24 +9,14 @@ from datetime import datetime, timezone
 from convbench.records import PERCENTILE_METHOD, BenchRun, Recommendation
 from convbench.report.columns import COLUMNS, RowView
 from convbench.report.figures import Figure
+from convbench.report.layers import LayerSection, layer_sections
 from convbench.report.lessons import lesson_figures
 from convbench.report.notes import Note, all_notes
 from convbench.report.plots import run_figures
 from convbench.report.recommend import recommend, recommendation_lines
+from convbench.report.roofline import RoofsSection, roofline_figures, roofs_section
 from convbench.report.rows import roofs
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    sort: str = ""                     # the raw number for the HTML sort script; "" sorts by text
-
-
-@dataclass
-class Table:
-    headers: list[str]
-    rows: list[list[Cell]]
-    sortable: bool = False
+from convbench.report.tables import Cell, Table, number_or_text
 
 
 @dataclass
@@ -34,6 +24,7 @@ class ModelSection:
     model: str
     summary: str
     table: Table
+    layers: list[LayerSection] = field(default_factory=list)   # per-layer latency and error (report/layers.py)
 
 
 @dataclass
@@ -47,6 +38,7 @@ class Report:
     notes: list[Note]
     figures: list[Figure]
     models: list[ModelSection] = field(default_factory=list)
+    roofs: RoofsSection | None = None                          # report/roofline.py
 
 
 def build_model(run: BenchRun, accuracy_budget_pp: float = 1.0) -> Report:
@@ -65,13 +57,10 @@ def build_model(run: BenchRun, accuracy_budget_pp: float = 1.0) -> Report:
             "recommended."),
         recommendation_lines=recommendation_lines(rec),
         notes=all_notes(run),
-        figures=run_figures(run) + lesson_figures(run),
+        figures=run_figures(run) + roofline_figures(run) + lesson_figures(run),
         models=[model_section(run, m) for m in sorted({r.model for r in run.latency})],
+        roofs=roofs_section(run),
     )
-
-
-def _number_or_text(value) -> str:
-    return repr(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
 
 
 def results_table(run: BenchRun, model: str) -> Table:
@@ -79,7 +68,7 @@ def results_table(run: BenchRun, model: str) -> Table:
                   key=lambda r: (r.device, r.batch, r.stats.p50_ms, r.label))
     views = [RowView.of(run, r) for r in rows]
     return Table([c.header for c in COLUMNS],
-                 [[Cell(c.text(v), _number_or_text(c.value(v))) for c in COLUMNS] for v in views], sortable=True)
+                 [[Cell(c.text(v), number_or_text(c.value(v))) for c in COLUMNS] for v in views], sortable=True)
 
 
 def model_section(run: BenchRun, model: str) -> ModelSection:
@@ -92,7 +81,7 @@ def model_section(run: BenchRun, model: str) -> ModelSection:
     if unmeasured:
         reasons = sorted({r.accuracy_note or "no reason recorded" for r in unmeasured})
         summary += f" {len(unmeasured)} row(s) did not measure accuracy: " + "; ".join(reasons) + "."
-    return ModelSection(model, summary, results_table(run, model))
+    return ModelSection(model, summary, results_table(run, model), layer_sections(run, model))
 
 
 def provenance(run: BenchRun) -> Table:
@@ -106,7 +95,7 @@ def provenance(run: BenchRun) -> Table:
         ("CPU", f"{m.cpu_model} ({m.usable_cores} usable of {m.logical_cores} logical cores; flags: {flags})"),
         ("RAM", f"{m.ram_gib} GiB"),
         ("GPU", m.gpu_name or "none"),
-        ("compute roof", f"{roofs(rec.peaks_gflops)} ({rec.peak_method or 'method not recorded'})"),
+        ("roofs", roofs(rec.roofs)),
         ("dataset", dataset),
         ("git commit", f"{rec.git_commit or 'unknown'}{' (dirty)' if rec.git_dirty else ''}"),
         ("libraries", ", ".join(f"{k} {v}" for k, v in sorted(rec.versions.items())) or "–"),

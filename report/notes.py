@@ -9,6 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from convbench.records import ArtifactRecord, BenchRun
+from convbench.report.layers import compression_findings, hardware_findings
 from convbench.report.rows import (accuracy_drop_pp, fastest, is_post_training, kib, model_rows, models, percent,
                                   precision, roofs)
 
@@ -65,6 +66,7 @@ def model_compression(run: BenchRun) -> Note:
         if fp32 and p80_fp32 and fp32.bytes and p80_fp32.bytes and p80_fp32.bytes >= fp32.bytes * 0.95:
             note.findings.append(f"{model}: the pruned fp32 .tflite is as large as the dense one "
                                  f"({kib(p80_fp32.bytes)}): zeros are stored; only compression (gzip) sees them.")
+    note.findings += compression_findings(run)   # which layer's error explains the loss (report/layers.py)
     return note
 
 
@@ -102,17 +104,17 @@ def accelerator_utilization(run: BenchRun) -> Note:
                 "Larger batches keep the hardware busy: throughput and the fraction of peak FLOP/s grow with "
                 "batch size.")
     lat = [r for r in model_rows(run.latency) if r.fraction_of_roof is not None]
-    if run.record.peaks_gflops:
-        note.findings.append(f"Measured compute roof ({run.record.peak_method or 'method not recorded'}): "
-                             f"{roofs(run.record.peaks_gflops)}.")
+    if run.record.roofs.devices:
+        note.findings.append(f"Measured roofs, per precision on all cores (the Roofs section lists every probe): "
+                             f"{roofs(run.record.roofs)}; ops counted as {run.record.roofs.ops_count}.")
     for model in models(lat):
         mine = [r for r in lat if r.model == model]
         b1 = max((r for r in mine if r.batch == 1), key=lambda r: r.fraction_of_roof, default=None)
         best = max(mine, key=lambda r: r.fraction_of_roof)
         if b1:
             note.findings.append(
-                f"{model}: best batch-1 row reaches {b1.achieved_gflops:.1f} GFLOP/s ({b1.fraction_of_roof:.0%} of "
-                f"{b1.roof_name}, {b1.variant}/{b1.runtime}); best overall {best.achieved_gflops:.1f} GFLOP/s "
+                f"{model}: best batch-1 row reaches {b1.achieved_gflops:.1f} Gop/s ({b1.fraction_of_roof:.0%} of "
+                f"{b1.roof_name}, {b1.variant}/{b1.runtime}); best overall {best.achieved_gflops:.1f} Gop/s "
                 f"({best.fraction_of_roof:.0%} of {best.roof_name}) at batch {best.batch} "
                 f"({best.variant}/{best.runtime}, t{best.threads_label}).")
             if best.batch == 1 or best.fraction_of_roof < b1.fraction_of_roof * 1.1:
@@ -169,6 +171,7 @@ def hardware_optimization(run: BenchRun) -> Note:
             if gain < 1.2:
                 note.contradicted.append(f"{model}: 80 % sparsity gives little or no speed-up ({gain:.2f}x, not ~5x): "
                                          "dense kernels still multiply the zeros.")
+    note.findings += hardware_findings(run)   # the layers behind the headline (report/layers.py)
     return note
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from convbench.formats import FORMATS
 from convbench.records import BenchRun, LatencyResult, MemoryResult
+from convbench.records.roofs import PRECISIONS
 
 NULL_RUNTIME = "null"            # times the harness on a constant output: no model, no accuracy
 EAGER_RUNTIME = "keras_eager"    # the speed-up column's yardstick
@@ -52,10 +53,18 @@ def accuracy_drop_pp(reference: float, measured: float) -> float:
     return round((reference - measured) * 100, 9)
 
 
-def roofs(peaks_gflops: dict[str, float]) -> str:
-    """The run's measured compute roofs, by thread count ("1 thread(s): 10.0 GFLOP/s, ...")."""
-    by_threads = sorted(peaks_gflops.items(), key=lambda kv: (len(kv[0]), kv[0]))   # "2" before "16"
-    return ", ".join(f"{t} thread(s): {g:.1f} GFLOP/s" for t, g in by_threads) or "none measured"
+def roofs(run_roofs) -> str:
+    """The run's roofs in one line: per device and precision the best on all cores (start and
+    end pooled), and the memory bandwidth."""
+    parts = []
+    for device in run_roofs.devices:
+        pooled = run_roofs.pooled(device)
+        best = [pooled.best(p) for p in PRECISIONS]
+        bandwidth = pooled.bandwidth_bytes_per_s()
+        parts.append(f"{device}: " + ", ".join(f"{r.precision} {r.ops_per_s / 1e9:.0f} Gop/s" for r in best if r)
+                     + (f", memory {bandwidth / 1e9:.0f} GB/s" if bandwidth else ""))
+    parts += [f"{device}: none ({why})" for device, why in run_roofs.not_measured.items()]
+    return "; ".join(parts) or "none measured"
 
 
 def kib(size_bytes: int) -> str:
