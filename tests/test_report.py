@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 from convbench.errors import UserError
-from convbench.records import (ArtifactRecord, BenchEntry, BenchFile, BenchRun, DatasetInfo, LatencyResult,
-                               LatencyStats, MachineInfo, Manifest, MemoryPhase, MemoryResult, OutputAudit,
-                               PipelineResult, Recommendation, RunRecord, ScalingLatency, TrainedRecord, Verification,
+from convbench.records import (BENCH_SCHEMA, ArtifactRecord, BenchEntry, BenchFile, BenchRun, DatasetInfo, LatencyResult,
+                               DeviceRoofs, LatencyStats, MachineInfo, Manifest, MemoryPhase, MemoryResult, OutputAudit,
+                               PipelineResult, Recommendation, RoofMeasurement, RunRecord, RunRoofs, ScalingLatency,
+                               TrainedRecord, Verification,
                                WeightStats, load_run, read_record, write_record)
 from convbench.report import notes
 from convbench.report.build import build_report
@@ -78,8 +79,9 @@ def trained(name) -> TrainedRecord:
 
 def run_of(results, artifacts=(), models=(M5,), folder=Path("run"), gpu_skips=(), **machine) -> BenchRun:
     """A BenchRun in memory (for the notes and the recommendation)."""
-    record = RunRecord(started="2026-01-01T00:00:00", dataset_fingerprint="d" * 64, peaks_gflops={"1": 10.0},
-                       peak_method="numpy SGEMM", git_commit="abc123",
+    roofs = RunRoofs(at_start=[DeviceRoofs(device="cpu", name="Test CPU", usable_cores=2, measurements=[
+        RoofMeasurement(precision="fp32", method="test GEMM", threads=1, ops=10**10, seconds=1.0, runs=1)])])
+    record = RunRecord(started="2026-01-01T00:00:00", dataset_fingerprint="d" * 64, roofs=roofs, git_commit="abc123",
                        machine=MachineInfo(cpu_model="Test CPU", logical_cores=2, usable_cores=2, physical_cores=1,
                                            ram_gib=4.0, cpu_flags=machine.get("cpu_flags", {"avx2": True})))
     manifest = Manifest(created="2026-01-01T00:00:00", trained=[trained(m) for m in models], artifacts=list(artifacts),
@@ -282,7 +284,7 @@ def test_missing_figure_data_is_stated(tmp_path):
 def test_bad_run_files_are_one_user_error_naming_the_file(tmp_path):
     good = write_run(tmp_path / "good", run_of([lat("tflite_fp32", 0.2)]))
     cases = {"nope": None, "not_json": "{ not json", "foreign": json.dumps({"benchmarks": [{"name": "x"}]}),
-             "old_schema": (good / "bench.json").read_text().replace("convbench.bench/2", "convbench.bench/1")}
+             "old_schema": (good / "bench.json").read_text().replace(BENCH_SCHEMA, "convbench.bench/1")}
     for name, text in cases.items():
         folder = tmp_path / name
         if text is not None:
