@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.benchmarks import layer_ops as lo
-
 
 @dataclass(frozen=True)
 class ArtifactOps:

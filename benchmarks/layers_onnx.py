@@ -186,12 +186,13 @@ def profile_onnx(path, threads: int = 1, method: str = "profiler", warmup: int =
         counted = node_ops(node, inits, args[name]) if node is not None else lo.NO_OPS
         layers.append(layer_timing(order.get(name, -1), name, args[name].get("op_name", "?"), t, whole_us, counted))
     raw_sum = sum(_trimmed_mean(t) for t in per_run.values())
-    notes = [f"profiler: {len(model_runs)} runs after {warmup} warm-up runs; model_run median "
-             f"{np.median(model_runs):.1f} µs; raw node sum {raw_sum:.1f} µs; per-node profiler cost {inflation:.2f} µs "
-             "subtracted from each node (it varies by op by about ±0.5 µs, so a node under 0.5 µs can read below 0)"]
+    notes = [f"Profiler: {len(model_runs)} runs after {warmup} warm-up runs; model_run median "
+             f"{np.median(model_runs):.1f} µs; raw node sum {raw_sum:.1f} µs; per-node profiler cost "
+             f"{inflation:.2f} µs subtracted from each node (it varies by op by about ±0.5 µs, so a node under "
+             "0.5 µs can read below 0)."]
     method = ("ONNX Runtime profiler (enable_profiling), warm-up runs dropped by position, node time = trimmed mean "
-              "minus the profiler's per-node cost (a profiled one-element Add); whole model timed without the profiler, "
-              "interleaved with the profiled runs; one-element Add model = per-run overhead")
+              "minus the profiler's per-node cost (a profiled one-element Add); whole model timed without the "
+              "profiler, interleaved with the profiled runs; one-element Add model = per-run overhead")
     return LayerProfile(method, layers, whole_us, medians["overhead"], tuple(sess.get_providers()), notes,
                         resolution_us=PROFILER_RESOLUTION_US)
 

@@ -17,7 +17,8 @@ from convbench.benchmarks.matrix import Case
 from convbench.records import (OPS_COUNT, LatencyResult, LatencyStats, MemoryPhase, MemoryResult, Result, RunRoofs,
                                Skip, from_jsonable, to_jsonable)
 
-ROOFED_KINDS = ("latency", "scaling_latency")
+ROOFED_KINDS = ("latency", "scaling_latency")   # the rows divided by a roof
+ROOFED_SUITES = ("latency", "scaling")          # the suites that write them
 
 
 def compute_fields(ops: ArtifactOps | None, batch: int, stats: LatencyStats) -> dict:

@@ -48,9 +48,9 @@ def _ort_probes() -> tuple[list[Probe], list[BandwidthMeasurement]]:
                                   [helper.make_tensor_value_info("y", elem, [n, n])])
         run = _ort_bound(graph, {x: np.random.default_rng(0).random((n, n)).astype(dtype) for x in "ab"})
         probes.append(Probe(precision, f"onnxruntime CUDA MatMul {precision} {n}x{n}x{n}", None, 2 * n**3, run))
-    triad = helper.make_graph([helper.make_node("Mul", ["c", "s"], ["sc"]), helper.make_node("Add", ["b", "sc"], ["y"])],
-                              "triad", [helper.make_tensor_value_info(x, TensorProto.FLOAT, [TRIAD_ELEMENTS])
-                                        for x in "bc"],
+    nodes = [helper.make_node("Mul", ["c", "s"], ["sc"]), helper.make_node("Add", ["b", "sc"], ["y"])]
+    triad = helper.make_graph(nodes, "triad", [helper.make_tensor_value_info(x, TensorProto.FLOAT, [TRIAD_ELEMENTS])
+                                               for x in "bc"],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [TRIAD_ELEMENTS])],
                               initializer=[helper.make_tensor("s", TensorProto.FLOAT, [], [3.0])])
     run = _ort_bound(triad, {x: np.ones(TRIAD_ELEMENTS, np.float32) for x in "bc"})

@@ -48,7 +48,7 @@ class RoofBudget:
 
 
 DEFAULT_BUDGET = RoofBudget()
-QUICK_BUDGET = RoofBudget(rounds=3, round_s=0.008, attempts=1, triad_repeats=2)
+QUICK_BUDGET = RoofBudget(rounds=2, round_s=0.006, attempts=1, triad_repeats=1)
 
 
 def measure_cpu_roofs(budget: RoofBudget = DEFAULT_BUDGET) -> DeviceRoofs:

@@ -51,9 +51,14 @@ class BenchContext:
 
     def measure_roofs(self) -> RunRoofs:
         """The roofs of the run's devices, measured in a child process (benchmarks/roofs.py):
-        before the first row (the record) and again after the last (conftest)."""
+        before the first row (the record) and again after the last (conftest). Only the latency
+        and scaling rows are divided by a roof: a run without them measures none."""
+        from convbench.benchmarks.results import ROOFED_SUITES
         from convbench.benchmarks.roofs import measure_in_child
 
+        if not set(ROOFED_SUITES) & set(self.options.suite_list):
+            return RunRoofs(not_measured={d: f"no {' or '.join(ROOFED_SUITES)} suite in this run"
+                                          for d in self.options.device_list})
         return measure_in_child(self.options.device_list, quick=self.options.quick)
 
     def ops_of(self, case) -> ArtifactOps | None:

@@ -31,4 +31,4 @@ def test_layers(benchmark, layers_case, bench):
     benchmark.extra_info.update(to_jsonable(result))
     assert result.passed, (f"{case.id}: the layers plus one call's overhead add up to {result.sum_ratio:.2f} x the "
                            f"whole model ({result.layers_sum_us:.1f} + {result.overhead_us:.1f} µs vs "
-                           f"{result.whole_us:.1f} µs), beyond ±{result.tolerance:.0%}: per-layer times do not explain it")
+                           f"{result.whole_us:.1f} µs), beyond ±{result.tolerance:.0%}: the layers do not explain it")

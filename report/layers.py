@@ -5,6 +5,7 @@ cited is computed from the data; no layer is named here."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -25,7 +26,9 @@ KINDS = {"conv": {"CONV_2D", "DEPTHWISE_CONV_2D", "Conv", "FusedConv", "NhwcFuse
 
 
 def kind(op_type: str) -> str:
-    return next((k for k, types in KINDS.items() if op_type in types), op_type)
+    """What a layer does, the same word in fp32 and int8 graphs ('QLinearMul' does a 'Mul')."""
+    found = next((k for k, types in KINDS.items() if op_type in types), None)
+    return found or (kind(op_type.removeprefix("QLinear")) if op_type.startswith("QLinear") else op_type)
 
 
 def short_name(name: str) -> str:
@@ -97,11 +100,11 @@ def joins(run: BenchRun, model: str) -> list[LayerJoin]:
         int8 = _profile(run, model, runtime, int8_format)
         artifact = run.manifest.artifact(model, int8_format, int8_format) if run.manifest else None
         errors = artifact.layer_errors if artifact else []
-        timed = pair_up(fp32.layers, int8.layers if int8 else [], lambda t: kind(t.op_type))
-        rows = [LayerRow(f, i, None) for f, i in timed]
-        _attach_errors(rows, artifact.layer_errors if artifact else [])
+        rows = [LayerRow(f, i, None) for f, i in pair_up(fp32.layers, int8.layers if int8 else [],
+                                                         lambda t: kind(t.op_type))]
+        _attach_errors(rows, errors)
         out.append(LayerJoin(model, runtime, fp32, int8, int8_format, rows,
-                             artifact.layer_errors_reference if artifact and artifact.layer_errors else None))
+                             artifact.layer_errors_reference if errors else None))
     return out
 
 
@@ -130,6 +133,10 @@ def _f(value, fmt: str) -> Cell:
     return Cell("–" if value is None else format(value, fmt), number_or_text(value))
 
 
+def _gops(layer: LayerTiming | None) -> float | None:
+    return layer.ops_per_s / 1e9 if layer and layer.ops_per_s else None
+
+
 def _snr(error: LayerError | None) -> Cell:
     if error is not None and error.snr_db is None:
         return Cell("∞ (identical)", repr(float("inf")))
@@ -147,8 +154,8 @@ def _section(j: LayerJoin) -> LayerSection:
     for r in j.rows:
         f, i, e = r.fp32, r.int8, r.error
         rows.append([Cell(r.label), _f(f and f.time_us, ".2f"), _f(f and f.share * 100, ".1f"),
-                     _f(i and i.time_us, ".2f"), _f(r.speedup, ".2f"), _f(f and f.ops_per_s and f.ops_per_s / 1e9, ".1f"),
-                     _f(i and i.ops_per_s and i.ops_per_s / 1e9, ".1f"), _snr(e), _f(e and e.rel_l2, ".3g")])
+                     _f(i and i.time_us, ".2f"), _f(r.speedup, ".2f"), _f(_gops(f), ".1f"), _f(_gops(i), ".1f"),
+                     _snr(e), _f(e and e.rel_l2, ".3g")])
     ratio = f"{j.fp32.sum_ratio:.2f} (fp32)" + (f", {j.int8.sum_ratio:.2f} ({j.int8_format})" if j.int8 else "")
     whole = f"whole model fp32 {j.fp32.whole_us:.1f} µs" + (
         f", {j.int8_format} {j.int8.whole_us:.1f} µs ({j.speedup:.2f}x)" if j.int8 else f"; no {j.int8_format} profile")
@@ -156,32 +163,33 @@ def _section(j: LayerJoin) -> LayerSection:
               "manifest" if j.errors_from else f"Per-layer quantization error: not measured (the manifest has none "
                                                  f"for {j.int8_format})")
     summary = (f"{j.runtime}, 1 thread, batch 1: {whole}; layers + one call's overhead sum to {ratio} of the whole. "
-               f"Method: {j.fp32.method}. Ops: {j.fp32.ops_count}. {errors}.")
+               f"Method: {j.fp32.method}. {' '.join(j.fp32.notes)} Ops: {j.fp32.ops_count}. {errors}.")
     return LayerSection(f"{j.model}: per-layer latency and error ({j.runtime})", summary,
                         Table(headers, rows, sortable=True))
 
 
-def _cite(rows: list[LayerRow], sort, count: int = 2) -> str:
-    picked = sorted(rows, key=sort)[:count]
-    return ", ".join(f"{r.label}: {r.fp32.share:.0%} of fp32 time, {r.speedup:.2f}x" for r in picked)
+def _cite(rows: list[LayerRow]) -> str:
+    return " and ".join(f"{r.label} ({r.fp32.share:.0%} of the fp32 time, {r.speedup:.2f}x with int8)" for r in rows)
 
 
 def hardware_findings(run: BenchRun) -> list[str]:
     """Per model, from the first runtime with both profiles: which layers hold the time and
-    which gained (or lost) most with int8, and what the int8-only (re)quantize ops cost."""
+    what int8 did to them, the layers int8 made slower (or, without any, the one it helped
+    least), and what the int8-only (re)quantize ops cost."""
     out = []
     for model in sorted({r.model for r in run.of("layers")}):
         j = next((j for j in joins(run, model) if j.int8), None)
-        if j is None:
-            continue
-        big = [r for r in j.rows if r.fp32 and r.speedup and r.fp32.share >= MIN_SHARE]
+        big = [r for r in j.rows if r.fp32 and r.speedup and r.fp32.share >= MIN_SHARE] if j else []
         if not big:
             continue
+        dominant = sorted(big, key=lambda r: -r.fp32.share)[:2]
+        slower = [r for r in big if r.speedup < 1]
+        least = slower or [min(big, key=lambda r: r.speedup)]
         extra = sum(r.int8.time_us for r in j.rows if r.fp32 is None and r.int8)
-        out.append(f"{model} ({j.runtime}, 1 thread, per layer): int8 runs the whole model {j.speedup:.2f}x the speed of "
-                   f"fp32; the time is in {_cite(big, lambda r: -r.fp32.share)}; gained most: "
-                   f"{_cite(big, lambda r: -r.speedup)}; gained least: {_cite(big, lambda r: r.speedup, 1)}; int8-only "
-                   f"ops (quantize/dequantize) take {extra:.1f} µs ({extra / j.int8.whole_us:.0%} of the int8 time).")
+        out.append(f"{model} ({j.runtime}, 1 thread, per layer): int8 runs the whole model {j.speedup:.2f}x the speed "
+                   f"of fp32. The time is in {_cite(dominant)}. {'Slower' if slower else 'Helped least'} with int8: "
+                   f"{_cite(least)}. The int8-only ops (quantize, dequantize) take {extra:.2f} µs "
+                   f"({extra / j.int8.whole_us:.0%} of the int8 time).")
     return out
 
 
@@ -191,20 +199,25 @@ def compression_findings(run: BenchRun) -> list[str]:
     out = []
     for model in sorted({r.model for r in run.latency}):
         for j in joins(run, model):
-            errors = [(r, r.error) for r in j.rows if r.error]
-            if not errors:
+            snr = [(r, math.inf if r.error.snr_db is None else r.error.snr_db) for r in j.rows if r.error]
+            if not snr:
                 continue
-            row = fastest(run.latency, model=model, variant=j.int8_format, format=j.int8_format, runtime=j.runtime,
-                          batch=1, threads=1)
-            fp32 = run.fp32_accuracy(model)
-            loss = (f"loses {accuracy_drop_pp(fp32, row.accuracy):.1f} pp against the trained fp32 model and agrees with it on "
-                    f"{percent(row.agreement_vs_fp32)} of held-out images" if row and row.accuracy is not None
-                    and fp32 is not None else "has no measured accuracy here")
-            snr = [(r, e.snr_db if e.snr_db is not None else float("inf")) for r, e in errors]
-            worst = min(snr, key=lambda x: x[1])
-            drops = [(b[0], a[1] - b[1], a[1], b[1]) for a, b in zip(snr, snr[1:]) if a[1] != float("inf")]
-            grows = max(drops, key=lambda d: d[1], default=None)
-            out.append(f"{model}: {j.int8_format} {loss}; its largest per-layer error is at {worst[0].label} "
-                       f"(SNR {worst[1]:.1f} dB)" + (f"; the error grows most at {grows[0].label} (SNR {grows[2]:.1f} -> "
-                                                     f"{grows[3]:.1f} dB)" if grows and grows[1] > 0 else "") + ".")
+            worst, worst_db = min(snr, key=lambda x: x[1])
+            text = (f"{model}: {j.int8_format} {_loss(run, model, j)}; its largest per-layer error is at "
+                    f"{worst.label} (SNR {worst_db:.1f} dB)")
+            drops = [(b, a_db, b_db) for (_, a_db), (b, b_db) in zip(snr, snr[1:]) if a_db > b_db and a_db < math.inf]
+            if drops:
+                grows, before, after = max(drops, key=lambda d: d[1] - d[2])
+                text += f"; the error grows most at {grows.label} (SNR {before:.1f} -> {after:.1f} dB)"
+            out.append(text + ".")
     return out
+
+
+def _loss(run: BenchRun, model: str, j: LayerJoin) -> str:
+    row = fastest(run.latency, model=model, variant=j.int8_format, format=j.int8_format, runtime=j.runtime,
+                  batch=1, threads=1)
+    fp32 = run.fp32_accuracy(model)
+    if row is None or row.accuracy is None or fp32 is None:
+        return "has no measured accuracy here"
+    return (f"loses {accuracy_drop_pp(fp32, row.accuracy):.1f} pp against the trained fp32 model and agrees with it "
+            f"on {percent(row.agreement_vs_fp32)} of held-out images ({j.runtime}, batch 1, 1 thread)")

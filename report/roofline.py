@@ -36,9 +36,10 @@ def roofs_section(run: BenchRun) -> RoofsSection:
     if roofed:
         top = max(roofed, key=lambda r: r.fraction_of_roof)
         above = sum(r.fraction_of_roof > 1 for r in roofed)
-        lines.append(f"Largest efficiency of any row: {top.fraction_of_roof:.1%} ({top.label}, {top.achieved_gflops:.1f} "
-                     f"of {top.roof_gflops:.1f} Gop/s, {top.roof_name}); rows above 100 % of their roof: {above} of "
-                     f"{len(roofed)}" + (" — each one failed the run: a kernel beats every roof probe." if above else "."))
+        lines.append(f"Largest efficiency of any row: {top.fraction_of_roof:.1%} ({top.label}, "
+                     f"{top.achieved_gflops:.1f} of {top.roof_gflops:.1f} Gop/s, {top.roof_name}); rows above 100 % "
+                     f"of their roof: {above} of {len(roofed)}"
+                     + (" — each one failed the run: a kernel beats every roof probe." if above else "."))
     rows = []
     for device in roofs.devices:
         pooled = roofs.pooled(device)
@@ -120,12 +121,13 @@ def roofline_png(roofs: DeviceRoofs, rows: list) -> bytes | None:
         return None
     from convbench.formats import family
 
-    fig, ax = subplots(figsize=(7.5, 4.8))
+    fig, ax = subplots(figsize=(9, 4.8))
     xs = np.array([r.arithmetic_intensity for r in rows])
     x = np.logspace(np.log10(xs.min() / 3), np.log10(xs.max() * 3), 200)
     bandwidth = roofs.bandwidth_bytes_per_s()
-    if bandwidth:
-        ax.plot(x, bandwidth * x / 1e9, color="gray", lw=1, label=f"memory {bandwidth / 1e9:.0f} GB/s")
+    top = max((m.ops_per_s for m in roofs.measurements), default=None)
+    if bandwidth and top:   # the slope up to the highest compute roof
+        ax.plot(x, np.minimum(bandwidth * x, top) / 1e9, color="gray", lw=1, label=f"memory {bandwidth / 1e9:.0f} GB/s")
     for name in PRECISIONS:
         for threads, style in ((None, "-"), (1, "--")):
             roof = roofs.best(name, threads)
@@ -143,5 +145,5 @@ def roofline_png(roofs: DeviceRoofs, rows: list) -> bytes | None:
     ax.set_xlabel("arithmetic intensity (ops / byte of weights + input + output per call)")
     ax.set_ylabel("achieved Gop/s (real-pixel ops)")
     ax.set_title(f"roofline on {roofs.device}: {roofs.name}, every latency row", fontsize=9)
-    ax.legend(fontsize=6, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return png(fig)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from convbench.benchmarks.machine import FLAGS_OF_INTEREST, machine_info
