@@ -13,6 +13,7 @@ every layer; the check is sum(layers) + one overhead vs the whole model. Measure
 (Zen 5, 1 thread): 0.97-1.03 for fp32, int8, dynamic, fp16 and pruned_80.
 
 Run on any file: python -m convbench.benchmarks.layers MODEL.tflite|MODEL.onnx [--threads N]
+                 [--onnx-method profiler|sliced]
 """
 
 from __future__ import annotations
@@ -166,12 +167,14 @@ def main(argv=None) -> None:
     parser.add_argument("paths", nargs="+", type=Path)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--budget-s", type=float, default=1.5, help="timing budget per model")
+    parser.add_argument("--onnx-method", choices=["profiler", "sliced"], default="profiler",
+                        help="sliced: time each node of ORT's optimized graph alone (a cross-check of the profiler)")
     args = parser.parse_args(argv)
     for path in args.paths:
-        p = profile(path, args.threads, args.budget_s)
+        p = profile(path, args.threads, args.budget_s, args.onnx_method)
         rows = [(layer.index, layer.op_type, f"{layer.time_us:.2f}", f"{layer.share:.1%}", f"{layer.ops / 1e6:.2f}",
                  f"{layer.ops_per_s / 1e9:.1f}" if layer.ops_per_s else None, layer.name[:60]) for layer in p.layers]
-        print_table(("#", "op", "time µs", "share", "Mop", "Gop/s", "name"), rows, right=range(5),
+        print_table(("#", "op", "time µs", "share", "Mop", "Gop/s", "name"), rows, right=(0, 2, 3, 4, 5),
                     title=f"{path} ({args.threads} thread(s), batch 1)")
         print_lines([f"whole model {p.whole_us:.2f} µs; sum of layers + one call's overhead {p.overhead_us:.2f} µs = "
                      f"{p.sum_ratio:.3f} x whole", *p.notes, f"method: {p.method}", ""])
