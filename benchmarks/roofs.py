@@ -15,6 +15,7 @@ Run: python -m convbench.benchmarks.roofs [--quick] [--devices cpu gpu] [--json 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -58,7 +59,7 @@ def measure_cpu_roofs(budget: RoofBudget = DEFAULT_BUDGET) -> DeviceRoofs:
     foreign load), hence the extra attempts."""
     roofs = _measure_cpu_once(budget)
     for _ in range(budget.attempts - 1):
-        if not roofs.foreign_cpu_share > budget.quiet_share:
+        if roofs.foreign_cpu_share is not None and roofs.foreign_cpu_share <= budget.quiet_share:
             break
         roofs = roofs.pooled_with(_measure_cpu_once(budget))
     return roofs
@@ -75,12 +76,13 @@ def _measure_cpu_once(budget: RoofBudget) -> DeviceRoofs:
         del probes
     bandwidth = [measure_triad(t, repeats=budget.triad_repeats) for t in sorted({1, usable_cores()})]
     wall, own = time.perf_counter() - start, time.process_time() - own0
-    foreign = max(0.0, (_busy_cpu_seconds() - busy0 - own) / (wall * (os.cpu_count() or 1)))
+    foreign = (_busy_cpu_seconds() - busy0 - own) / (wall * (os.cpu_count() or 1))  # nan: not known
     info, flags = cpuinfo(), cpu_flags()
     return DeviceRoofs(device="cpu", name=info.get("model name", "unknown CPU"), usable_cores=usable_cores(),
                        flags=sorted(flags & set(FLAGS_OF_INTEREST)), measurements=measurements,
                        bandwidth=bandwidth, peaks=theoretical_peaks(flags, usable_cores()), not_measured=not_measured,
-                       foreign_cpu_share=round(min(foreign, 1.0), 3), seconds=round(wall, 2))
+                       foreign_cpu_share=None if math.isnan(foreign) else round(min(max(foreign, 0.0), 1.0), 3),
+                       seconds=round(wall, 2))
 
 
 # A probe this far below the fastest of its precision after its first timed call cannot become
