@@ -104,7 +104,7 @@ def optimize_model_job(config: OptimizeConfig, name: str) -> ModelResult:
     trained = train_one(get_convnets([name])[0], dataset, config.train)
     tick(f"{name} trained")
     ctx = ModelContext(trained, dataset, config, trained.reference_outputs())
-    artifacts = [keras_artifact(ctx)]
+    artifacts = [_absolute(keras_artifact(ctx))]
     records: dict[str, VariantRecord] = {}
     for variant in resolve_variants(list(config.variants)):
         records[variant.name] = optimize_one(ctx, variant, records)
