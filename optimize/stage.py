@@ -31,6 +31,9 @@ class OptimizeConfig:
 
     def __post_init__(self) -> None:
         resolve_variants(list(self.variants))  # unknown names fail before any work
+        bad = [s for s in self.scaling_sides if not 8 <= s <= 1024]
+        if bad:
+            raise UserError(f"--scaling-sides {bad}: each side must be 8..1024 pixels")
 
 
 @dataclass

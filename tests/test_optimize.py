@@ -149,12 +149,8 @@ def test_second_run_is_cached(all_variants):
 def test_a_failing_export_is_recorded_and_the_rest_go_on(all_variants, monkeypatch, tmp_path, capsys):
     config, _ = all_variants
 
-    real = EXPORTERS["onnx_fp32"]
-
     def broken(model, path, calibration, source):
-        if "optimized" in Path(path).parts:  # the variant's export; the scaling files still build
-            raise RuntimeError("converter exploded")
-        real.make(model, path, calibration, source)
+        raise RuntimeError("converter exploded")
 
     monkeypatch.setitem(EXPORTERS, "onnx_fp32", Exporter(broken))
     # A fresh artifacts folder that shares the trained model: copy only what training cached.
@@ -165,7 +161,7 @@ def test_a_failing_export_is_recorded_and_the_rest_go_on(all_variants, monkeypat
     data = config.train.data
     argv = ["optimize", "--data", str(data.data_dir), "--image-size", "16", "--color-mode", "grayscale",
             "--epochs", "1", "--models", "lesson5_custom", "--variants", "onnx_fp32", "onnx_dynamic",
-            "tflite_fp32", "--workers", "0", "--out", str(out)]  # 0: the patched exporter runs here
+            "tflite_fp32", "--scaling-sides", "--workers", "0", "--out", str(out)]  # 0: the patched exporter runs here
     assert main(argv) == 1
     printed = capsys.readouterr().out
     assert "FAILED lesson5_custom/onnx_fp32/onnx_fp32: RuntimeError: converter exploded" in printed
@@ -173,6 +169,7 @@ def test_a_failing_export_is_recorded_and_the_rest_go_on(all_variants, monkeypat
     manifest = read_manifest(out / "manifest.json")
     assert rows(manifest, "tflite_fp32")["tflite_fp32"].error is None
     assert rows(manifest, "onnx_dynamic")["onnx_dynamic"].error == "needs onnx_fp32, which failed"
+    assert not (out / "scaling").exists()  # --scaling-sides alone: none built
 
 
 def test_unknown_variant_lists_valid_names():
