@@ -35,17 +35,29 @@ def convbench(*args: str) -> list[str]:
     return [sys.executable, "-m", "convbench.cli", *args]
 
 
+LOGS: list[Path] = []
+
+
 def run(cmd: list[str], kill_after_s: float | None = None) -> tuple[int, float]:
-    """Run a command quietly; SIGKILL it after `kill_after_s` (its whole process group, workers
-    included). Returns (exit status, seconds)."""
+    """Run a command, its output to a log file of its own; SIGKILL it after `kill_after_s` (its
+    whole process group, workers included). Returns (exit status, seconds)."""
+    log = Path(cmd[cmd.index("--out") + 1]).parent / "logs" / f"{len(LOGS):03d}-{cmd[3]}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    LOGS.append(log)
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        proc.wait(timeout=kill_after_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            proc.wait(timeout=kill_after_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     return proc.returncode, time.monotonic() - started
+
+
+def last_lines(n: int = 5) -> list[str]:
+    """The end of the last command's log: why a resumed run did not exit 0."""
+    return LOGS[-1].read_text(errors="replace").strip().splitlines()[-n:]
 
 
 def temporaries(out: Path) -> list[Path]:
@@ -107,6 +119,7 @@ def optimize_trials(out: Path, trials: int, rng: random.Random) -> list[dict]:
         resumed_rc, _ = run(convbench("optimize", *SELECTION, "--seed", seed, "--out", str(out)))
         results.append({"trial": trial, "kill_after_s": round(kill_s, 1), "killed_exit": killed_rc,
                         "corrupt_after_kill": corrupt, "resumed_exit": resumed_rc,
+                        "resumed_log_end": last_lines() if resumed_rc else [],
                         "corrupt_after_resume": problems(out), "temporaries_after_resume": len(temporaries(out))})
         print(json.dumps(results[-1]), flush=True)
     return results
@@ -126,6 +139,7 @@ def bench_trials(out: Path, trials: int, rng: random.Random) -> list[dict]:
         resumed_rc, _ = run(convbench("bench", *BENCH, "--out", str(out)))
         results.append({"trial": trial, "kill_after_s": round(kill_s, 1), "killed_exit": killed_rc,
                         "corrupt_after_kill": corrupt, "resumed_exit": resumed_rc,
+                        "resumed_log_end": last_lines() if resumed_rc else [],
                         "corrupt_after_resume": problems(out), "temporaries_after_resume": len(temporaries(out))})
         print(json.dumps(results[-1]), flush=True)
     return results
