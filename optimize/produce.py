@@ -65,7 +65,7 @@ class ModelContext:
 
 def keras_artifact(ctx: ModelContext) -> ArtifactRecord:
     """The trained fp32 Keras model itself, for the Keras/TF runtimes downstream."""
-    path = ctx.trained.file(TrainedRecord.INFERENCE_FILE)
+    path = ctx.trained.file(TrainedRecord.INFERENCE_FILE).resolve()  # absolute until the manifest is written
     verification = Verification(runtime="tf_keras predict", device="cpu", threads=None, images=len(ctx.reference),
                                 accuracy=ctx.trained.record.test_accuracy, agreement_vs_fp32=1.0,
                                 max_abs_diff_vs_fp32=0.0)

@@ -31,6 +31,9 @@ class OptimizeConfig:
 
     def __post_init__(self) -> None:
         resolve_variants(list(self.variants))  # unknown names fail before any work
+        bad = [s for s in self.scaling_sides if not 8 <= s <= 1024]
+        if bad:
+            raise UserError(f"--scaling-sides {bad}: each side must be 8..1024 pixels")
 
 
 @dataclass
@@ -104,7 +107,7 @@ def optimize_model_job(config: OptimizeConfig, name: str) -> ModelResult:
     trained = train_one(get_convnets([name])[0], dataset, config.train)
     tick(f"{name} trained")
     ctx = ModelContext(trained, dataset, config, trained.reference_outputs())
-    artifacts = [_absolute(keras_artifact(ctx))]  # absolute until written, like every other path
+    artifacts = [_absolute(keras_artifact(ctx))]
     records: dict[str, VariantRecord] = {}
     for variant in resolve_variants(list(config.variants)):
         records[variant.name] = optimize_one(ctx, variant, records)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from convbench.cli import main
+from convbench.records import read_manifest
 
 
 @pytest.mark.slow
@@ -19,19 +20,22 @@ def test_convbench_run_end_to_end(image_folder, tmp_path, capsys, monkeypatch):
     from PIL import Image
 
     monkeypatch.chdir(tmp_path)  # pytest-benchmark's autosave folder lands here, not in the repo
-    out = tmp_path / "artifacts"
+    # A relative --out, as `make bench` uses: every recorded path must still resolve.
     argv = ["run", "--data", str(image_folder), "--image-size", "16", "--color-mode", "grayscale",
             "--epochs", "1", "--models", "lesson5_custom", "--variants", "tflite_fp32", "tflite_int8", "onnx_fp32",
-            "--quick", "--runtimes", "litert", "onnxruntime", "--batches", "1", "--out", str(out)]
+            "--quick", "--runtimes", "litert", "onnxruntime", "--batches", "1", "--out", "artifacts"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    report_html = Path(re.search(r"report: (\S+report\.html)", printed).group(1))
+    report_html = tmp_path / re.search(r"report: (\S+report\.html)", printed).group(1)
     run_dir = report_html.parent
 
     bench = json.loads((run_dir / "bench.json").read_text())
     latency = [b for b in bench["benchmarks"] if b["extra_info"]["kind"] == "latency"]
     assert latency and all(len(b["stats"]["data"]) >= 3 for b in latency)
     assert {b["extra_info"]["runtime"] for b in latency} >= {"litert", "onnxruntime"}
+    snapshot = read_manifest(run_dir / "manifest.json")
+    assert {a.format for a in snapshot.artifacts} >= {"keras", "tflite_fp32"}
+    assert all(snapshot.artifact_path(a).is_file() for a in snapshot.artifacts)  # keras rows included
     for b in latency:
         if b["extra_info"]["runtime"] in ("litert", "onnxruntime"):
             info = b["extra_info"]

@@ -18,6 +18,9 @@ def register(sub) -> None:
     p = sub.add_parser("optimize", help="prune, cluster, quantize and convert every trained convnet (cached)")
     add_train_args(p)
     p.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
+    p.add_argument("--scaling-sides", nargs="*", type=int, metavar="PX",
+                   help="input sides of the scaling benchmark's random-weight files to build "
+                        "(default: 28 64 128 224; the option alone: none)")
     add_data_args(p)
     p.set_defaults(handler=_cmd_optimize)
 
@@ -78,7 +81,8 @@ def _cmd_optimize(args) -> int:
     from convbench.lock import folder_lock
     from convbench.optimize.scaling import SIDES
 
-    config = optimize_config(args, SIDES)  # bad names and values fail here, before any work
+    sides = SIDES if args.scaling_sides is None else tuple(args.scaling_sides)
+    config = optimize_config(args, sides)  # bad names and values fail here, before any work
     with folder_lock(args.out, "optimize"):
         _, failed = _optimize(args, config)
     print(f"manifest: {args.out / 'manifest.json'}")
