@@ -17,13 +17,12 @@ from pathlib import Path
 
 from convbench.errors import UserError
 from convbench.records import LatencyResult, load_run
+from convbench.records.gate import IMPROVED, NOISE, OK, REGRESSION
 from convbench.report.rows import accuracy_drop_pp
 from convbench.tables import print_lines, print_table
 
 MIN_SAMPLES = 5  # below this on either side the U test has no power: threshold alone decides
 TEST_NAME = "one-sided Mann-Whitney U"
-
-OK, REGRESSION, IMPROVED, NOISE = "ok", "REGRESSION", "improved", "noise"
 
 
 def latency_key(row: LatencyResult) -> tuple:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# Helpers the test modules share (factories.py): importable by name under --import-mode=importlib.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def write_image_folder(root: Path, classes=("car", "truck"), per_class: int = 12, size: int = 20,
