@@ -37,3 +37,11 @@ def write_image_folder(root: Path, classes=("car", "truck"), per_class: int = 12
 @pytest.fixture
 def image_folder(tmp_path) -> Path:
     return write_image_folder(tmp_path / "cars", splits=("train", "valid"))
+
+
+@pytest.fixture(scope="session")
+def tiny_manifest(tmp_path_factory):
+    """The tiny artifacts folder's manifest (benchmarks/tiny.py), built once per session."""
+    from convbench.benchmarks.tiny import write_tiny_manifest
+
+    return write_tiny_manifest(tmp_path_factory.getbasetemp() / "tiny_bench")

@@ -78,7 +78,8 @@ class PairedAccuracy:
 
     @property
     def drop_pp(self) -> float:
-        return (self.base_accuracy - self.change_accuracy) * 100
+        """Rounded to 1e-9 pp: (0.98 - 0.97) * 100 is 1.0000000000000009, and that is a 1 pp drop."""
+        return round((self.base_accuracy - self.change_accuracy) * 100, 9)
 
     @property
     def label(self) -> str:
