@@ -24,7 +24,7 @@ from convbench.errors import UserError
 from convbench.formats import family
 from convbench.paired import BOOTSTRAP_RESAMPLES, accuracy_verdict, latency_verdict, mcnemar, median_ratio
 from convbench.records import MANIFEST_FILE, ArtifactRecord, Manifest, read_manifest
-from convbench.records.gate import INTERLEAVED_FILE, InterleavedRun, NotCompared, PairedAccuracy, PairedLatency
+from convbench.records.gate import INTERLEAVED_FILE, InterleavedRun, PairedAccuracy, PairedLatency
 
 GATE_BATCH, GATE_THREADS, GATE_DEVICE = 1, 1, "cpu"
 GATE_RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}   # the first of matrix.PRIMARY_RUNTIMES
@@ -73,9 +73,9 @@ class GateRow:
     runtime: str
 
 
-def gate_rows(base: Manifest, change: Manifest, models=(), variants=()) -> tuple[list[GateRow], list[NotCompared]]:
+def gate_rows(base: Manifest, change: Manifest, models=(), variants=()) -> tuple[list[GateRow], dict[str, str]]:
     """The primary rows both manifests can run, and every other artifact with why it is left out."""
-    rows, left_out = [], []
+    rows, left_out = [], {}
     theirs = {(a.model, a.variant, a.format): a for a in change.artifacts}
     mine = {(a.model, a.variant, a.format) for a in base.artifacts}
     for a in base.artifacts:
@@ -88,12 +88,12 @@ def gate_rows(base: Manifest, change: Manifest, models=(), variants=()) -> tuple
                else "the trained Keras model: its runtimes are TensorFlow's; `convbench bench` times it"
                if family(a.format) not in GATE_RUNTIMES else "")
         if why:
-            left_out.append(NotCompared(label=a.label, reason=why))
+            left_out[a.label] = why
         else:
             rows.append(GateRow(a, other, GATE_RUNTIMES[family(a.format)]))
-    left_out += [NotCompared(label=a.label, reason="only in the change manifest") for a in change.artifacts
-                 if (a.model, a.variant, a.format) not in mine
-                 and (not models or a.model in models) and (not variants or a.variant in variants)]
+    left_out.update({a.label: "only in the change manifest" for a in change.artifacts
+                     if (a.model, a.variant, a.format) not in mine
+                     and (not models or a.model in models) and (not variants or a.variant in variants)})
     return rows, left_out
 
 
@@ -138,7 +138,7 @@ def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
                     for a, m in ((row.base, base_m), (row.change, change_m))
                     if a.sha256 and sha256_file(m.artifact_path(a)) != a.sha256), None)
         if why:
-            record.not_compared.append(NotCompared(label=row.base.label, reason=why))
+            record.not_compared[row.base.label] = why
             continue
         latency, accuracy = _measure(row, base_m, change_m, context, options, change_hook)
         latency.slowdown_injected_pct = slowdown_pct
@@ -179,8 +179,9 @@ def _measure(row: GateRow, base_m: Manifest, change_m: Manifest, context, option
     per_call_ms = 1e3 / timed.calls_per_round
     latency = PairedLatency(
         model=row.base.model, variant=row.base.variant, format=row.base.format, runtime=row.runtime,
-        device=GATE_DEVICE, batch=GATE_BATCH, threads=GATE_THREADS, base_sha256=row.base.sha256,
-        change_sha256=row.change.sha256, calls_per_round=timed.calls_per_round, base_round_s=timed.base_round_s,
+        device=GATE_DEVICE, batch=GATE_BATCH, threads=GATE_THREADS, sha256=row.base.sha256,
+        change_sha256=row.change.sha256, runtime_version=runtime.version(), device_used=sessions[0].device_used,
+        providers=list(sessions[0].providers), calls_per_round=timed.calls_per_round, base_round_s=timed.base_round_s,
         change_round_s=timed.change_round_s, base_p50_ms=float(np.median(timed.base_round_s)) * per_call_ms,
         change_p50_ms=float(np.median(timed.change_round_s)) * per_call_ms, ratio=estimate.ratio,
         ratio_ci_low=estimate.ci_low, ratio_ci_high=estimate.ci_high,

@@ -100,10 +100,13 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_calibrate(args) -> int:
+    from dataclasses import replace
+
     from convbench.benchmarks.calibrate import calibrate, print_calibration
     from convbench.lock import folder_lock
 
-    options = _gate_options(args, args.manifest, args.manifest, args.max_latency_regression)
+    # Both sides are the same files: their accuracies are equal by construction, so no accuracy pass.
+    options = replace(_gate_options(args, args.manifest, args.manifest, args.max_latency_regression), accuracy=False)
     with folder_lock(args.out, "calibrate-gate"):
         calibration, path = calibrate(options, args.slowdown)
     print_calibration(calibration, path)

@@ -5,11 +5,11 @@ their raw per-round times, the paired decision, and the paired accuracy test."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from convbench.records.results import MachineInfo
+from convbench.records.results import MachineInfo, RowBase
 
 INTERLEAVED_SCHEMA = "convbench.interleaved/1"
 INTERLEAVED_FILE = "interleaved.json"
@@ -21,18 +21,12 @@ OK, REGRESSION, IMPROVED, NOISE = "ok", "REGRESSION", "improved", "noise"
 
 
 @dataclass(kw_only=True)
-class PairedLatency:
+class PairedLatency(RowBase):
     """One row timed on both sides in ABBA blocks: each block is one round of base (A), two of
-    the change (B), one of base, so a drift that is linear over a block cancels in its ratio."""
+    the change (B), one of base, so a drift that is linear over a block cancels in its ratio.
+    `sha256` is the base's file."""
 
-    model: str
-    variant: str
-    format: str
-    runtime: str
-    device: str
-    batch: int
-    threads: int | None
-    base_sha256: str | None
+    kind: Literal["paired_latency"] = "paired_latency"
     change_sha256: str | None
     calls_per_round: int               # session.run calls timed together as one round
     base_round_s: list[float]          # per round, in the order taken (two per block)
@@ -52,11 +46,6 @@ class PairedLatency:
     @property
     def blocks(self) -> int:
         return len(self.base_round_s) // 2
-
-    @property
-    def label(self) -> str:
-        threads = "auto" if self.threads is None else self.threads
-        return f"{self.model}/{self.variant}/{self.format} {self.runtime} {self.device} b{self.batch} t{threads}"
 
 
 @dataclass(kw_only=True)
@@ -87,12 +76,6 @@ class PairedAccuracy:
 
 
 @dataclass(kw_only=True)
-class NotCompared:
-    label: str                         # model/variant/format
-    reason: str
-
-
-@dataclass(kw_only=True)
 class InterleavedRun:
     """interleaved.json: one A/B gate run (artifacts/gates/<UTC time>/)."""
 
@@ -116,7 +99,7 @@ class InterleavedRun:
     decision: str                      # the rule, in words, as it was applied
     rows: list[PairedLatency] = field(default_factory=list)
     accuracy: list[PairedAccuracy] = field(default_factory=list)
-    not_compared: list[NotCompared] = field(default_factory=list)
+    not_compared: dict[str, str] = field(default_factory=dict)   # model/variant/format -> why
 
 
 @dataclass(kw_only=True)
