@@ -24,6 +24,7 @@ def history_png(h: History) -> bytes:
         ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", label=name)
     ax.set_xticks(range(len(runs)), [labels[r] for r in runs], fontsize=7)
     ax.set_ylabel(h.metric)
+    ax.set_ylim(bottom=0)  # from zero: a 2 % wobble should look like one
     ax.set_title(f"{h.metric} by run, {h.machine.cpu_model} ({h.machine.machine_id})", fontsize=9)
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)

@@ -106,17 +106,19 @@ def _cmd_history(args) -> int:
 
 
 def _cmd_machines(args) -> int:
+    from convbench.report.history import commit_label
+    from convbench.report.rows import roofs
     from convbench.store.db import connect
     from convbench.store.queries import compare_machines
     from convbench.tables import print_lines, print_table
 
     with connect(args.store) as con:
         c = compare_machines(con, args.runs or [], _filters(args))
-    head = [f"machine {i}: {m.machine_id} {m.summary}; run {r.run_id[:12]} {r.started} commit {(r.git_commit or '-')[:8]}, "
-            f"SGEMM roof GFLOP/s by threads {json.loads(r.peaks_gflops)}"
+    head = [f"m{i}: machine {m.machine_id} {m.summary}\n    run {r.run_id[:12]} {r.started} commit "
+            f"{commit_label(r.git_commit, r.git_dirty)}; roof (SGEMM) {roofs(json.loads(r.peaks_gflops))}"
             for i, (r, m) in enumerate(c.runs)]
-    print_lines(head + ["ratio = p50 on the machine / p50 on machine 0; roof % = achieved GFLOP/s against that "
-                        "machine's own measured roof for the row's thread count"])
+    print_lines(head + ["m1/m0 = p50 on m1 / p50 on m0; roof % = achieved GFLOP/s against that machine's own "
+                        "measured roof for the row's thread count"])
     headers = ["row"] + [h for i in range(len(c.runs)) for h in (f"m{i} p50 ms", f"m{i} roof %")
                          ] + [f"m{i}/m0" for i in range(1, len(c.runs))]
 
@@ -127,6 +129,9 @@ def _cmd_machines(args) -> int:
             + [v for r in side for v in (f"{r.p50_ms:.4f}", pct(r.fraction_of_roof))]
             + [f"{r.p50_ms / side[0].p50_ms:.2f}x" for r in side[1:]] for side in c.rows]
     print_table(headers, rows, right=set(range(1, len(headers))))
+    same = len({m.machine_id for _, m in c.runs}) < len(c.runs)
     print_lines([f"{len(c.rows)} row(s) with the same artifact file on every machine; {c.other_artifacts} row(s) "
-                 f"whose files differ (not compared); {c.not_everywhere} row(s) not run on every machine"])
+                 f"whose files differ (not compared); {c.not_everywhere} row(s) not run on every machine"]
+                + (["note: some of these runs are from the same machine (same fingerprint): their ratios are "
+                    "run-to-run variation, not a difference between machines"] if same else []))
     return 0
