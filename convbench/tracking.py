@@ -27,6 +27,7 @@ def client(uri: str):
     from mlflow.exceptions import MlflowException
 
     c = MlflowClient(tracking_uri=uri)
+    # No retries for this one check: MLflow's default (7, with backoff) holds a dead URI for minutes.
     retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
     try:
