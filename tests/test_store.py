@@ -156,5 +156,5 @@ def test_machine_fingerprint_is_hardware_and_os_only():
                 os_name="Debian GNU/Linux 12 (bookworm)")
     same = MachineInfo(**base, ram_gib=23.40, platform="Linux-6.1", python="3.11.7")
     assert same.fingerprint == MachineInfo(**base, ram_gib=23.45, platform="Linux-6.2", python="3.11.9").fingerprint
-    assert same.fingerprint != MachineInfo(**{**base, "cpu_flags": AVX512}, ram_gib=23.5).fingerprint
-    assert same.fingerprint != MachineInfo(**base, ram_gib=23.5, gpu_name="NVIDIA H100", gpu_driver="550").fingerprint
+    assert same.fingerprint != MachineInfo(**{**base, "cpu_flags": AVX512}, ram_gib=23.40).fingerprint
+    assert same.fingerprint != MachineInfo(**base, ram_gib=23.40, gpu_name="NVIDIA H100", gpu_driver="550").fingerprint
