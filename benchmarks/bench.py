@@ -208,7 +208,23 @@ def run_bench_with_folder(options: BenchOptions) -> tuple[int, Path | None]:
         raise
     print_summary(load_run(final))
     print(f"\nfull results: {final / BENCH_FILE}")
-    return rc, final
+    return _store(options, rc, final), final
+
+
+def _store(options: BenchOptions, rc: int, run_dir: Path) -> int:
+    """Add the published run to the artifacts folder's results store; a store that cannot take
+    it leaves the run folder as it is, says how to store it later, and makes the exit status 1."""
+    from convbench.store.db import import_runs, store_path
+
+    store = store_path(options.out)
+    try:
+        (done,) = import_runs(store, [run_dir])
+    except UserError as exc:
+        print(f"convbench bench: the run was not stored ({exc}); `convbench import {run_dir}` stores it later",
+              file=sys.stderr)
+        return rc or 1
+    print(f"stored as run {done.run_id[:12]} in {store}")
+    return rc
 
 
 __all__ = ["BenchOptions", "SUITES", "run_bench", "run_bench_with_folder", "validate_names"]

@@ -39,11 +39,19 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def _os_name() -> str:
+    """The distribution's PRETTY_NAME (os-release), else the system's name and release."""
+    try:
+        return platform.freedesktop_os_release().get("PRETTY_NAME", "")
+    except OSError:  # no os-release file (macOS, Windows, some containers)
+        return f"{platform.system()} {platform.release()}"
+
+
 def machine_info() -> MachineInfo:
     import psutil
     from threadpoolctl import threadpool_info
 
-    from convbench.runtimes.gpu import gpu_names
+    from convbench.runtimes.gpu import gpu_driver_version, gpu_names
 
     cpu = cpuinfo()
     flags = cpu_flags(cpu)
@@ -56,6 +64,8 @@ def machine_info() -> MachineInfo:
         ram_gib=round(psutil.virtual_memory().total / 2**30, 2),
         cpu_flags={f: f in flags for f in FLAGS_OF_INTEREST},
         gpu_name=gpus[0] if gpus else None,
+        gpu_driver=gpu_driver_version(),
+        os_name=_os_name(),
         # threadpoolctl's own dict keys: a third-party reading, not a convbench record
         blas=[f"{i['internal_api']} {i.get('version')} {i.get('architecture')}"
               for i in threadpool_info() if i["user_api"] == "blas"],

@@ -25,13 +25,6 @@ from convbench.runtimes import RUNTIMES, Plans, gpu_available
 HAS_GPU, _ = gpu_available()
 
 
-@pytest.fixture(scope="session")
-def tiny_manifest(tmp_path_factory):
-    from convbench.benchmarks.tiny import write_tiny_manifest
-
-    return write_tiny_manifest(tmp_path_factory.getbasetemp() / "tiny_bench")
-
-
 # ---- result records on known inputs --------------------------------------------------------
 
 def test_latency_result_exact():

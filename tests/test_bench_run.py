@@ -14,6 +14,9 @@ import pytest
 from convbench.benchmarks.bench import BenchOptions, run_bench_with_folder
 from convbench.benchmarks.tiny import TINY_FLOPS
 from convbench.records import BENCH_FILE, MANIFEST_FILE, load_run, read_manifest
+from convbench.store.db import connect, store_path
+from convbench.store.queries import list_runs
+from convbench.store.rows import run_id
 
 PLUGINS = Path(__file__).parent / "plugins"
 TINY_OPS = TINY_FLOPS  # a 'valid' conv and a dense layer: no padded border, both counts agree
@@ -63,6 +66,12 @@ def test_run_bench_publishes_a_complete_run_folder(tiny_out, tmp_path, capsys):
     assert list((tmp_path / "storage").rglob("*.json"))  # pytest-benchmark's own autosave
     printed = capsys.readouterr().out
     assert "p50 ms" in printed and "tflite_int8_io" in printed and "headlines" in printed
+    # ... and stored in the artifacts folder's results store, machine and commit with it.
+    with connect(store_path(tiny_out)) as con:
+        stored = {r.run_id: (r, m) for r, m in list_runs(con)}
+    row, machine = stored[run_id(run)]
+    assert row.git_commit == run.record.git_commit and row.rows == len(run.results)
+    assert machine.machine_id == run.record.machine.fingerprint and f"stored as run {run_id(run)[:12]}" in printed
 
 
 def test_a_copied_artifacts_folder_benchmarks_without_failures(tiny_out, tmp_path):

@@ -89,13 +89,37 @@ def _cmd_optimize(args) -> int:
     return 1 if failed else 0
 
 
+def _mlflow_client(args):
+    """The MLflow client of --mlflow, checked before any work; None without the option."""
+    if not args.mlflow:
+        return None
+    from convbench.tracking import client
+
+    return client(args.mlflow)
+
+
+def _log_mlflow(tracker, run_dir, rc: int) -> int:
+    if tracker is None or run_dir is None:
+        return rc
+    from convbench.tracking import log_run
+
+    try:
+        print(f"mlflow: logged as run {log_run(tracker, run_dir)} at {tracker.tracking_uri}")
+    except Exception as exc:  # the run folder is kept whatever the server says
+        print(f"convbench: error: logging {run_dir} to MLflow failed: {str(exc).splitlines()[0][:300]}",
+              file=sys.stderr)
+        return rc or 1
+    return rc
+
+
 def _cmd_bench(args) -> int:
-    from convbench.benchmarks.bench import run_bench
+    from convbench.benchmarks.bench import run_bench_with_folder
     from convbench.lock import folder_lock
 
-    options = bench_options(args)
+    options, tracker = bench_options(args), _mlflow_client(args)
     with folder_lock(args.out, "bench"):
-        return run_bench(options)
+        rc, run_dir = run_bench_with_folder(options)
+    return _log_mlflow(tracker, run_dir, rc)
 
 
 def _cmd_report(args) -> int:
@@ -116,6 +140,7 @@ def _cmd_run(args) -> int:
     started = time.perf_counter()
     # Every option is checked before the first model trains: a typo fails in a second.
     config, options = optimize_config(args, QUICK_SIDES if args.quick else SIDES), bench_options(args)
+    tracker = _mlflow_client(args)
     with folder_lock(args.out, "run"):
         _, failed = _optimize(args, config)
         rc, run_dir = run_bench_with_folder(options)
@@ -125,4 +150,4 @@ def _cmd_run(args) -> int:
     report = build_report(run_dir, args.accuracy_budget)
     print(f"\nreport: {report}\n        {report.with_suffix('.md')}\n"
           f"convbench run finished in {time.perf_counter() - started:.0f} s")
-    return 1 if (rc or failed) else 0
+    return _log_mlflow(tracker, run_dir, 1 if (rc or failed) else 0)

@@ -272,9 +272,32 @@ class MachineInfo:
     ram_gib: float
     cpu_flags: dict[str, bool]
     gpu_name: str | None = None
+    gpu_driver: str | None = None      # the NVIDIA driver's version, where there is a GPU
+    os_name: str = ""                  # the distribution (os-release PRETTY_NAME); platform has the kernel
     blas: list[str] = field(default_factory=list)
     platform: str = ""
     python: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """Which machine this is, as a stable hash: the hardware and the OS distribution. The
+        kernel, Python and library versions are left out on purpose: they are facts of each run
+        (kept beside it), and a machine whose libraries were upgraded is still the same machine
+        for `convbench history`. RAM is rounded to whole GiB (the total shifts by megabytes
+        between boots)."""
+        import hashlib
+        import json
+
+        identity = [self.cpu_model, sorted(self.cpu_flags.items()), self.logical_cores, self.usable_cores,
+                    self.physical_cores, round(self.ram_gib), self.gpu_name, self.gpu_driver, self.os_name]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+
+    @property
+    def summary(self) -> str:
+        flags = ",".join(f for f, on in self.cpu_flags.items() if on) or "none of interest"
+        gpu = f"{self.gpu_name} (driver {self.gpu_driver or '?'})" if self.gpu_name else "no GPU"
+        return (f"{self.cpu_model} [{flags}], {self.usable_cores}/{self.logical_cores} cores, {self.ram_gib:.1f} GiB, "
+                f"{gpu}, {self.os_name or self.platform}")
 
 
 @dataclass(kw_only=True)
