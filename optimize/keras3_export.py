@@ -9,8 +9,11 @@ Facts measured here (keras 3.15.1, TF 2.21, tf2onnx 1.17, in a process with TF_U
   file reads uninitialised variables: NaN outputs in fp32, a READ_VARIABLE failure in int8 —
   its variable holder keeps Keras 3 Variables, which the converter does not freeze. Holding
   their backing tf.Variables (`v.value`) fixes it: that is the fallback path here.
-- `model.export(path, format="onnx")` works (it calls tf2onnx); it also patches tf2onnx and sets
-  `np.object = object` in the process for numpy 2, which stays for later conversions.
+- `model.export(path, format="onnx")` works (it calls tf2onnx) once the model has been called:
+  a freshly loaded model fails with "ValueError: The model provided has never called.", so it is
+  called once on zeros first. It also patches tf2onnx and sets `np.object = object` in the
+  process for numpy 2, which stays for later conversions.
+Both converters return (method used, why the preferred method was not used or None).
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ def converter_attributes(mode: str, calibration: np.ndarray | None) -> dict:
     return attrs
 
 
-def to_tflite(source, path: Path, mode: str, calibration: np.ndarray | None = None, method: str = "auto") -> str:
+def to_tflite(source, path: Path, mode: str, calibration: np.ndarray | None = None,
+              method: str = "auto") -> tuple[str, str | None]:
     """source: a Keras 3 model, or a SavedModel folder (Path). Returns the method that worked:
     "keras_export" (Keras 3's own exporter), "concrete_function" or "saved_model". method="auto"
     tries Keras 3's exporter first and falls back to the converter on a traced function."""
@@ -53,19 +57,25 @@ def to_tflite(source, path: Path, mode: str, calibration: np.ndarray | None = No
         converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
         _apply(converter, attrs)
         write_bytes_atomic(path, converter.convert())
-        return "saved_model"
+        return "saved_model", None
     try:
         if method == "concrete_function":
             raise NotImplementedError("asked for the fallback")
         _keras_export_litert(source, Path(path), attrs)
-        return "keras_export"
-    except Exception:  # noqa: BLE001 - any exporter failure: fall back to the converter directly
+        return "keras_export", None
+    except Exception as exc:  # noqa: BLE001 - any exporter failure: fall back to the converter directly
         if method == "keras_export":
             raise
+        why = _one_line(exc)
         converter = tf.lite.TFLiteConverter.from_concrete_functions([inference_function(source)], _backing_variables(source))
         _apply(converter, attrs)
         write_bytes_atomic(path, converter.convert())
-        return "concrete_function"
+        return "concrete_function", why
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def _keras_export_litert(model, path: Path, attrs: dict) -> None:
@@ -100,17 +110,20 @@ def _backing_variables(model) -> tf.Module:
     return holder
 
 
-def to_onnx(source, path: Path) -> str:
-    """source: a Keras 3 model or a SavedModel folder. Returns "keras_export" or "tf2onnx"."""
+def to_onnx(source, path: Path) -> tuple[str, str | None]:
+    """source: a Keras 3 model or a SavedModel folder. Returns ("keras_export" | "tf2onnx", why
+    Keras 3's exporter was not used or None)."""
     path = Path(path)
+    why = None
     if not isinstance(source, (str, Path)):
         tmp = path.with_name(f".{path.stem}.tmp.onnx")
         try:
+            source(np.zeros((1, *source.inputs[0].shape[1:]), np.float32), training=False)  # see module doc
             source.export(str(tmp), format="onnx", verbose=False, opset_version=ONNX_OPSET)
             write_bytes_atomic(path, tmp.read_bytes())
-            return "keras_export"
-        except Exception:  # noqa: BLE001 - fall back to tf2onnx on our own traced function
-            pass
+            return "keras_export", None
+        except Exception as exc:  # noqa: BLE001 - fall back to tf2onnx on our own traced function
+            why = _one_line(exc)
         finally:
             tmp.unlink(missing_ok=True)
         fn = tf.function(lambda x: source(x, training=False))
@@ -121,7 +134,7 @@ def to_onnx(source, path: Path) -> str:
 
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=ONNX_OPSET)
     write_bytes_atomic(path, proto.SerializeToString())
-    return "tf2onnx"
+    return "tf2onnx", why
 
 
 def _saved_model_function(folder: Path):

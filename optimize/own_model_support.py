@@ -28,8 +28,8 @@ def technique_support(own: OwnModel, model) -> dict[str, str]:
     support = {family: APPLIES for family in FAMILIES}
     tfmot_reason = _tfmot_reason(own, model)
     for family in ("prune", "cluster"):
-        support[family] = tfmot_reason or _wrappable_reason(model, trainable_only=True)
-    support["qat"] = tfmot_reason or _wrappable_reason(model, trainable_only=False) or _chain_reason(model)
+        support[family] = tfmot_reason or _wrappable_reason(model, trainable_only=True) or APPLIES
+    support["qat"] = tfmot_reason or _wrappable_reason(model, trainable_only=False) or _chain_reason(model) or APPLIES
     if importlib.util.find_spec("ai_edge_quantizer") is None:
         support["litert_quantizer"] = "ai-edge-quantizer is not installed"
     return support
