@@ -243,3 +243,23 @@ def test_nested_frozen_base_and_branching_model(tmp_path):
     model, own = load_own_model(tmp_path / "branch.keras", SHAPE, 3)
     support = technique_support(own, model)
     assert support["prune"] == APPLIES and "single chain" in support["qat"]
+
+
+@pytest.mark.parametrize("quantizer", ["converter", "litert_quantizer"])
+def test_selective_variant_end_to_end(fp32_tflite, tmp_path, quantizer):
+    from convbench.models.train import predicted_labels
+    from convbench.optimize.selective_variant import build_selective_int8
+
+    model, fp32 = fp32_tflite
+    labels = predicted_labels(run_artifact(fp32, X).outputs)    # fp32 is right on every image
+    for budget_pp, expect_float in ((100.0, False), (0.0, None)):
+        result = build_selective_int8(fp32, tmp_path / f"sel{budget_pp}.tflite", X, X, labels, quantizer,
+                                      source=model, budget_pp=budget_pp)
+        assert result.fp32_val_accuracy == 1.0 and result.trace[0]["float_layers"] == []
+        assert result.ranking and Path(result.path).stat().st_size == result.bytes
+        assert np.isfinite(run_artifact(Path(result.path), X).outputs).all()
+        if expect_float is False:   # a 100 pp budget accepts full int8 at once
+            assert result.float_layers == [] and result.met_budget and result.bytes == result.full_int8_bytes
+        else:                       # a zero budget keeps layers float until int8 agrees on every image
+            assert result.met_budget == (result.val_accuracy == 1.0)
+    assert not list(tmp_path.glob(".selective-*"))   # scratch tries are removed
