@@ -89,13 +89,23 @@ def _h5_framework(path: Path) -> tuple[str, str]:
     try:
         with h5py.File(path, "r") as h5:
             version = h5.attrs.get("keras_version")
-            has_config = "model_config" in h5.attrs
+            config = h5.attrs.get("model_config")
     except OSError as exc:  # h5py says "truncated file", "bad object header", ...
         raise UserError(f"{path}: corrupt or truncated HDF5 file ({str(exc).splitlines()[0]})") from None
-    if not has_config:
+    if config is None:
         raise UserError(f"{path}: an HDF5 file without a model config (weights only?): save the whole model")
+    _refuse_lambda(path, config.encode() if isinstance(config, str) else bytes(config))
     version = version.decode() if isinstance(version, bytes) else str(version or "")
     return _framework_of(version, path), version
+
+
+def _refuse_lambda(path: Path, config: bytes) -> None:
+    """H5 and tf_keras SavedModel loading ignore safe_mode: a Lambda layer's marshalled Python
+    bytecode would be rebuilt and run. Both keep the model config as JSON text, so the class
+    name is found before any loader runs (the zip format is guarded by safe_mode instead)."""
+    if b'"class_name": "Lambda"' in config:
+        raise UserError(f"{path}: has a Lambda layer (Python bytecode that loading this format would run, "
+                        f"unguarded by safe_mode): refused; {SAVE_HINT} with the Lambda replaced by a registered layer")
 
 
 def _framework_of(keras_version: str, path: Path) -> str:
@@ -113,6 +123,8 @@ def _saved_model(path: Path) -> ModelFile:
     # tf_keras writes keras_metadata.pb beside the graph; Keras 3's model.export() and
     # tf.saved_model.save do not, and their folders load as plain TF functions, not Keras models.
     keras_metadata = (path / "keras_metadata.pb").is_file()
+    if keras_metadata:
+        _refuse_lambda(path, (path / "keras_metadata.pb").read_bytes())
     framework = "tf_keras" if keras_metadata else "tf_saved_model"
     return ModelFile(path, "saved_model", framework, None, sha256_path(path))
 

@@ -66,6 +66,11 @@ def files(tmp_path_factory):
     (root / "pickle_named.keras").write_bytes(pickle.dumps([1, 2, 3], protocol=4))
     (root / "truncated.h5").write_bytes((root / "tk.h5").read_bytes()[:1500])
     (root / "empty_folder").mkdir()
+    with_lambda = keras.Sequential([keras.Input(SHAPE), keras.layers.Lambda(lambda t: t * 2), keras.layers.Flatten(),
+                                    keras.layers.Dense(3, activation="softmax")])
+    for name in ("lambda.keras", "lambda.h5"):
+        with_lambda.save(root / name)
+    with_lambda.save(root / "lambda_savedmodel", save_format="tf")
     return root
 
 
@@ -112,6 +117,9 @@ def test_folder_hash_changes_with_any_file(files, tmp_path):
     ("truncated.h5", "corrupt or truncated HDF5"),
     ("empty_folder", "not a SavedModel"),
     ("missing.keras", "no such model file"),
+    ("lambda.keras", "safe_mode"),            # the zip format: Keras' own safe_mode refuses it
+    ("lambda.h5", "has a Lambda layer"),      # H5 and SavedModel ignore safe_mode: refused before loading
+    ("lambda_savedmodel", "has a Lambda layer"),
 ])
 def test_bad_inputs_fail_with_one_line_naming_the_file(files, name, words):
     with pytest.raises(UserError) as info:
