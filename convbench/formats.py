@@ -38,6 +38,16 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("onnx_dynamic", "onnx", "int8", "ONNX Runtime dynamic quantization (int8 weights)"),
     Format("onnx_static_qdq", "onnx", "int8", "ONNX Runtime static QDQ quantization, calibrated on train samples"),
     Format("onnx_fp16", "onnx", "fp16", "ONNX float16 conversion"),
+    # The selective search keeps the layers adding the most int8 error float until validation
+    # accuracy is within the budget of fp32's (optimize/selective.py).
+    Format("selective_int8", "tflite", "int8",
+           "full integer with the worst layers kept float until within the accuracy budget (TFLite converter)"),
+    # The LiteRT Quantizer (ai-edge-quantizer): recipes applied op by op to the fp32 .tflite.
+    Format("lrq_weight_int8", "tflite", "int8", "LiteRT Quantizer weight-only int8 (float compute)"),
+    Format("lrq_dynamic_int8", "tflite", "int8", "LiteRT Quantizer dynamic range: int8 weights, activations on the fly"),
+    Format("lrq_int8", "tflite", "int8", "LiteRT Quantizer static int8, float I/O, calibrated on train samples"),
+    Format("lrq_selective_int8", "tflite", "int8",
+           "LiteRT Quantizer static int8 with the worst layers kept float until within the accuracy budget"),
 )}
 
 

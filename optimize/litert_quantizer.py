@@ -1,6 +1,6 @@
 """The LiteRT Quantizer (`ai-edge-quantizer`, import `ai_edge_quantizer`) as a second post-training
 path beside tf.lite.TFLiteConverter: it quantizes an fp32 .tflite file by recipe, op by op, so
-it needs no Keras model and works the same for tf_keras, Keras 3 and SavedModel sources.
+it needs no Keras model and works the same for tf_keras and Keras 3 sources.
 
 API facts (ai-edge-quantizer 0.10.0, checked here): `Quantizer(path_or_bytes)`,
 `load_quantization_recipe(recipe.<name>())`, `update_quantization_recipe(regex, operation_name,
@@ -9,16 +9,14 @@ algorithm_key=...)`, `calibrate({signature_key: [{input_name: array}, ...]}, num
 against an op's "scope": its output tensor names joined by ';' plus a trailing ';'. The last
 matching entry wins, so "keep this op float" is an entry with algorithm NO_QUANTIZE after the
 recipe. The static recipe makes int8 model inputs and outputs unless the INPUT/OUTPUT virtual ops
-are set to NO_QUANTIZE (done here by default, for float I/O like the converter's tflite_int8).
+are set to NO_QUANTIZE (done here, for float I/O like the converter's tflite_int8).
 The project continues as `litert-quantizer` (import `litert_quantizer`), API unchanged.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from dataclasses import dataclass, field
-from importlib import metadata
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +31,6 @@ RECIPES = {
 }
 
 
-@dataclass
-class QuantizedFile:
-    recipe: str
-    path: str
-    bytes: int
-    float_layers: list[str] = field(default_factory=list)   # ops kept float (scope names)
-    float_io: bool = True
-    calibration_images: int = 0
-    seconds: float = 0.0
-    quantizer_version: str = ""
-
-
 def scope_regex(tensor_name: str) -> str:
     """The regex that selects exactly the op whose first output tensor is `tensor_name` (its
     scope starts with the name and a ';'; anchoring keeps 'dense' from matching 'dense_1')."""
@@ -52,33 +38,31 @@ def scope_regex(tensor_name: str) -> str:
 
 
 def quantize(fp32_path: Path, out_path: Path, recipe_name: str, calibration: np.ndarray | None = None,
-             float_layers=(), float_io: bool = True, num_threads: int = 1) -> QuantizedFile:
-    """Quantize an fp32 .tflite by a named recipe; `float_layers` (op output tensor names, as in
-    the fp32 file) stay float. static_int8 needs `calibration` images (N, H, W, C)."""
+             float_layers=(), num_threads: int = 1) -> None:
+    """Quantize an fp32 .tflite by a named recipe into out_path; `float_layers` (op output tensor
+    names, as in the fp32 file) stay float. static_int8 needs `calibration` images (N, H, W, C)."""
     from ai_edge_quantizer import algorithm_manager, qtyping, quantizer, recipe
 
     if recipe_name not in RECIPES:
         raise ValueError(f"unknown LiteRT Quantizer recipe {recipe_name!r}; valid: {sorted(RECIPES)}")
-    started = time.perf_counter()
     qt = quantizer.Quantizer(str(fp32_path))
     qt.load_quantization_recipe(getattr(recipe, RECIPES[recipe_name])())
     no_quantize = algorithm_manager.AlgorithmName.NO_QUANTIZE
     for name in float_layers:
         qt.update_quantization_recipe(regex=scope_regex(name), operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
                                       algorithm_key=no_quantize)
-    if float_io and recipe_name == "static_int8":
+    if recipe_name == "static_int8":
         for io in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
             qt.update_quantization_recipe(regex=".*", operation_name=io, algorithm_key=no_quantize)
     calibration_result = None
     if qt.need_calibration:
         if calibration is None or len(calibration) == 0:
             raise ValueError(f"recipe {recipe_name} needs calibration images")
-        calibration_result = qt.calibrate(_calibration_feed(fp32_path, calibration), num_threads=num_threads)
+        with warnings.catch_warnings():   # its calibrator keeps every tensor on purpose: not our warning
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+            calibration_result = qt.calibrate(_calibration_feed(fp32_path, calibration), num_threads=num_threads)
     result = qt.quantize(calibration_result, enable_progress_report=False)
     write_bytes_atomic(out_path, bytes(result.quantized_model))
-    return QuantizedFile(recipe_name, str(out_path), len(result.quantized_model), list(float_layers),
-                         float_io, 0 if calibration_result is None else len(calibration),
-                         time.perf_counter() - started, metadata.version("ai-edge-quantizer"))
 
 
 def _calibration_feed(fp32_path: Path, images: np.ndarray) -> dict:
@@ -93,10 +77,3 @@ def _calibration_feed(fp32_path: Path, images: np.ndarray) -> dict:
         raise ValueError(f"{fp32_path}: expected one input, found {io['inputs']}")
     name = io["inputs"][0]
     return {key: [{name: images[i:i + 1].astype(np.float32)} for i in range(len(images))]}
-
-
-def run_check(path: Path, x: np.ndarray) -> np.ndarray:
-    """Run a quantized file in LiteRT on a few images (float32 scores): proves it loads and runs."""
-    from convbench.optimize.evaluate import run_artifact
-
-    return run_artifact(Path(path), x).outputs

@@ -1,17 +1,18 @@
 """What kind of file a user's `--model PATH` is, read from its bytes before any loader runs:
 a Keras zip (.keras, and whether Keras 3 or tf_keras wrote it), a legacy HDF5 (.h5) file, or a
-SavedModel folder. Pickle-based formats are refused here, before anything could unpickle them.
+tf_keras SavedModel folder. Pickle-based formats, and SavedModels without Keras metadata, are
+refused here, before anything could unpickle or run them.
 No TensorFlow import: this runs first and must fail fast on bad input."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from convbench.errors import UserError
+from convbench.fingerprint import sha256_path
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")     # a local file header; an empty archive
@@ -25,8 +26,8 @@ SAVE_HINT = "save it with model.save('model.keras') (tf_keras or Keras 3) and pa
 class ModelFile:
     path: Path
     format: str                 # "keras_zip" | "h5" | "saved_model"
-    framework: str              # "tf_keras" | "keras3" | "tf_saved_model" (a SavedModel without Keras metadata)
-    keras_version: str | None   # as the file records it; None for a plain SavedModel
+    framework: str              # "tf_keras" | "keras3"
+    keras_version: str | None   # as the file records it; None for a SavedModel (tf_keras writes none)
     sha256: str                 # of the file, or of a folder's relative paths and file contents
 
 
@@ -120,25 +121,11 @@ def _framework_of(keras_version: str, path: Path) -> str:
 def _saved_model(path: Path) -> ModelFile:
     if not (path / "saved_model.pb").is_file() and not (path / "saved_model.pbtxt").is_file():
         raise UserError(f"{path}: a folder but not a SavedModel (no saved_model.pb inside)")
-    # tf_keras writes keras_metadata.pb beside the graph; Keras 3's model.export() and
-    # tf.saved_model.save do not, and their folders load as plain TF functions, not Keras models.
-    keras_metadata = (path / "keras_metadata.pb").is_file()
-    if keras_metadata:
-        _refuse_lambda(path, (path / "keras_metadata.pb").read_bytes())
-    framework = "tf_keras" if keras_metadata else "tf_saved_model"
-    return ModelFile(path, "saved_model", framework, None, sha256_path(path))
-
-
-def sha256_path(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """sha256 of a file's bytes; for a folder, of every file's relative path and bytes, in sorted
-    order, so renaming or editing any file inside changes it."""
-    path = Path(path)
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    digest = hashlib.sha256()
-    for file in files:
-        if path.is_dir():  # name and size delimit each file's bytes from the next one's
-            digest.update(f"{file.relative_to(path)}\0{file.stat().st_size}\0".encode())
-        with open(file, "rb") as fh:
-            while block := fh.read(chunk_bytes):
-                digest.update(block)
-    return digest.hexdigest()
+    # tf_keras writes keras_metadata.pb beside the graph; tf.saved_model.save and Keras 3's
+    # model.export() do not, and their folders load as bare TF graphs, not Keras models.
+    if not (path / "keras_metadata.pb").is_file():
+        raise UserError(f"{path}: a SavedModel without Keras metadata (tf.saved_model.save or Keras 3's export()): "
+                        f"a bare TF graph can hold any op (file reads and writes included) and has no Keras layers "
+                        f"to check or compress; {SAVE_HINT}")
+    _refuse_lambda(path, (path / "keras_metadata.pb").read_bytes())
+    return ModelFile(path, "saved_model", "tf_keras", None, sha256_path(path))

@@ -1,127 +1,128 @@
-"""Accuracy-aware selective quantization: start from full int8 and keep the layers with the largest
-quantization error in float, one at a time, until held-out accuracy is within a budget of fp32.
+"""Accuracy-aware selective quantization: start from full int8 and keep the layers that add the
+largest quantization error in float, one at a time, until validation accuracy is within a budget
+of fp32's. Either post-training path builds the tries: the TFLite converter (`ConverterQuantizer`,
+ops denylisted by name) or the LiteRT Quantizer (litert_quantizer.quantize(float_layers=...)).
 
-A "layer" is named by its op's first output tensor in the fp32 .tflite file; the converter
-(denylisted_nodes) and the LiteRT Quantizer (scope regex) both select ops by that name.
-The search is generic (`select_float_layers`); `layer_errors` ranks layers (minimal on purpose,
-replaceable by a fuller per-layer error module); `converter_quantizer` expresses "keep these
-float" for tf.lite.TFLiteConverter; litert_quantizer.quantize(float_layers=...) for the other path.
+A "layer" is named by its op's first output tensor in the fp32 .tflite file; both quantizers
+select ops by that name, and quant_error names layers the same way. Layers are chosen on the
+validation split, so the held-out test accuracy reported afterwards was not used to choose them.
 """
 
 from __future__ import annotations
 
+import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from convbench import classes
+from convbench.records import RankedLayer, SelectionStep, SelectiveSearch
+
 DEFAULT_BUDGET_PP = 0.5   # percentage points of accuracy below fp32 that a selective variant may lose
+QUANTIZERS = ("tflite_converter", "litert_quantizer")
 
 
 @dataclass
-class Attempt:
-    float_layers: list[str]
-    accuracy: float
-    within_budget: bool
-
-
-@dataclass
-class SelectiveResult:
-    float_layers: list[str]          # the layers that stayed float in the chosen artifact
+class SearchResult:
+    float_layers: list[str]          # the layers that stayed float in the chosen try
     accuracy: float
     artifact: Any                    # whatever build_and_evaluate returned for the chosen try
     met_budget: bool                 # False: even all ranked layers float did not reach fp32 - budget
-    fp32_accuracy: float
-    budget_pp: float
-    trace: list[Attempt] = field(default_factory=list)
+    trace: list[SelectionStep] = field(default_factory=list)
 
 
 def select_float_layers(ranked_layers: Sequence[str], build_and_evaluate: Callable[[list[str]], tuple[float, Any]],
-                        fp32_accuracy: float, budget_pp: float = DEFAULT_BUDGET_PP,
-                        max_float_layers: int | None = None) -> SelectiveResult:
+                        fp32_accuracy: float, budget_pp: float = DEFAULT_BUDGET_PP) -> SearchResult:
     """Try full int8, then keep ranked_layers[:1], [:2], ... float until
     accuracy >= fp32_accuracy - budget_pp/100. Accuracies are fractions (0.899), the budget is in
-    percentage points. Stops at max_float_layers (default: all); returns the last try then, with
-    met_budget=False, so the caller can still report (or drop) it."""
+    percentage points. When every ranked layer float still misses the budget, the last try is
+    returned with met_budget=False, so the caller can still report it."""
     if budget_pp < 0:
         raise ValueError(f"budget {budget_pp} pp must be >= 0")
     threshold = fp32_accuracy - budget_pp / 100.0
-    limit = len(ranked_layers) if max_float_layers is None else min(max_float_layers, len(ranked_layers))
-    trace: list[Attempt] = []
-    for count in range(limit + 1):
+    trace: list[SelectionStep] = []
+    for count in range(len(ranked_layers) + 1):
         float_layers = list(ranked_layers[:count])
         accuracy, artifact = build_and_evaluate(float_layers)
         # A tiny epsilon: 0.899 - 0.005 is 0.89399999... in floats and must accept 0.894.
         ok = accuracy >= threshold - 1e-9
-        trace.append(Attempt(float_layers, float(accuracy), ok))
+        trace.append(SelectionStep(float_layers=float_layers, val_accuracy=float(accuracy), within_budget=ok))
         if ok:
             break
-    return SelectiveResult(float_layers, float(accuracy), artifact, ok, fp32_accuracy, budget_pp, trace)
+    return SearchResult(float_layers, float(accuracy), artifact, ok, trace)
 
 
-@dataclass
-class LayerError:
-    name: str              # op's first output tensor name in the fp32 file
-    op: str                # e.g. CONV_2D
-    relative_rmse: float   # RMS(int8 - fp32) / RMS(fp32) of the op's output, error accumulated from the input
-    added: float           # relative_rmse minus the largest relative_rmse among its inputs: what this op adds
+def rank_layers(report) -> list[RankedLayer]:
+    """The layers of a quant_error.QuantErrorReport by the error each adds over its inputs
+    (its output's relative L2 error minus the largest of the layers feeding it), largest first;
+    layers that add none (pooling, reshapes) are left out: keeping them float gains nothing."""
+    errors = {e.name: e for e in report.layers}
+    ranked = []
+    for e in report.layers:
+        upstream = max((errors[i].rel_l2 for i in report.inputs.get(e.name, ()) if i in errors), default=0.0)
+        if e.rel_l2 - upstream > 0:
+            ranked.append(RankedLayer(name=e.name, op_type=e.op_type, added_rel_l2=e.rel_l2 - upstream))
+    return sorted(ranked, key=lambda r: r.added_rel_l2, reverse=True)
 
 
-def layer_errors(fp32_path: Path, int8_path: Path, x: np.ndarray) -> list[LayerError]:
-    """Per-op output error of an int8 .tflite vs its fp32 parent on images x, largest `added`
-    first. Both files run in LiteRT without XNNPACK (delegated ops keep no intermediate tensors)
-    and with experimental_preserve_all_tensors; int8 tensors are dequantized with their own
-    scale and zero point. Ops are matched by output tensor name (the converter and the LiteRT
-    Quantizer keep the fp32 names)."""
-    fp32 = _all_tensors(fp32_path, x)
-    int8 = _all_tensors(int8_path, x)
-    errors: dict[str, float] = {}
-    rows = []
-    for op, inputs, output in fp32["ops"]:
-        if output not in int8["values"]:
-            continue   # e.g. the output softmax, renamed where a DEQUANTIZE follows it
-        ref, got = fp32["values"][output], int8["values"][output]
-        if ref.shape != got.shape:
-            continue
-        rms_ref = float(np.sqrt(np.mean(ref.astype(np.float64) ** 2)))
-        error = float(np.sqrt(np.mean((got.astype(np.float64) - ref) ** 2))) / max(rms_ref, 1e-12)
-        errors[output] = error
-        upstream = max((errors.get(name, 0.0) for name in inputs), default=0.0)
-        rows.append(LayerError(output, op, error, error - upstream))
-    return sorted(rows, key=lambda row: row.added, reverse=True)
+def build(quantizer: str, inputs, out_path: Path, fp32_path: Path) -> SelectiveSearch:
+    """The whole search for one model by one quantizer; the chosen try's bytes end up at out_path.
+    inputs: export.ExportInputs (model, calibration, validation, budget). fp32_path: the fp32
+    .tflite (the reference, and the LiteRT Quantizer's input). Tries live in a scratch folder
+    beside out_path, removed afterwards."""
+    from convbench.fsutil import write_bytes_atomic
+    from convbench.optimize import litert_quantizer, quant_error
+
+    if quantizer not in QUANTIZERS:
+        raise ValueError(f"unknown quantizer {quantizer!r}; valid: {QUANTIZERS}")
+    if inputs.validation is None:
+        raise ValueError("the selective search chooses on the validation split: none given")
+    if quantizer == "tflite_converter":
+        from convbench.optimize.export import tflite_converter
+
+        converter = ConverterQuantizer(tflite_converter(inputs.model), inputs.calibration)
+
+        def make(float_layers: list[str], path: Path) -> None:
+            write_bytes_atomic(path, converter.quantize(float_layers))
+    else:
+        def make(float_layers: list[str], path: Path) -> None:
+            litert_quantizer.quantize(fp32_path, path, "static_int8", inputs.calibration, float_layers=float_layers)
+
+    x_val, y_val = inputs.validation
+    with tempfile.TemporaryDirectory(prefix=".selective-", dir=Path(out_path).parent) as scratch:
+        tries: dict[tuple, tuple[float, Path]] = {}
+
+        def build_and_evaluate(float_layers: list[str]) -> tuple[float, Path]:
+            key = tuple(float_layers)
+            if key not in tries:
+                path = Path(scratch) / f"try{len(tries)}.tflite"
+                make(list(float_layers), path)
+                tries[key] = (_val_accuracy(path, x_val, y_val), path)
+            return tries[key]
+
+        full_accuracy, full_path = build_and_evaluate([])
+        ranking = rank_layers(quant_error.compare(full_path, fp32_path, x_val[:inputs.error_images]))
+        fp32_accuracy = _val_accuracy(fp32_path, x_val, y_val)
+        result = select_float_layers([r.name for r in ranking], build_and_evaluate, fp32_accuracy, inputs.budget_pp)
+        write_bytes_atomic(out_path, Path(result.artifact).read_bytes())
+        full_bytes = full_path.stat().st_size
+    return SelectiveSearch(quantizer=quantizer, budget_pp=inputs.budget_pp, fp32_val_accuracy=fp32_accuracy,
+                           full_int8_val_accuracy=full_accuracy, full_int8_bytes=full_bytes,
+                           float_layers=result.float_layers, val_accuracy=result.accuracy,
+                           met_budget=result.met_budget, ranking=ranking, trace=result.trace)
 
 
-def _all_tensors(path: Path, x: np.ndarray) -> dict:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+def _val_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
+    """Through the runtime registry's LiteRT session: the same one that verifies and benchmarks."""
+    from convbench.runtimes import runtime_for
 
-    from convbench.optimize.int8_io import dequantize_output, quantize_input
-
-    interp = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True, num_threads=1,
-                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    inp = interp.get_input_details()[0]
-    interp.resize_tensor_input(inp["index"], [len(x), *x.shape[1:]])
-    interp.allocate_tensors()
-    interp.set_tensor(inp["index"], quantize_input(x.astype(np.float32), inp))
-    interp.invoke()
-    details = {t["index"]: t for t in interp.get_tensor_details()}
-    values, ops = {}, []
-    for op in interp._get_ops_details():   # LiteRT has no public per-op listing
-        outputs = [i for i in op["outputs"] if i in details]
-        if not outputs:
-            continue
-        names = [details[i]["name"] for i in op["inputs"] if i in details]
-        ops.append((op["op_name"], names, details[outputs[0]]["name"]))
-        for index in outputs:
-            try:
-                raw = interp.get_tensor(index)
-            except ValueError:   # tensors that were never allocated
-                continue
-            values[details[index]["name"]] = dequantize_output(raw, details[index])
-    return {"values": values, "ops": ops}
+    return classes.accuracy(runtime_for("tflite").load(path, threads=1, batch=100).predict_all(x), y)
 
 
-class converter_quantizer:
+class ConverterQuantizer:
     """Full int8 by tf.lite.TFLiteConverter with named ops denylisted (kept float), calibrated once.
     tf.lite.experimental.QuantizationDebugger calibrates (its public entry point); each call then
     runs the MLIR quantizer on the calibrated model with denylisted_nodes = op output tensor names,
@@ -134,12 +135,16 @@ class converter_quantizer:
     def __init__(self, converter, calibration: np.ndarray):
         import tensorflow as tf
 
+        from convbench.optimize.export import representative_dataset
+
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([calibration[i:i + 1]] for i in range(len(calibration)))
+        converter.representative_dataset = representative_dataset(calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         self._disable_per_channel = converter._experimental_disable_per_channel
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=converter.representative_dataset)
+        with warnings.catch_warnings():   # the debugger runs tf.lite.Interpreter itself
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter, debug_dataset=converter.representative_dataset)
         self._calibrated = debugger.calibrated_model
 
     def quantize(self, float_layers: Sequence[str] = ()) -> bytes:

@@ -13,20 +13,9 @@ from convbench.report.lessons import lesson_figures
 from convbench.report.notes import Note, all_notes
 from convbench.report.plots import run_figures
 from convbench.report.recommend import recommend, recommendation_lines
+from convbench.report.post_training import PostTrainingPaths, post_training_paths, skipped_table
 from convbench.report.rows import roofs
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    sort: str = ""                     # the raw number for the HTML sort script; "" sorts by text
-
-
-@dataclass
-class Table:
-    headers: list[str]
-    rows: list[list[Cell]]
-    sortable: bool = False
+from convbench.report.table import Cell, Table
 
 
 @dataclass
@@ -34,6 +23,7 @@ class ModelSection:
     model: str
     summary: str
     table: Table
+    skipped: Table | None = None       # techniques that cannot apply to this model, and why
 
 
 @dataclass
@@ -47,6 +37,7 @@ class Report:
     notes: list[Note]
     figures: list[Figure]
     models: list[ModelSection] = field(default_factory=list)
+    post_training: PostTrainingPaths | None = None   # TFLite converter vs LiteRT Quantizer
 
 
 def build_model(run: BenchRun, accuracy_budget_pp: float = 1.0) -> Report:
@@ -67,6 +58,7 @@ def build_model(run: BenchRun, accuracy_budget_pp: float = 1.0) -> Report:
         notes=all_notes(run),
         figures=run_figures(run) + lesson_figures(run),
         models=[model_section(run, m) for m in sorted({r.model for r in run.latency})],
+        post_training=post_training_paths(run),
     )
 
 
@@ -92,7 +84,7 @@ def model_section(run: BenchRun, model: str) -> ModelSection:
     if unmeasured:
         reasons = sorted({r.accuracy_note or "no reason recorded" for r in unmeasured})
         summary += f" {len(unmeasured)} row(s) did not measure accuracy: " + "; ".join(reasons) + "."
-    return ModelSection(model, summary, results_table(run, model))
+    return ModelSection(model, summary, results_table(run, model), skipped_table(run, model))
 
 
 def provenance(run: BenchRun) -> Table:

@@ -1,7 +1,7 @@
-"""Bring your own model: tiny 8x8x1 classifiers saved by tf_keras (.keras, .h5, SavedModel) and by
-Keras 3 load and are described; bad inputs are refused with one line naming the file; Keras 3
-models convert to TFLite and ONNX that agree with them; the LiteRT Quantizer recipes and the
-selective search work."""
+"""Bring your own model, the parts below the CLI: tiny 8x8x1 classifiers saved by tf_keras (.keras,
+.h5, SavedModel) and by Keras 3 load and are described; bad inputs are refused with one line naming
+the file; which techniques cannot apply, and why; Keras 3 models and ops no converter knows;
+the LiteRT Quantizer recipes; per-layer quantization error; the selective search."""
 
 from __future__ import annotations
 
@@ -11,16 +11,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convbench.errors import UserError
-from convbench.optimize import keras3_export, litert_quantizer, selective
-from convbench.optimize.evaluate import run_artifact
-from convbench.optimize.export import inference_function, to_tflite, _variables_only
-from convbench.optimize.own_model import check_fits_data, import_keras3, load_own_model
-from convbench.optimize.own_model_support import APPLIES, technique_support
-from convbench.tfsetup import keras, tf
+from convbench import classes
+from convbench.errors import NotApplicable, UserError
+from convbench.formats import family_of_path
+from convbench.optimize import export, litert_quantizer, quant_error, selective
+from convbench.optimize.applicability import not_applicable
+from convbench.optimize.own_model import check_fits_data, load_own_model, own_model_name
+from convbench.runtimes import runtime_for
+from convbench.tfsetup import import_keras3, keras
 
 SHAPE = (8, 8, 1)
 X = np.random.default_rng(0).uniform(0, 1, (16, *SHAPE)).astype(np.float32)
+
+
+def run_file(path: Path, x: np.ndarray = X) -> np.ndarray:
+    """A .tflite/.onnx file's outputs through the runtime registry (what optimize verifies with)."""
+    return runtime_for(family_of_path(path)).load(path, batch=len(x)).predict(x)
 
 
 def tf_keras_classifier(head="softmax"):
@@ -36,6 +42,11 @@ def tf_keras_classifier(head="softmax"):
     elif head == "regression":
         body += [layers.Dense(1)]
     return keras.Sequential(body)
+
+
+def keras3_classifier(k3):
+    return k3.Sequential([k3.Input(SHAPE), k3.layers.Conv2D(4, 3, activation="relu"), k3.layers.Flatten(),
+                          k3.layers.Dense(3, activation="softmax")])
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +65,7 @@ def files(tmp_path_factory):
     keras.Model([a, b], merged).save(root / "two_inputs.keras")
     k3 = import_keras3()
     k3.utils.set_random_seed(0)
-    k3_model = k3.Sequential([k3.Input(SHAPE), k3.layers.Conv2D(4, 3, activation="relu"), k3.layers.Flatten(),
-                              k3.layers.Dense(3, activation="softmax")])
+    k3_model = keras3_classifier(k3)
     k3_model.save(root / "k3.keras")
     k3.Sequential([k3.Input(SHAPE), k3.layers.Flatten(), k3.layers.Dense(2, activation="relu")]).save(root / "k3_regression.keras")
     k3_model.export(str(root / "k3_export"), format="tf_saved_model", verbose=False)
@@ -76,16 +86,13 @@ def files(tmp_path_factory):
 
 @pytest.mark.parametrize("name, fmt, framework", [
     ("tk.keras", "keras_zip", "tf_keras"), ("tk.h5", "h5", "tf_keras"), ("tk_savedmodel", "saved_model", "tf_keras"),
-    ("k3.keras", "keras_zip", "keras3"), ("k3_export", "saved_model", "tf_saved_model"),
+    ("k3.keras", "keras_zip", "keras3"),
 ])
 def test_each_format_loads_and_is_described(files, name, fmt, framework):
     _, own = load_own_model(files / name, SHAPE, 3)
-    assert (own.format, own.framework) == (fmt, framework)
+    assert (own.file.format, own.file.framework) == (fmt, framework)
     assert own.input_shape == SHAPE and own.num_classes == 3 and own.output_activation == "softmax"
-    assert len(own.sha256) == 64
-    if framework != "tf_saved_model":
-        assert [kind for _, kind in own.layers] == ["Conv2D", "Flatten", "Dense"]
-    assert own.describe()["input_shape"] == list(SHAPE)
+    assert len(own.file.sha256) == 64
 
 
 def test_separate_softmax_layer_and_single_sigmoid_are_classifiers(files):
@@ -103,7 +110,7 @@ def test_folder_hash_changes_with_any_file(files, tmp_path):
     _, a = load_own_model(copy)
     (copy / "assets" / "note.txt").write_text("x")
     _, b = load_own_model(copy)
-    assert a.sha256 != b.sha256
+    assert a.file.sha256 != b.file.sha256
 
 
 @pytest.mark.parametrize("name, words", [
@@ -116,6 +123,7 @@ def test_folder_hash_changes_with_any_file(files, tmp_path):
     ("pickle_named.keras", "pickle-based format refused"),
     ("truncated.h5", "corrupt or truncated HDF5"),
     ("empty_folder", "not a SavedModel"),
+    ("k3_export", "without Keras metadata"),  # a bare TF graph: no layers to check, any op allowed
     ("missing.keras", "no such model file"),
     ("lambda.keras", "safe_mode"),            # the zip format: Keras' own safe_mode refuses it
     ("lambda.h5", "has a Lambda layer"),      # H5 and SavedModel ignore safe_mode: refused before loading
@@ -130,63 +138,92 @@ def test_bad_inputs_fail_with_one_line_naming_the_file(files, name, words):
 
 def test_input_shape_that_does_not_fit_the_data(files):
     _, own = load_own_model(files / "tk.keras")
-    with pytest.raises(UserError, match=r"tk\.keras: the model takes 8x8x1 images but the data's images are 28x28x1"):
+    with pytest.raises(UserError, match=r"tk\.keras: the model takes 8x8x1 images but the data's images are 28x28x1"
+                                        r".*--image-size 8 --color-mode grayscale"):
         check_fits_data(own, (28, 28, 1), 10)
     with pytest.raises(UserError, match="has 3 classes .* but the data has 10"):
         check_fits_data(own, SHAPE, 10)
 
 
-def test_technique_support_says_why_tfmot_cannot_apply(files):
-    model, own = load_own_model(files / "k3.keras")
-    support = technique_support(own, model)
-    assert support["tflite_converter"] == APPLIES and support["onnx"] == APPLIES
-    assert all("Keras 3" in support[f] for f in ("prune", "cluster", "qat"))
-    model, own = load_own_model(files / "tk.keras")
-    assert set(technique_support(own, model).values()) == {APPLIES}
+def test_names_come_from_the_file(tmp_path):
+    assert own_model_name(tmp_path / "my model (v2).keras") == "my_model__v2_"
+    (tmp_path / "saved").mkdir()
+    assert own_model_name(tmp_path / "saved") == "saved"
+
+
+def test_tfmot_techniques_cannot_apply_to_keras3_or_frozen_models(files):
+    model, _ = load_own_model(files / "k3.keras")
+    reasons = not_applicable(model)
+    assert set(reasons) == {"prune", "cluster", "qat"} and all("Keras 3" in r for r in reasons.values())
+    model, _ = load_own_model(files / "tk.keras")
+    assert not_applicable(model) == {}
     model.layers[0].trainable = model.layers[-1].trainable = False
-    support = technique_support(own, model)
-    assert "frozen" in support["prune"] and support["qat"] == APPLIES
+    reasons = not_applicable(model)
+    assert "frozen" in reasons["prune"] and "qat" not in reasons
+
+
+def test_nested_frozen_base_and_branching_model(tmp_path):
+    base = keras.Sequential([keras.Input(SHAPE), keras.layers.Conv2D(4, 3, activation="relu")], name="base")
+    base.trainable = False
+    nested = keras.Sequential([keras.Input(SHAPE), base, keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    nested.save(tmp_path / "nested.keras")
+    model, _ = load_own_model(tmp_path / "nested.keras", SHAPE, 3)
+    assert not_applicable(model) == {}   # the head's Dense is trainable
+    inp = keras.Input(SHAPE)
+    conv = keras.layers.Conv2D(1, 3, padding="same")(inp)
+    skip = keras.layers.Add()([inp, conv])
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(skip))
+    keras.Model(inp, out).save(tmp_path / "branch.keras")
+    model, _ = load_own_model(tmp_path / "branch.keras", SHAPE, 3)
+    assert list(not_applicable(model)) == ["qat"] and "single chain" in not_applicable(model)["qat"]
 
 
 @pytest.mark.parametrize("mode", ["fp32", "int8"])
-@pytest.mark.parametrize("method", ["auto", "concrete_function"])
-def test_keras3_model_converts_to_tflite_that_agrees(files, tmp_path, mode, method):
+def test_keras3_model_converts_to_tflite_that_agrees_by_either_path(files, tmp_path, mode):
     model, _ = load_own_model(files / "k3.keras")
-    path = tmp_path / f"{mode}.tflite"
-    used, _why = keras3_export.to_tflite(model, path, mode, X, method=method)
-    assert used == ("keras_export" if method == "auto" else "concrete_function")
-    got, ref = run_artifact(path, X).outputs, keras3_export.reference_outputs(model, X)
-    assert np.abs(got - ref).max() < (1e-5 if mode == "fp32" else 0.02)
+    ref, tolerance = model.predict(X, verbose=0), (1e-5 if mode == "fp32" else 0.02)
+    assert export.to_tflite(model, tmp_path / "own.tflite", mode, X) == "keras.Model.export(format='litert')"
+    assert np.abs(run_file(tmp_path / "own.tflite") - ref).max() < tolerance
+    # The path used when Keras 3's exporter fails: it read uninitialised variables (NaN) before
+    # the variables holder kept the backing tf.Variables.
+    (tmp_path / "fallback.tflite").write_bytes(export.convert_tflite(model, export.converter_settings(mode, X)))
+    assert np.abs(run_file(tmp_path / "fallback.tflite") - ref).max() < tolerance
 
 
-def test_keras3_model_and_plain_savedmodel_convert_to_onnx_that_agrees(files, tmp_path):
+def test_keras3_model_converts_to_onnx_that_agrees(files, tmp_path):
     model, _ = load_own_model(files / "k3.keras")
-    assert keras3_export.to_onnx(model, tmp_path / "k3.onnx") == ("keras_export", None)
-    assert np.abs(run_artifact(tmp_path / "k3.onnx", X).outputs - model.predict(X, verbose=0)).max() < 1e-5
-    folder = files / "k3_export"
-    assert keras3_export.to_onnx(folder, tmp_path / "sm.onnx") == ("tf2onnx", None)
-    assert keras3_export.to_tflite(folder, tmp_path / "sm.tflite", "fp32") == ("saved_model", None)
-    ref = keras3_export.reference_outputs(folder, X)
-    for name in ("sm.onnx", "sm.tflite"):
-        assert np.abs(run_artifact(tmp_path / name, X).outputs - ref).max() < 1e-5
+    assert export.to_onnx(model, tmp_path / "k3.onnx") == "keras.Model.export(format='onnx')"
+    assert np.abs(run_file(tmp_path / "k3.onnx") - model.predict(X, verbose=0)).max() < 1e-5
+
+
+def test_an_op_no_converter_knows_is_not_applicable_not_a_failure(tmp_path):
+    """Gaussian resizing becomes TF's ScaleAndTranslate: tf2onnx copies it into the graph unconverted
+    (ONNX Runtime then refuses the file) and the TFLite converter has no builtin kernel for it."""
+    model = keras.Sequential([keras.Input(SHAPE), keras.layers.Resizing(6, 6, interpolation="gaussian"),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    with pytest.raises(NotApplicable, match="tf2onnx cannot convert TensorFlow op.s. ScaleAndTranslate"):
+        export.to_onnx(model, tmp_path / "m.onnx")
+    with pytest.raises(NotApplicable, match="no builtin kernel for tf.ScaleAndTranslate"):
+        export.to_tflite(model, tmp_path / "m.tflite", "fp32")
+    assert not list(tmp_path.iterdir())   # nothing half-written
 
 
 @pytest.fixture(scope="module")
 def fp32_tflite(files, tmp_path_factory):
     model = keras.models.load_model(files / "tk.keras")
-    path = tmp_path_factory.mktemp("aeq") / "fp32.tflite"
-    to_tflite(model, path, "fp32")
+    path = tmp_path_factory.mktemp("lrq") / "fp32.tflite"
+    export.to_tflite(model, path, "fp32")
     return model, path
 
 
 @pytest.mark.parametrize("recipe", sorted(litert_quantizer.RECIPES))
 def test_litert_quantizer_recipes_make_runnable_files(fp32_tflite, tmp_path, recipe):
     _, fp32 = fp32_tflite
-    result = litert_quantizer.quantize(fp32, tmp_path / f"{recipe}.tflite", recipe, X)
-    assert result.bytes == Path(result.path).stat().st_size > 0
-    out = litert_quantizer.run_check(Path(result.path), X)
+    litert_quantizer.quantize(fp32, tmp_path / "q.tflite", recipe, X)
+    out = run_file(tmp_path / "q.tflite")
     assert out.shape == (len(X), 3) and np.isfinite(out).all()
-    assert np.abs(out - run_artifact(fp32, X).outputs).max() < 0.1
+    assert np.abs(out - run_file(fp32)).max() < 0.1
+    assert (tmp_path / "q.tflite").stat().st_size < fp32.stat().st_size
 
 
 def _op_dtypes(path: Path) -> dict[str, str]:
@@ -198,23 +235,37 @@ def _op_dtypes(path: Path) -> dict[str, str]:
     return {op["op_name"]: tensors[op["outputs"][0]]["dtype"].__name__ for op in interp._get_ops_details()}
 
 
-def test_both_paths_keep_the_named_layer_float(fp32_tflite, tmp_path):
+def test_per_layer_error_and_both_paths_keep_the_named_layer_float(fp32_tflite, tmp_path):
     model, fp32 = fp32_tflite
     full = tmp_path / "full.tflite"
     litert_quantizer.quantize(fp32, full, "static_int8", X)
-    errors = selective.layer_errors(fp32, full, X)
-    assert {e.op for e in errors} >= {"CONV_2D", "FULLY_CONNECTED"}
-    dense = next(e.name for e in errors if e.op == "FULLY_CONNECTED")
+    report = quant_error.compare(full, fp32, X)
+    assert [e.op_type for e in report.layers] == ["CONV_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+    assert all(e.rel_l2 > 0 and e.snr_db is not None for e in report.layers) and report.decision_agreement > 0.8
+    assert quant_error.compare(fp32, fp32, X).layers[0].snr_db is None   # identical: no noise, infinite SNR
+    dense = next(e.name for e in report.layers if e.op_type == "FULLY_CONNECTED")
+    assert {r.name for r in selective.rank_layers(report)} <= {e.name for e in report.layers}
     assert _op_dtypes(full)["FULLY_CONNECTED"] == "int8"
     kept = tmp_path / "kept.tflite"
     litert_quantizer.quantize(fp32, kept, "static_int8", X, float_layers=[dense])
     assert _op_dtypes(kept)["FULLY_CONNECTED"] == "float32" and _op_dtypes(kept)["CONV_2D"] == "int8"
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([inference_function(model)], _variables_only(model))
-    quantizer = selective.converter_quantizer(converter, X)
+    quantizer = selective.ConverterQuantizer(export.tflite_converter(model), X)
     (tmp_path / "conv_full.tflite").write_bytes(quantizer.quantize([]))
     (tmp_path / "conv_kept.tflite").write_bytes(quantizer.quantize([dense]))
     assert _op_dtypes(tmp_path / "conv_full.tflite")["FULLY_CONNECTED"] == "int8"
     assert _op_dtypes(tmp_path / "conv_kept.tflite")["FULLY_CONNECTED"] == "float32"
+
+
+def test_rank_layers_counts_only_the_error_a_layer_adds():
+    from convbench.records import LayerError
+
+    def err(name, rel):
+        return LayerError(name=name, op_type="OP", matched_by="name", snr_db=1.0, rel_l2=rel, max_abs=0.1)
+
+    report = quant_error.QuantErrorReport("q", "f", 4, (err("conv", 0.02), err("pool", 0.02), err("dense", 0.10)),
+                                          err("output", 0.1), 1.0, (),
+                                          {"conv": ("input", "w"), "pool": ("conv",), "dense": ("pool", "w2")})
+    assert [(r.name, round(r.added_rel_l2, 6)) for r in selective.rank_layers(report)] == [("dense", 0.08), ("conv", 0.02)]
 
 
 def test_selective_search_stops_at_the_first_set_within_budget():
@@ -231,43 +282,22 @@ def test_selective_search_edges():
     assert full_ok.float_layers == [] and full_ok.met_budget and len(full_ok.trace) == 1
     never = selective.select_float_layers(["a", "b"], lambda layers: (0.5, None), fp32_accuracy=0.90)
     assert never.float_layers == ["a", "b"] and not never.met_budget and len(never.trace) == 3
-    capped = selective.select_float_layers(["a", "b"], lambda layers: (0.5, None), fp32_accuracy=0.90, max_float_layers=1)
-    assert capped.float_layers == ["a"] and len(capped.trace) == 2
 
 
-def test_nested_frozen_base_and_branching_model(tmp_path):
-    base = keras.Sequential([keras.Input(SHAPE), keras.layers.Conv2D(4, 3, activation="relu")], name="base")
-    base.trainable = False
-    nested = keras.Sequential([keras.Input(SHAPE), base, keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
-    nested.save(tmp_path / "nested.keras")
-    model, own = load_own_model(tmp_path / "nested.keras", SHAPE, 3)
-    assert own.layers[0][0].startswith("base/") and own.layers[0][1] == "Conv2D"
-    assert set(technique_support(own, model).values()) == {APPLIES}   # the head's Dense is trainable
-    inp = keras.Input(SHAPE)
-    conv = keras.layers.Conv2D(1, 3, padding="same")(inp)
-    skip = keras.layers.Add()([inp, conv])
-    out = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(skip))
-    keras.Model(inp, out).save(tmp_path / "branch.keras")
-    model, own = load_own_model(tmp_path / "branch.keras", SHAPE, 3)
-    support = technique_support(own, model)
-    assert support["prune"] == APPLIES and "single chain" in support["qat"]
-
-
-@pytest.mark.parametrize("quantizer", ["converter", "litert_quantizer"])
+@pytest.mark.parametrize("quantizer", selective.QUANTIZERS)
 def test_selective_variant_end_to_end(fp32_tflite, tmp_path, quantizer):
-    from convbench.models.train import predicted_labels
-    from convbench.optimize.selective_variant import build_selective_int8
-
     model, fp32 = fp32_tflite
-    labels = predicted_labels(run_artifact(fp32, X).outputs)    # fp32 is right on every image
-    for budget_pp, expect_float in ((100.0, False), (0.0, None)):
-        result = build_selective_int8(fp32, tmp_path / f"sel{budget_pp}.tflite", X, X, labels, quantizer,
-                                      source=model, budget_pp=budget_pp)
-        assert result.fp32_val_accuracy == 1.0 and result.trace[0]["float_layers"] == []
-        assert result.ranking and Path(result.path).stat().st_size == result.bytes
-        assert np.isfinite(run_artifact(Path(result.path), X).outputs).all()
-        if expect_float is False:   # a 100 pp budget accepts full int8 at once
-            assert result.float_layers == [] and result.met_budget and result.bytes == result.full_int8_bytes
-        else:                       # a zero budget keeps layers float until int8 agrees on every image
-            assert result.met_budget == (result.val_accuracy == 1.0)
+    labels = classes.predicted_labels(run_file(fp32))    # fp32 is right on every image
+    for budget_pp in (100.0, 0.0):
+        inputs = export.ExportInputs(model=model, calibration=X, validation=(X, labels), budget_pp=budget_pp,
+                                     error_images=8)
+        out = tmp_path / f"sel{budget_pp}.tflite"
+        search = selective.build(quantizer, inputs, out, fp32)
+        assert search.fp32_val_accuracy == 1.0 and search.trace[0].float_layers == []
+        assert search.ranking and np.isfinite(run_file(out)).all()
+        if budget_pp:   # a 100 pp budget accepts full int8 at once
+            assert search.float_layers == [] and search.met_budget and out.stat().st_size == search.full_int8_bytes
+        else:           # a zero budget keeps layers float until int8 agrees on every image
+            assert search.met_budget == (search.val_accuracy == 1.0)
+            assert search.float_layers == [r.name for r in search.ranking[:len(search.float_layers)]]
     assert not list(tmp_path.glob(".selective-*"))   # scratch tries are removed

@@ -1,50 +1,36 @@
-"""Which technique families can apply to a user's model, and why not where one cannot: plain data
-for the manifest and the report, decided before any work starts. A family that "applies" here can
-still fail when it runs (an op tf2onnx cannot convert): that is recorded as a failure, not a skip.
+"""Which of the registry's techniques can apply to a model, and why not where one cannot: decided
+before any work starts, for lesson convnets and users' own models alike. A technique that cannot
+apply is recorded as skipped (with this reason) in the manifest and the report, not as a failure.
 
-Families (variant registry names they cover):
-  tflite_converter  tflite_fp32/_dynamic/_fp16/_int8/_int8_io (tf.lite.TFLiteConverter)
-  onnx              onnx_fp32 and the ONNX Runtime quantizations made from it; onnx_int8 from tflite_int8
-  prune             pruned_50, pruned_80, pruned_2of4 (TFMOT)
-  cluster           clustered_16, sparse_clustered_16 (TFMOT)
-  qat               qat, pqat, cqat, pcqat (TFMOT)
-  selective_int8    int8 with the worst layers kept float (selective.py), converter and LiteRT Quantizer
-  litert_quantizer  ai-edge-quantizer recipes on the fp32 .tflite (litert_quantizer.py)
+Post-training conversion (technique "none") applies to every model convbench loads; a converter
+that meets an op it has no kernel for says so when it runs (errors.NotApplicable, export.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
+from convbench.tfsetup import is_keras3
 
-from convbench.optimize.own_model import OwnModel
-
-APPLIES = "applies"
-FAMILIES = ("tflite_converter", "onnx", "prune", "cluster", "qat", "selective_int8", "litert_quantizer")
 WRAPPED_KINDS = ("Conv2D", "Dense")   # what techniques.py wraps for pruning, clustering and QAT
 
 
-def technique_support(own: OwnModel, model) -> dict[str, str]:
-    """{family: "applies" | the reason it does not}, for every family in FAMILIES."""
-    support = {family: APPLIES for family in FAMILIES}
-    tfmot_reason = _tfmot_reason(own, model)
-    for family in ("prune", "cluster"):
-        support[family] = tfmot_reason or _wrappable_reason(model, trainable_only=True) or APPLIES
-    support["qat"] = tfmot_reason or _wrappable_reason(model, trainable_only=False) or _chain_reason(model) or APPLIES
-    if importlib.util.find_spec("ai_edge_quantizer") is None:
-        support["litert_quantizer"] = "ai-edge-quantizer is not installed"
-    return support
+def not_applicable(model) -> dict[str, str]:
+    """{technique name: why it cannot apply} for the techniques of techniques.TECHNIQUES that
+    cannot apply to `model` (the training model: tf_keras or Keras 3)."""
+    reasons = {}
+    tfmot = _tfmot_reason(model)
+    for technique in ("prune", "cluster"):
+        reason = tfmot or _wrappable_reason(model, trainable_only=True)
+        if reason:
+            reasons[technique] = reason
+    reason = tfmot or _wrappable_reason(model, trainable_only=False) or _chain_reason(model)
+    if reason:
+        reasons["qat"] = reason
+    return reasons
 
 
-def skipped(support: dict[str, str]) -> dict[str, str]:
-    """Only the families that do not apply, with their reasons."""
-    return {family: why for family, why in support.items() if why != APPLIES}
-
-
-def _tfmot_reason(own: OwnModel, model) -> str | None:
-    if own.framework == "keras3":
+def _tfmot_reason(model) -> str | None:
+    if is_keras3(model):
         return "saved by Keras 3: TFMOT wraps only tf_keras (Keras 2) models"
-    if own.framework == "tf_saved_model":
-        return "a SavedModel without Keras metadata (e.g. Keras 3's export()): no Keras layers for TFMOT to wrap"
     if not getattr(model, "_is_graph_network", False) and type(model).__name__ != "Sequential":
         return "a subclassed tf_keras model: TFMOT's wrappers need a Sequential or functional model"
     return None
@@ -74,7 +60,8 @@ def _chain_reason(model) -> str | None:
     """convbench's QAT inlines nested models into one Sequential (quantize_apply cannot see inside
     nested models), which is only right when the layers form a single chain."""
     if not _is_chain(model):
-        return "the layers are not a single chain (branches or skip connections): convbench's QAT flattens the model into a Sequential"
+        return ("the layers are not a single chain (branches or skip connections): convbench's QAT "
+                "flattens the model into a Sequential")
     return None
 
 
