@@ -116,7 +116,10 @@ def test_bad_models_exit_2_with_one_line_naming_the_file(image_folder, tmp_path,
     path = tmp_path / name
     make(path)
     out = tmp_path / "artifacts"
-    assert main(["optimize", "--model", str(path), "--data", str(image_folder), *DATA_ARGS, "--out", str(out)]) == 2
+    # With a lesson convnet beside it: the bad model must stop the command before that one trains.
+    argv = ["optimize", "--model", str(path), "--models", "lesson5_custom", "--epochs", "1", "--data", str(image_folder),
+            *DATA_ARGS, "--out", str(out)]
+    assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(path) in err and words in err and "Traceback" not in err
     assert not (out / "manifest.json").exists() and not (out / "trained").exists()
