@@ -145,9 +145,9 @@ def optimize_one(ctx: ModelContext, variant: Variant, records: dict[str, Variant
     with atomic_dir(folder) as tmp:
         if is_parent(variant.name):
             result.model.save(tmp / "model.keras")     # later variants start from it
-        outcome = Outcome()
+        outcome, inputs = Outcome(), ctx.export_inputs(model)
         for fmt in variant.exports:
-            _produce(fmt, ctx.export_inputs(model), tmp, outcome)
+            _produce(fmt, inputs, tmp, outcome)
         artifacts = [_artifact(ctx, fmt, base, result, outcome) for fmt in variant.exports]
         artifacts = [layer_errors.attach(a, outcome.produced.get(a.format), variant, outcome.produced, records,
                                          ctx.dataset.x_val[:ctx.config.layer_error_images]) for a in artifacts]

@@ -69,7 +69,9 @@ def selective_lines(run: BenchRun) -> list[str]:
         if not a.ok or a.selection is None:
             continue
         s = a.selection
-        kept = ", ".join(s.float_layers) if s.float_layers else "none (full int8 is within the budget)"
+        ops = {r.name: r.op_type for r in s.ranking}
+        kept = ", ".join(f"{keras_layers(n)} ({ops.get(n, '?')})" for n in s.float_layers) \
+            or "none (full int8 is within the budget)"
         met = "" if s.met_budget else f" — MISSED the {s.budget_pp:g} pp budget even with every ranked layer float"
         lines.append(
             f"{a.model}/{a.variant} ({s.quantizer}): kept float: {kept} ({len(s.float_layers)} of {len(s.ranking)} "
@@ -78,6 +80,14 @@ def selective_lines(run: BenchRun) -> list[str]:
             f"{percent(a.accuracy)}. Size {kib(a.bytes)} vs {kib(s.full_int8_bytes)} full int8"
             f"{_latency_vs_int8(run, a)}.{_pareto(run, a)}")
     return lines
+
+
+def keras_layers(tensor_name: str) -> str:
+    """An op's output tensor name shortened to the Keras layers it came from: the converter fuses
+    ops and joins their names with ';' ("m/batch_normalization/batchnorm/mul_1;m/dense_1/MatMul;..."
+    -> "batch_normalization+dense_1"). The manifest keeps the full names (what quantizers select by)."""
+    parts = [p.split("/") for p in tensor_name.split(";")]
+    return "+".join(dict.fromkeys(p[1] if len(p) > 2 else "/".join(p) for p in parts))
 
 
 def _latency_vs_int8(run: BenchRun, a: ArtifactRecord) -> str:
