@@ -13,10 +13,11 @@ import textwrap
 from importlib import metadata
 from typing import Any
 
-# Versions that change what training or conversion produces; part of every fingerprint.
+# Versions that change what training or conversion produces; part of every fingerprint (keras:
+# users' Keras 3 models; ai-edge-quantizer: the LiteRT Quantizer variants).
 FINGERPRINT_PACKAGES = (
-    "tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
-    "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "numpy",
+    "tensorflow", "tf-keras", "keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
+    "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "ai-edge-quantizer", "numpy",
 )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from convbench import classes
-from convbench.fingerprint import code_of, fingerprint, library_versions
+from convbench.fingerprint import FINGERPRINT_PACKAGES, code_of, fingerprint, library_versions
 from convbench.models.data import Dataset
 from convbench.models.flops import count_flops
 from convbench.models.train import TrainConfig, TrainedModel, cached_trained, save_trained
@@ -20,7 +20,6 @@ from convbench.optimize.own_model import load_own_model
 from convbench.records import ModelSource, TrainedRecord
 from convbench.workers import tf_intra_op_threads
 
-PACKAGES = ("tensorflow", "tf-keras", "keras", "numpy", "h5py")
 # Below this multiple of chance the model most likely expects other pixels than convbench's
 # [0, 1] scaling (or other classes): said in the record's notes and printed.
 NEAR_CHANCE = 1.5
@@ -33,7 +32,7 @@ def ingest(path: Path, name: str, dataset: Dataset, config: TrainConfig) -> Trai
         "own_model": own.file.sha256, "name": name, "data": dataset.fingerprint, "seed": config.seed,
         "code": [code_of(m) for m in (own_model, model_file, sys.modules[__name__])],
         "intra_op_threads": tf_intra_op_threads(),   # the reference outputs' float sums depend on it
-        "layout": code_of(TrainedRecord), "versions": library_versions(PACKAGES)})
+        "layout": code_of(TrainedRecord), "versions": library_versions(FINGERPRINT_PACKAGES + ("h5py",))})
     folder = config.out / "trained" / f"{name}-{fp[:12]}"
     if folder.exists() and not config.retrain:
         return cached_trained(folder)

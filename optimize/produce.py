@@ -18,7 +18,7 @@ import numpy as np
 
 from convbench import classes
 from convbench.errors import NotApplicable
-from convbench.fingerprint import FINGERPRINT_PACKAGES, code_of, fingerprint, library_versions, sha256_file
+from convbench.fingerprint import code_of, fingerprint, library_versions, sha256_file
 from convbench.formats import family, file_name
 from convbench.fsutil import atomic_dir
 from convbench.models.convnets import strip_augmentation
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
 VERIFY_BATCH = 100
 VERIFY_THREADS = 1   # verification runs inside parallel optimize workers, one core each
 RECORD_FILE = "record.json"
-# Conversion output also depends on these (Keras 3 models, the LiteRT Quantizer).
-VARIANT_PACKAGES = FINGERPRINT_PACKAGES + ("keras", "ai-edge-quantizer")
 
 
 @dataclass
@@ -105,7 +103,7 @@ def variant_fingerprint(ctx: ModelContext, variant: Variant, records: dict[str, 
                                       quant_error, layer_errors, sys.modules[__name__])],
         "record": code_of(ArtifactRecord),
         "intra_op_threads": tf_intra_op_threads(),
-        "versions": library_versions(VARIANT_PACKAGES),
+        "versions": library_versions(),
     })
 
 
