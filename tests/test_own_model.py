@@ -190,6 +190,14 @@ def test_keras3_model_converts_to_tflite_that_agrees_by_either_path(files, tmp_p
     assert np.abs(run_file(tmp_path / "fallback.tflite") - ref).max() < tolerance
 
 
+def test_the_keras_runtimes_load_a_keras3_file_with_safe_mode(files):
+    from convbench.runtimes import get_runtime
+
+    model, _ = load_own_model(files / "k3.keras")
+    session = get_runtime("tf_function").load(files / "k3.keras", batch=len(X))
+    np.testing.assert_allclose(session.predict(X), model.predict(X, verbose=0), atol=1e-6)
+
+
 def test_keras3_model_converts_to_onnx_that_agrees(files, tmp_path):
     model, _ = load_own_model(files / "k3.keras")
     assert export.to_onnx(model, tmp_path / "k3.onnx") == "keras.Model.export(format='onnx')"
