@@ -123,3 +123,15 @@ def test_bad_models_exit_2_with_one_line_naming_the_file(image_folder, tmp_path,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(path) in err and words in err and "Traceback" not in err
     assert not (out / "manifest.json").exists() and not (out / "trained").exists()
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--fine-tune-epochs", "0"], "--fine-tune-epochs 0: must be at least 1"),
+    (["--selective-budget", "-1"], "--selective-budget -1.0: must be 0..100"),
+    (["--model", "lesson5_custom.keras"], "its name 'lesson5_custom' is taken by a lesson convnet"),
+])
+def test_bad_optimize_options_exit_2_before_any_work(tmp_path, capsys, monkeypatch, extra, words):
+    monkeypatch.chdir(tmp_path)
+    tf_keras_model(tmp_path / "lesson5_custom.keras")
+    assert main(["optimize", *extra, "--out", str(tmp_path / "artifacts")]) == 2
+    assert words in capsys.readouterr().err and not (tmp_path / "artifacts").exists()
