@@ -12,7 +12,7 @@ from pydantic import Field
 @dataclass(kw_only=True)
 class LayerError:
     """One layer's output in a quantized artifact against the same layer of its fp32 parent,
-    on the same held-out inputs (issue: per-layer quantization error)."""
+    on the same validation images (optimize/layer_errors.py says which fp32 file)."""
 
     name: str                          # the layer's output tensor (node) name in the fp32 parent
     op_type: str
