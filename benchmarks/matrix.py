@@ -91,8 +91,9 @@ def _batches(how: str, batches: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def selected_rows(manifest: Manifest, models, variants) -> list[ArtifactRecord]:
-    return [a for a in manifest.artifacts
-            if (not models or a.model in models) and (not variants or a.variant in variants)]
+    """Skipped artifacts (techniques that cannot apply to a model) have no file: no rows."""
+    return [a for a in manifest.artifacts if not a.skipped
+            and (not models or a.model in models) and (not variants or a.variant in variants)]
 
 
 def _is_baseline(artifact: ArtifactRecord, variants) -> bool:
@@ -220,7 +221,8 @@ def audit_cases(manifest: Manifest, options) -> list[Case]:
 def scaling_cases(manifest: Manifest, options) -> list[Case]:
     """Each selected lesson architecture with random weights at growing input sides, fp32 and
     int8 TFLite/ONNX, batch 1, one thread: latency (and memory unless --quick)."""
-    archs = [m for m in manifest.models if not options.models or m in options.models]
+    archs = [m for m in manifest.models if (not options.models or m in options.models)
+             and not manifest.is_own_model(m)]   # a user's model has no random-weight builder
     sides = scaling.QUICK_SIDES if options.quick else scaling.SIDES
     formats = QUICK_SCALING_FORMATS if options.quick else SCALING_FORMATS
     metrics = ("latency",) if options.quick else ("latency", "memory")

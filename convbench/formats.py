@@ -54,6 +54,21 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("onnx_static_qdq", "onnx", "int8", "ONNX Runtime static QDQ quantization, calibrated on train samples",
            ("int8", "fp32")),
     Format("onnx_fp16", "onnx", "fp16", "ONNX float16 conversion", ("fp16", "fp32")),
+    # The selective search keeps the layers adding the most int8 error float until validation
+    # accuracy is within the budget of fp32's (optimize/selective.py): int8 and fp32 kernels.
+    Format("selective_int8", "tflite", "int8",
+           "full integer with the worst layers kept float until within the accuracy budget (TFLite converter)",
+           ("int8", "fp32")),
+    # The LiteRT Quantizer (ai-edge-quantizer): recipes applied op by op to the fp32 .tflite. Its
+    # weight-only files dequantize int8 weights and compute in fp32 (measured: fp32 speed).
+    Format("lrq_weight_int8", "tflite", "int8", "LiteRT Quantizer weight-only int8 (float compute)", ("int8", "fp32")),
+    Format("lrq_dynamic_int8", "tflite", "int8", "LiteRT Quantizer dynamic range: int8 weights, activations on the fly",
+           ("int8", "fp32")),
+    Format("lrq_int8", "tflite", "int8", "LiteRT Quantizer static int8, float I/O, calibrated on train samples",
+           ("int8", "fp32")),
+    Format("lrq_selective_int8", "tflite", "int8",
+           "LiteRT Quantizer static int8 with the worst layers kept float until within the accuracy budget",
+           ("int8", "fp32")),
 )}
 
 

@@ -14,6 +14,7 @@ from convbench.report.lessons import lesson_figures
 from convbench.report.notes import Note, all_notes
 from convbench.report.plots import run_figures
 from convbench.report.recommend import recommend, recommendation_lines
+from convbench.report.post_training import PostTrainingPaths, post_training_paths, skipped_table
 from convbench.report.roofline import RoofsSection, roofline_figures, roofs_section
 from convbench.report.rows import roofs
 from convbench.report.tables import Cell, Table, number_or_text
@@ -25,6 +26,7 @@ class ModelSection:
     summary: str
     table: Table
     layers: list[LayerSection] = field(default_factory=list)   # per-layer latency and error (report/layers.py)
+    skipped: Table | None = None       # techniques that cannot apply to this model, and why
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Report:
     figures: list[Figure]
     models: list[ModelSection] = field(default_factory=list)
     roofs: RoofsSection | None = None                          # report/roofline.py
+    post_training: PostTrainingPaths | None = None             # TFLite converter vs LiteRT Quantizer
 
 
 def build_model(run: BenchRun, accuracy_budget_pp: float = 1.0) -> Report:
@@ -60,6 +63,7 @@ def build_model(run: BenchRun, accuracy_budget_pp: float = 1.0) -> Report:
         figures=run_figures(run) + roofline_figures(run) + lesson_figures(run),
         models=[model_section(run, m) for m in sorted({r.model for r in run.latency})],
         roofs=roofs_section(run),
+        post_training=post_training_paths(run),
     )
 
 
@@ -81,7 +85,8 @@ def model_section(run: BenchRun, model: str) -> ModelSection:
     if unmeasured:
         reasons = sorted({r.accuracy_note or "no reason recorded" for r in unmeasured})
         summary += f" {len(unmeasured)} row(s) did not measure accuracy: " + "; ".join(reasons) + "."
-    return ModelSection(model, summary, results_table(run, model), layer_sections(run, model))
+    return ModelSection(model, summary, results_table(run, model), layer_sections(run, model),
+                        skipped_table(run, model))
 
 
 def provenance(run: BenchRun) -> Table:

@@ -10,6 +10,7 @@ import pytest
 
 from convbench.cli import main
 from convbench.errors import UserError
+from convbench.formats import FORMATS
 from convbench.models.data import DataConfig, Dataset
 from convbench.models.train import TrainConfig
 from convbench.optimize.export import EXPORTERS, Exporter
@@ -79,6 +80,15 @@ def test_every_variant_exports_verified_artifacts(all_variants):
         assert a.verification.runtime in ("litert", "onnxruntime")
         assert a.bytes > 0 and a.gzip_bytes > 0 and len(a.sha256) == 64
         assert 0.0 <= a.accuracy <= 1.0 and 0.0 <= a.verification.agreement_vs_fp32 <= 1.0
+        # Every quantized file is compared layer by layer with its closest fp32 file.
+        quantized = FORMATS[a.format].precision != "fp32"
+        assert bool(a.layer_errors) == quantized and a.layer_errors_note is None, (a.label, a.layer_errors_note)
+    reference = {(a.variant, a.format): a.layer_errors_reference for a in manifest.artifacts}
+    assert reference["tflite_int8", "tflite_int8"] == reference["lrq_selective_int8", "lrq_selective_int8"] \
+        == reference["qat", "tflite_int8"] == "tflite_fp32/tflite_fp32"
+    assert reference["pruned_50", "tflite_int8"] == reference["pqat", "tflite_int8"] == "pruned_50/tflite_fp32"
+    assert reference["onnx_static_qdq", "onnx_static_qdq"] == reference["qat", "onnx_int8"] == "onnx_fp32/onnx_fp32"
+    assert rows(manifest, "selective_int8")["selective_int8"].selection.trace
 
 
 @pytest.mark.slow
@@ -149,7 +159,7 @@ def test_second_run_is_cached(all_variants):
 def test_a_failing_export_is_recorded_and_the_rest_go_on(all_variants, monkeypatch, tmp_path, capsys):
     config, _ = all_variants
 
-    def broken(model, path, calibration, source):
+    def broken(inputs, path, source):
         raise RuntimeError("converter exploded")
 
     monkeypatch.setitem(EXPORTERS, "onnx_fp32", Exporter(broken))
@@ -177,9 +187,10 @@ def test_unknown_variant_lists_valid_names():
         resolve_variants(["nope"])
 
 
-def test_parents_come_first():
+def test_parents_and_fp32_references_come_first():
     names = [v.name for v in resolve_variants(["pcqat"])]
-    assert names == ["pruned_50", "sparse_clustered_16", "pcqat"]
+    assert names == ["tflite_fp32", "onnx_fp32", "pruned_50", "sparse_clustered_16", "pcqat"]
+    assert [v.name for v in resolve_variants(["lrq_int8", "tflite_fp16"])] == ["tflite_fp32", "tflite_fp16", "lrq_int8"]
 
 
 def test_weight_reader_counts_exact_zeros(tmp_path):

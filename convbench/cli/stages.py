@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from convbench.cli.options import (add_bench_args, add_data_args, add_train_args, bench_options, optimize_config,
-                                   train_config)
+from convbench.cli.options import (add_bench_args, add_data_args, add_optimize_args, add_train_args, bench_options,
+                                   optimize_config, train_config)
 
 
 def register(sub) -> None:
@@ -15,9 +15,9 @@ def register(sub) -> None:
     add_data_args(p)
     p.set_defaults(handler=_cmd_train)
 
-    p = sub.add_parser("optimize", help="prune, cluster, quantize and convert every trained convnet (cached)")
+    p = sub.add_parser("optimize", help="prune, cluster, quantize and convert every trained convnet or your --model (cached)")
     add_train_args(p)
-    p.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
+    add_optimize_args(p)
     p.add_argument("--scaling-sides", nargs="*", type=int, metavar="PX",
                    help="input sides of the scaling benchmark's random-weight files to build "
                         "(default: 28 64 128 224; the option alone: none)")
@@ -37,7 +37,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("run", help="train (cached) -> optimize (cached) -> bench -> report, on the default data")
     add_train_args(p)
-    p.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
+    add_optimize_args(p)
     add_bench_args(p, with_selection=False)
     p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP", help="for the recommendation (default 1)")
     add_data_args(p)
@@ -60,7 +60,8 @@ def _print_trained(dataset, trained: list, folders: list) -> None:
     from convbench.tables import print_table
 
     rows = [[t.name, f"{t.test_accuracy:.2%}", f"{t.params:,}", f"{t.flops_per_image / 1e6:.2f}",
-             "cached" if t.cached else f"trained in {t.train_seconds:.1f} s", str(folder)]
+             "cached" if t.cached else ("your model, not retrained" if t.source else f"trained in {t.train_seconds:.1f} s"),
+             str(folder)]
             for t, folder in zip(trained, folders)]
     print_table(["model", "test accuracy", "params", "MFLOP/image", "training", "folder"], rows,
                 title=f"data: {dataset.name}, {len(dataset.class_names)} classes, input {tuple(dataset.input_shape)}, "
