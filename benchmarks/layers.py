@@ -144,8 +144,11 @@ def profile_tflite(path, threads: int = 1, x: np.ndarray | None = None, budget_s
     method = ("single-op models cut from the flatbuffer, fed the whole model's intermediate tensors, "
               f"timed interleaved with the whole model ({'XNNPACK' if delegated else 'builtin kernels'}); "
               "per-invoke overhead of a one-element ADD subtracted from each layer")
+    # Each layer's time has a one-element ADD's invoke overhead subtracted; a real op's own
+    # invoke overhead differs from that by up to about half of it: that is the method's
+    # resolution per layer (it matters only for models of a few µs, e.g. tests' toy models).
     return LayerProfile(method, layers, whole_us, overhead, ("XNNPACK", "builtin") if delegated else ("builtin",),
-                        notes)
+                        notes, resolution_us=overhead / 2)
 
 
 def profile(path, threads: int = 1, budget_s: float = 1.5, onnx_method: str = "profiler") -> LayerProfile:

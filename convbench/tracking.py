@@ -61,7 +61,7 @@ def log_run(c, run_dir: Path, experiment: str = EXPERIMENT) -> str:
               "git_dirty": record.git_dirty, "dataset_fingerprint": record.dataset_fingerprint,
               "machine": record.machine.summary, "machine_id": record.machine.fingerprint,
               **{f"version.{k}": v for k, v in {**record.versions, **record.runtime_versions}.items()},
-              **{f"sgemm_gflops.{k}_threads": v for k, v in record.peaks_gflops.items()}}
+              "roofs": record.roofs.describe()}
     now_ms = int(time.time() * 1000)
     metrics = [Metric(f"{name}/{row.label}", float(getattr(row, name)), now_ms, 0)
                for row in (stored_result(identity, r) for r in run.results)

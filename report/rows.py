@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from convbench.formats import FORMATS
 from convbench.records import BenchRun, LatencyResult, MemoryResult
-from convbench.records.roofs import PRECISIONS
 
 NULL_RUNTIME = "null"            # times the harness on a constant output: no model, no accuracy
 EAGER_RUNTIME = "keras_eager"    # the speed-up column's yardstick
@@ -54,17 +53,8 @@ def accuracy_drop_pp(reference: float, measured: float) -> float:
 
 
 def roofs(run_roofs) -> str:
-    """The run's roofs in one line: per device and precision the best on all cores (start and
-    end pooled), and the memory bandwidth."""
-    parts = []
-    for device in run_roofs.devices:
-        pooled = run_roofs.pooled(device)
-        best = [pooled.best(p) for p in PRECISIONS]
-        bandwidth = pooled.bandwidth_bytes_per_s()
-        parts.append(f"{device}: " + ", ".join(f"{r.precision} {r.ops_per_s / 1e9:.0f} Gop/s" for r in best if r)
-                     + (f", memory {bandwidth / 1e9:.0f} GB/s" if bandwidth else ""))
-    parts += [f"{device}: none ({why})" for device, why in run_roofs.not_measured.items()]
-    return "; ".join(parts) or "none measured"
+    """The run's roofs in one line (records.roofs.RunRoofs.describe)."""
+    return run_roofs.describe()
 
 
 def kib(size_bytes: int) -> str:

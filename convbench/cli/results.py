@@ -3,7 +3,6 @@ machine (`history`), and the same artifacts across machines (`machines`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from convbench.records.store import HISTORY_METRICS, STORE_FILE
@@ -107,7 +106,6 @@ def _cmd_history(args) -> int:
 
 def _cmd_machines(args) -> int:
     from convbench.report.history import commit_label
-    from convbench.report.rows import roofs
     from convbench.store.db import connect
     from convbench.store.queries import compare_machines
     from convbench.tables import print_lines, print_table
@@ -115,7 +113,7 @@ def _cmd_machines(args) -> int:
     with connect(args.store) as con:
         c = compare_machines(con, args.runs or [], _filters(args))
     head = [f"m{i}: machine {m.machine_id} {m.summary}\n    run {r.run_id[:12]} {r.started} commit "
-            f"{commit_label(r.git_commit, r.git_dirty)}; roof (SGEMM) {roofs(json.loads(r.peaks_gflops))}"
+            f"{commit_label(r.git_commit, r.git_dirty)}; roofs {r.roofs}"
             for i, (r, m) in enumerate(c.runs)]
     print_lines(head + ["m1/m0 = p50 on m1 / p50 on m0; roof % = achieved GFLOP/s against that machine's own "
                         "measured roof for the row's thread count"])

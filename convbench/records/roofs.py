@@ -172,6 +172,19 @@ class RunRoofs:
         pooled = self.pooled(device)
         return pooled.roof_for(fmt, threads) if pooled else None
 
+    def describe(self) -> str:
+        """The roofs in one line: per device and precision the best on all cores (start and end
+        pooled), and the memory bandwidth."""
+        parts = []
+        for device in self.devices:
+            pooled = self.pooled(device)
+            best = [pooled.best(p) for p in PRECISIONS]
+            bandwidth = pooled.bandwidth_bytes_per_s()
+            parts.append(f"{device}: " + ", ".join(f"{r.precision} {r.ops_per_s / 1e9:.0f} Gop/s" for r in best if r)
+                         + (f", memory {bandwidth / 1e9:.0f} GB/s" if bandwidth else ""))
+        parts += [f"{device}: none ({why})" for device, why in self.not_measured.items()]
+        return "; ".join(parts) or "none measured"
+
     def drift(self, device: str) -> float | None:
         """The largest relative change of a best-per-(precision, threads) roof from start to
         end: far from 0 when the cores were shared while one of them was measured."""

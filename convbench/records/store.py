@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STORE_SCHEMA = "convbench.store/1"
+STORE_SCHEMA = "convbench.store/2"  # 2: roofs per precision replace the SGEMM peaks
 STORE_FILE = "results.duckdb"
 
 
@@ -44,7 +44,7 @@ class StoredRun:
     platform: str                      # kernel and C library: a fact of the run, not of the machine
     python: str
     versions: str                      # JSON: library and runtime versions
-    peaks_gflops: str                  # JSON: the SGEMM roof by thread count, at the start
+    roofs: str                         # the run's roofs in one line (RunRoofs.describe)
     rows: int
     source: str                        # the folder it was read from
     imported_at: str

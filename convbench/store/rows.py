@@ -35,7 +35,7 @@ def stored_run(run: BenchRun, identity: str) -> StoredRun:
                      quick=bool(record.options.get("quick", False)), platform=record.machine.platform,
                      python=record.machine.python,
                      versions=json.dumps({**record.versions, **record.runtime_versions}, sort_keys=True),
-                     peaks_gflops=json.dumps(record.peaks_gflops, sort_keys=True), rows=len(run.results),
+                     roofs=record.roofs.describe(), rows=len(run.results),
                      source=str(run.folder.resolve()),
                      imported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
