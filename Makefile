@@ -22,16 +22,18 @@ $(STAMP): pyproject.toml
 bench: env
 	$(BIN)/convbench run
 
-# The test extra (Playwright) and, as root where it is missing, Debian's Chromium for the browser
-# test: Playwright cannot download its own browser here. Without either, that test skips, saying why.
+# What the tests exercise beyond the base install, so CI runs those tests instead of skipping
+# them: the MLflow extra (a real tracking server) and the test extra (Playwright), and, as root
+# where it is missing, Debian's Chromium for the browser test (Playwright cannot download its own
+# browser here). Without Chromium, that one test skips, saying why.
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,mlflow]'
 	test -x $(CHROMIUM) || [ "$$(id -u)" != 0 ] || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		echo "could not install chromium: the browser test will skip"
 	touch $(TEST_STAMP)
 
-test: $(TEST_STAMP)
+test: env $(TEST_STAMP)
 	$(BIN)/python -m pytest -q tests
 
 # GPU machines: TensorFlow's CUDA wheels, and onnxruntime-gpu *replacing* onnxruntime

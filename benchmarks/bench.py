@@ -24,7 +24,7 @@ from convbench.fsutil import make_temp_dir, publish_dir
 from convbench.records import (BENCH_FILE, MANIFEST_FILE, Manifest, TrainedRecord, finish_bench_file, read_manifest,
                                write_manifest)
 
-SUITES = ("latency", "audit", "memory", "scaling", "pipeline")  # also the order they run in
+SUITES = ("latency", "audit", "layers", "memory", "scaling", "pipeline")  # also the order they run in
 DEVICES = ("cpu", "gpu", "all")
 SUITE_DIR = Path(__file__).resolve().parent
 BENCH_LOG = "bench.log"   # in the run folder: pytest's and the libraries' output (--verbose: the console)
@@ -217,7 +217,23 @@ def run_bench_with_folder(options: BenchOptions, tables: bool = True) -> tuple[i
         _say(f"convbench bench: pytest exited {rc}", final / BENCH_LOG)
     print_summary(load_run(final), tables)
     print(f"\nfull results: {final / BENCH_FILE}")
-    return rc, final
+    return _store(options, rc, final), final
+
+
+def _store(options: BenchOptions, rc: int, run_dir: Path) -> int:
+    """Add the published run to the artifacts folder's results store; a store that cannot take
+    it leaves the run folder as it is, says how to store it later, and makes the exit status 1."""
+    from convbench.store.db import import_runs, store_path
+
+    store = store_path(options.out)
+    try:
+        (done,) = import_runs(store, [run_dir])
+    except UserError as exc:
+        print(f"convbench bench: the run was not stored ({exc}); `convbench import {run_dir}` stores it later",
+              file=sys.stderr)
+        return rc or 1
+    print(f"stored as run {done.run_id[:12]} in {store}")
+    return rc
 
 
 def _say(line: str, log: Path) -> None:

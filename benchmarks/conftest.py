@@ -1,6 +1,7 @@
 """The suites' options (--cb-*), their parameters generated from the manifest, and the run record
-every result travels with: machine, SGEMM peak, versions, git commit, dataset fingerprint, and
-which rows were skipped or failed, and why."""
+every result travels with: machine, roofs (before the first row and after the last), versions,
+git commit, dataset fingerprint, and which rows were skipped or failed, and why. At the end every
+latency row is divided by its pooled roof; a row above 100 % fails the run."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import pytest
 
 from convbench.benchmarks import matrix
 from convbench.benchmarks.bench import SUITES, BenchOptions, validate_names
-from convbench.benchmarks.suite import BenchContext, measure_sgemm_peaks
+from convbench.benchmarks.results import apply_roofs
+from convbench.benchmarks.suite import BenchContext
 from convbench.errors import UserError
-from convbench.records import Skip, read_manifest, to_jsonable
+from convbench.records import RunRecord, Skip, read_manifest, to_jsonable
 
 STATE = pytest.StashKey[dict]()
 
@@ -51,6 +53,10 @@ def pytest_configure(config):
     _SKIPPED.clear()
     _FAILED.clear()
     _SUITE_SECONDS.clear()
+
+
+def pytest_sessionstart(session):
+    session.config.stash[STATE]["session"] = session  # the roof check at the end sets its exit status
 
 
 def pytest_generate_tests(metafunc):
@@ -103,7 +109,7 @@ def bench(request) -> BenchContext:
     state = request.config.stash[STATE]
     ctx = BenchContext(state["options"], state["manifest"], state["run_dir"])
     start = time.perf_counter()
-    ctx.record  # SGEMM peak + machine facts now, before any row loads the cores
+    ctx.record  # roofs + machine facts now, before any row loads the cores
     ctx.record.session_setup_s = time.perf_counter() - start
     state["context"] = ctx
     return ctx
@@ -111,12 +117,27 @@ def bench(request) -> BenchContext:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    ctx = config.stash[STATE].get("context")
+    state = config.stash[STATE]
+    ctx = state.get("context")
     if ctx is None:
         return  # no row ran: no record (and no result file worth keeping)
-    record = replace(ctx.record, skipped=list(_SKIPPED), failed=list(_FAILED), suite_seconds=dict(_SUITE_SECONDS),
-                     # Again at the end: a peak far from the start's means the cores were shared meanwhile.
-                     peaks_gflops_at_end={str(k): v for k, v in measure_sgemm_peaks().items()},
-                     loadavg_at_end=list(os.getloadavg()),
-                     finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    output_json["convbench"] = to_jsonable(record)
+    if "final" not in state:  # called once per output (the JSON, the autosave): measure once
+        state["final"] = _final_record(ctx)
+    record = state["final"]
+    above = apply_roofs(output_json["benchmarks"], record.roofs)
+    if above and not state.get("roof_failed"):  # a failing check of the run, like a failed audit
+        state["roof_failed"] = True
+        state["session"].exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        for row in above if reporter else ():
+            reporter.write_line(f"FAILED roof check {row.nodeid}: {row.reason}", red=True, bold=True)
+    output_json["convbench"] = to_jsonable(replace(record, failed=record.failed + above))
+
+
+def _final_record(ctx: BenchContext) -> RunRecord:
+    """The record at the end, with the roofs measured again: rows are divided by the best of
+    both measurements, and a start far from the end says the cores were shared meanwhile."""
+    return replace(ctx.record, skipped=list(_SKIPPED), failed=list(_FAILED), suite_seconds=dict(_SUITE_SECONDS),
+                   roofs=replace(ctx.record.roofs, at_end=ctx.measure_roofs().at_start),
+                   loadavg_at_end=list(os.getloadavg()),
+                   finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))

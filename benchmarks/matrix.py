@@ -27,6 +27,16 @@ SCALING_FORMATS = (("tflite_fp32", "litert"), ("tflite_int8", "litert"),
                    ("onnx_fp32", "onnxruntime"), ("onnx_int8", "onnxruntime"))
 QUICK_SCALING_FORMATS = SCALING_FORMATS[:2]
 
+# Per-layer latency (the layers suite): the main variants' LiteRT and ONNX files, batch 1. Two
+# threads only for ONNX Runtime's fp32/int8 baselines: its profiler's layers added up to
+# 0.93-1.04 of the whole at two threads, where LiteRT's single-op models (each waking its own
+# thread pool) added up to 2-3.6x the whole (Zen 5, 2 cores).
+LAYER_VARIANTS = ("tflite_fp32", "tflite_int8", "tflite_dynamic", "tflite_fp16", "onnx_fp32", "onnx_static_qdq",
+                  "onnx_dynamic", "onnx_fp16", "pruned_80")
+QUICK_LAYER_VARIANTS = ("tflite_fp32", "tflite_int8")
+LAYER_RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}
+LAYER_TWO_THREADS = ("onnx_fp32", "onnx_static_qdq")
+
 PIPELINES = ("naive", "cache", "prefetch", "parallel", "parallel_cache_prefetch")
 QUICK_PIPELINES = ("naive", "parallel_cache_prefetch")
 PIPELINE_BATCH = 32
@@ -38,7 +48,7 @@ QUICK_CONSUMER_MS = (0,)
 class Case:
     """One benchmark row to run. `id` names it in pytest; the result records say the rest."""
 
-    kind: str  # latency | memory | audit | scaling | pipeline
+    kind: str  # latency | memory | audit | layers | scaling | pipeline
     model: str
     variant: str
     format: str
@@ -81,8 +91,9 @@ def _batches(how: str, batches: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def selected_rows(manifest: Manifest, models, variants) -> list[ArtifactRecord]:
-    return [a for a in manifest.artifacts
-            if (not models or a.model in models) and (not variants or a.variant in variants)]
+    """Skipped artifacts (techniques that cannot apply to a model) have no file: no rows."""
+    return [a for a in manifest.artifacts if not a.skipped
+            and (not models or a.model in models) and (not variants or a.variant in variants)]
 
 
 def _is_baseline(artifact: ArtifactRecord, variants) -> bool:
@@ -210,7 +221,8 @@ def audit_cases(manifest: Manifest, options) -> list[Case]:
 def scaling_cases(manifest: Manifest, options) -> list[Case]:
     """Each selected lesson architecture with random weights at growing input sides, fp32 and
     int8 TFLite/ONNX, batch 1, one thread: latency (and memory unless --quick)."""
-    archs = [m for m in manifest.models if not options.models or m in options.models]
+    archs = [m for m in manifest.models if (not options.models or m in options.models)
+             and not manifest.is_own_model(m)]   # a user's model has no random-weight builder
     sides = scaling.QUICK_SIDES if options.quick else scaling.SIDES
     formats = QUICK_SCALING_FORMATS if options.quick else SCALING_FORMATS
     metrics = ("latency",) if options.quick else ("latency", "memory")
@@ -229,6 +241,25 @@ def scaling_cases(manifest: Manifest, options) -> list[Case]:
     return cases
 
 
+def layer_cases(manifest: Manifest, options) -> list[Case]:
+    """Per model: LAYER_VARIANTS' .tflite and .onnx files (those named with --variants instead,
+    when given), on LiteRT or ONNX Runtime (unless --runtimes leaves them out), CPU, batch 1."""
+    if "cpu" not in options.device_list:
+        return []
+    wanted = options.variants or (QUICK_LAYER_VARIANTS if options.quick else LAYER_VARIANTS)
+    cases = []
+    for row in selected_rows(manifest, options.models, wanted):
+        runtime = LAYER_RUNTIMES.get(family(row.format))
+        if runtime is None or (options.runtimes and runtime not in options.runtimes):
+            continue
+        if not row.ok:
+            cases.append(_failed_case("layers", row, manifest, 1))
+            continue
+        two = not options.quick and row.variant == row.format and row.format in LAYER_TWO_THREADS
+        cases += [_case("layers", row, manifest, runtime, "cpu", 1, t) for t in ((1, 2) if two else (1,))]
+    return cases
+
+
 def pipeline_cases(manifest: Manifest, options) -> list[Case]:
     if "cpu" not in options.device_list:
         return []
@@ -239,7 +270,8 @@ def pipeline_cases(manifest: Manifest, options) -> list[Case]:
 
 
 CASE_MAKERS = {"latency_case": ("latency", latency_cases), "memory_case": ("memory", memory_cases),
-               "audit_case": ("audit", audit_cases), "scaling_case": ("scaling", scaling_cases),
+               "audit_case": ("audit", audit_cases), "layers_case": ("layers", layer_cases),
+               "scaling_case": ("scaling", scaling_cases),
                "pipeline_case": ("pipeline", pipeline_cases)}
 
 

@@ -1,43 +1,62 @@
-"""Measurements -> typed result records: one builder per row kind. The achieved compute rate of
-a row is set against the roof measured on this machine for the same thread count."""
+"""Measurements -> typed result records: one builder per row kind. A latency row carries its own
+ops (records.roofs.OPS_COUNT, counted from its file) and achieved rate; at the end of the run
+`apply_roofs` divides every such row by the roof of its format and threads, pooled over the
+measurements before the first row and after the last."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Mapping
 
 import numpy as np
 
 from convbench import classes
+from convbench.benchmarks.artifact_ops import ArtifactOps
 from convbench.benchmarks.harness import LatencyRun
 from convbench.benchmarks.matrix import Case
-from convbench.records import LatencyResult, LatencyStats, MemoryPhase, MemoryResult
+from convbench.records import (OPS_COUNT, LatencyResult, LatencyStats, MemoryPhase, MemoryResult, Result, RunRoofs,
+                               Skip, from_jsonable, to_jsonable)
 
-# What the fp32 roof is until per-precision roofs exist: numpy's SGEMM, by thread count.
-ROOF_NAME = "numpy SGEMM fp32"
-
-
-def roof_for(peaks: Mapping[int, float], threads: int | None) -> float | None:
-    """The roof measured with `threads` threads; None (the runtime's default) means all usable
-    cores, i.e. the largest thread count measured."""
-    if not peaks:
-        return None
-    return peaks.get(threads) if threads is not None and threads in peaks else peaks[max(peaks)]
+ROOFED_KINDS = ("latency", "scaling_latency")   # the rows divided by a roof
+ROOFED_SUITES = ("latency", "scaling")          # the suites that write them
 
 
-def achieved_gflops(flops_per_image: float | None, batch: int, median_ms: float) -> float | None:
-    """FLOPs x batch / median time: the compute rate one call sustains."""
-    if not flops_per_image or median_ms <= 0:
-        return None
-    return flops_per_image * batch / (median_ms / 1e3) / 1e9
+def compute_fields(ops: ArtifactOps | None, batch: int, stats: LatencyStats) -> dict:
+    """What the row computed and moved per call, and the rate it sustained (1e9 ops/s)."""
+    if ops is None or not ops.ops_real or stats.median_ms <= 0:
+        return {}
+    return dict(ops_per_image=ops.ops_real, ops_per_image_dense=ops.ops_dense, ops_count=OPS_COUNT,
+                bytes_per_call=ops.bytes_per_call(batch),
+                achieved_gflops=ops.ops_real * batch / (stats.median_ms / 1e3) / 1e9)
 
 
-def compute_fields(flops_per_image: int | None, batch: int, stats: LatencyStats, peaks: Mapping[int, float],
-                   threads: int | None) -> dict:
-    gflops = achieved_gflops(flops_per_image, batch, stats.median_ms)
-    roof = roof_for(peaks, threads)
-    return dict(flops_per_image=flops_per_image, achieved_gflops=gflops, roof_gflops=roof,
-                roof_name=f"{ROOF_NAME}, {threads or 'all'} thread(s)" if roof else None,
-                fraction_of_roof=gflops / roof if gflops is not None and roof else None)
+def with_roof(row, roofs: RunRoofs):
+    """The row against the roof of its device, format and threads; unchanged (no roof fields)
+    where its device has no roofs or it has no ops count."""
+    roof = roofs.roof_for(row.device, row.format, row.threads)
+    if roof is None or row.achieved_gflops is None:
+        return row
+    return replace(row, roof_gflops=roof.ops_per_s / 1e9, roof_precision=roof.precision, roof_name=roof.label,
+                   fraction_of_roof=row.achieved_gflops * 1e9 / roof.ops_per_s)
+
+
+def apply_roofs(benchmarks: list[dict], roofs: RunRoofs) -> list[Skip]:
+    """Divide every latency row of pytest-benchmark's JSON (its `extra_info`) by its roof, in
+    place; returns the rows above 100 % as failures. Such a row is never clipped: a kernel
+    faster than every roof probe exists, and the probes must be extended."""
+    above = []
+    for bench in benchmarks:
+        info = bench.get("extra_info") or {}
+        if info.get("kind") not in ROOFED_KINDS:
+            continue
+        row = with_roof(from_jsonable(Result, info, bench.get("fullname", "a benchmark")), roofs)
+        bench["extra_info"] = to_jsonable(row, Result)
+        if row.fraction_of_roof is not None and row.fraction_of_roof > 1:
+            above.append(Skip(nodeid=bench.get("fullname", row.label), reason=(
+                f"{row.label} reaches {row.fraction_of_roof:.1%} of its roof ({row.achieved_gflops:.1f} of "
+                f"{row.roof_gflops:.1f} Gop/s, {row.roof_name}): a kernel beats every roof probe; extend the probes "
+                "in benchmarks/roof_probes.py")))
+    return above
 
 
 def accuracy_fields(outputs: np.ndarray | None, labels: np.ndarray | None, reference: np.ndarray | None,
@@ -54,13 +73,11 @@ def accuracy_fields(outputs: np.ndarray | None, labels: np.ndarray | None, refer
 
 
 def latency_result(case: Case, run: LatencyRun, *, load_s: float, session: Mapping, context: Mapping,
-                   peaks: Mapping[int, float], flops_per_image: int | None, accuracy: Mapping,
-                   cls=LatencyResult, **extra):
+                   ops: ArtifactOps | None, accuracy: Mapping, cls=LatencyResult, **extra):
     """One latency row. `session`: where it really ran (device_used, providers, runtime_version);
-    `context`: row facts (artifact path, sha256, load average, foreign CPU share); `accuracy`:
-    accuracy_fields() of this row's own session."""
-    compute = {} if case.runtime == "null" else compute_fields(  # null does no arithmetic
-        flops_per_image, case.batch, run.stats, peaks, case.threads)
+    `context`: row facts (artifact path, sha256, load average, foreign CPU share); `ops`: what
+    its file computes per call; `accuracy`: accuracy_fields() of this row's own session."""
+    compute = {} if case.runtime == "null" else compute_fields(ops, case.batch, run.stats)  # null does no arithmetic
     return cls(**case.identity(), **session, **context, **compute, **accuracy, stats=run.stats,
                load_ms=load_s * 1e3, first_inference_ms=run.first_inference_s * 1e3, rounds=run.rounds,
                warmup_calls=run.warmup_calls, audit=run.audit, **extra)

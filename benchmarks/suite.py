@@ -1,5 +1,6 @@
-"""What the suites share: the session context (options, manifest, data split, measured machine,
-run record) and the steps every row takes (skip with a reason, check the file, load a session)."""
+"""What the suites share: the session context (options, manifest, data split, measured machine and
+roofs, run record) and the steps every row takes (skip with a reason, check the file, load a
+session)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from convbench.benchmarks.artifact_ops import ArtifactOps, count_file
 from convbench.errors import UserError
 from convbench.fingerprint import sha256_file
-from convbench.records import Manifest, RunRecord, TrainedRecord, relative_path
-
-SGEMM_REPEATS = 5  # best-of per pass; a peak, so more tries only help on a shared machine
-SGEMM_PASSES = 3  # passes over the thread counts, max taken: one busy moment (another process) spoils one pass
-
+from convbench.formats import family
+from convbench.records import Manifest, RunRecord, RunRoofs, TrainedRecord, relative_path
 
 def _git(*args: str) -> str | None:
     """git's answer in the package's folder, None where it is not a checkout or git is missing."""
@@ -50,11 +49,26 @@ class BenchContext:
                             f"not the manifest's {info.fingerprint[:16]}...; run `convbench optimize` again")
         return dataset
 
-    @cached_property
-    def sgemm_peaks(self) -> dict[int, float]:
-        """float32 SGEMM GFLOP/s at 1 thread and at all usable cores, measured once per session
-        (before the first row; the run's record also re-measures it at the end)."""
-        return measure_sgemm_peaks()
+    def measure_roofs(self) -> RunRoofs:
+        """The roofs of the run's devices, measured in a child process (benchmarks/roofs.py):
+        before the first row (the record) and again after the last (conftest). Only the latency
+        and scaling rows are divided by a roof: a run without them measures none."""
+        from convbench.benchmarks.results import ROOFED_SUITES
+        from convbench.benchmarks.roofs import measure_in_child
+
+        if not set(ROOFED_SUITES) & set(self.options.suite_list):
+            return RunRoofs(not_measured={d: f"no {' or '.join(ROOFED_SUITES)} suite in this run"
+                                          for d in self.options.device_list})
+        return measure_in_child(self.options.device_list, quick=self.options.quick)
+
+    def ops_of(self, case) -> ArtifactOps | None:
+        """What the row's file computes per call (artifact_ops.py). A Keras row counts the same
+        model's fp32 TFLite file: the converter keeps its conv and dense layers as they are."""
+        path = case.path
+        if family(case.format) == "keras":
+            twin = self.manifest.artifact(case.model, "tflite_fp32", "tflite_fp32")
+            path = str(self.manifest.artifact_path(twin)) if twin and twin.ok and twin.path else ""
+        return count_file(path) if path else None
 
     @cached_property
     def record(self) -> RunRecord:
@@ -69,9 +83,7 @@ class BenchContext:
             dataset_fingerprint=self.manifest.dataset.fingerprint,
             versions=library_versions(("pytest", "pytest-benchmark", *FINGERPRINT_PACKAGES)),
             runtime_versions={name: r.version() for name, r in RUNTIMES.items()}, machine=machine_info(),
-            peaks_gflops={str(k): v for k, v in self.sgemm_peaks.items()},
-            peak_method=f"best of {SGEMM_PASSES} x {SGEMM_REPEATS} float32 1024x1024 matmuls (numpy BLAS, "
-                        "threadpoolctl-limited), measured before the first row",
+            roofs=self.measure_roofs(),
             git_commit=_git("rev-parse", "HEAD"),
             git_dirty=bool(_git("status", "--porcelain", "--untracked-files=no")),
             row_budget=dataclasses.asdict(self.budget), loadavg_at_start=list(os.getloadavg()))
@@ -104,14 +116,6 @@ class BenchContext:
             return [x[i * batch:(i + 1) * batch] for i in range(count)]
         rng = np.random.default_rng(0)
         return [rng.random((batch, *item_shape), dtype=np.float32) for _ in range(count)]
-
-
-def measure_sgemm_peaks() -> dict[int, float]:
-    from convbench.benchmarks.machine import measure_sgemm_peak_gflops
-
-    threads = sorted({1, len(os.sched_getaffinity(0))})
-    passes = [{t: measure_sgemm_peak_gflops(t, repeats=SGEMM_REPEATS) for t in threads} for _ in range(SGEMM_PASSES)]
-    return {t: max(p[t] for p in passes) for t in threads}
 
 
 class ForeignCpu:

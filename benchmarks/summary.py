@@ -7,9 +7,11 @@ from collections import Counter
 
 from convbench.benchmarks.matrix import TF_RUNTIMES
 from convbench.records import BenchRun
+from convbench.records.roofs import PRECISIONS
 from convbench.tables import print_lines, print_table
 
 BUSY_FRACTION = 0.2  # foreign CPU share above which a row is reported as timed on a busy machine
+ROOF_DRIFT = 0.15  # start/end roof change above which the run is reported as timed on shared cores
 HEADERS = ("model", "variant", "format", "runtime", "device", "batch", "threads", "p50 ms", "p90 ms", "items/s",
            "accuracy %")
 
@@ -51,7 +53,7 @@ def model_headlines(run: BenchRun) -> list[str]:
         roofed = [r for r in mine if r.fraction_of_roof is not None]
         if roofed:
             top = max(roofed, key=lambda r: r.fraction_of_roof)
-            parts.append(f"{top.fraction_of_roof:.0%} of {top.roof_name} ({top.achieved_gflops:.1f} GFLOP/s, "
+            parts.append(f"{top.fraction_of_roof:.0%} of its roof ({top.achieved_gflops:.1f} Gop/s, "
                          f"{top.variant}/{top.runtime}/b{top.batch}/t{top.threads_label})")
         null = next((r for r in mine if r.runtime == "null"), None)
         if null:
@@ -80,18 +82,38 @@ def run_headlines(run: BenchRun) -> list[str]:
         if run.of(kind):
             out.append(f"  {kind.replace('_', ' ')}: {len(run.of(kind))} rows")
     rec = run.record
-    if rec.peaks_gflops:
-        line = "  SGEMM peak GFLOP/s by threads: start " + ", ".join(f"{k}t {v:.1f}" for k, v in rec.peaks_gflops.items())
-        if rec.peaks_gflops_at_end:
-            end = rec.peaks_gflops_at_end
-            line += "; end " + ", ".join(f"{k}t {v:.1f}" for k, v in end.items())
-            drift = max(abs(end[k] / v - 1) for k, v in rec.peaks_gflops.items() if k in end)
-            if drift > 0.15:
-                line += f"  <- differ by {drift:.0%}: the cores were shared during the run"
-        out.append(line)
+    out += roof_lines(rec.roofs, run.latency)
+    layers = run.of("layers")
+    if layers:
+        ratios = [r.sum_ratio for r in layers]
+        out.append(f"  layers: {len(layers)} artifacts profiled per layer; sum of layers / whole model "
+                   f"{min(ratios):.2f}-{max(ratios):.2f}")
     if rec.suite_seconds:
         out.append("  seconds per suite: " + ", ".join(f"{k} {v:.0f}" for k, v in rec.suite_seconds.items())
                    + f" (total {sum(rec.suite_seconds.values()):.0f})")
+    return out
+
+
+def roof_lines(roofs, rows) -> list[str]:
+    """Per device: the pooled roof of each precision on all cores, the bandwidth, whether start
+    and end agree; the highest efficiency of any row."""
+    out = []
+    for device in roofs.devices:
+        pooled = roofs.pooled(device)
+        best = [(p, pooled.best(p)) for p in PRECISIONS]
+        line = f"  {device} roofs (best of start and end): " + ", ".join(
+            f"{p} {r.ops_per_s / 1e9:.0f} Gop/s ({r.method}, {r.threads or 'gpu'}t)" for p, r in best if r)
+        bandwidth = pooled.bandwidth_bytes_per_s()
+        line += f"; bandwidth {bandwidth / 1e9:.1f} GB/s" if bandwidth else ""
+        drift = roofs.drift(device)
+        if drift is not None and drift > ROOF_DRIFT:
+            line += f"  <- start and end differ by up to {drift:.0%}: the cores were shared during the run"
+        out.append(line)
+    out += [f"  {device}: no roofs ({why})" for device, why in roofs.not_measured.items()]
+    roofed = [r for r in rows if r.fraction_of_roof is not None]
+    if roofed:
+        top = max(roofed, key=lambda r: r.fraction_of_roof)
+        out.append(f"  highest row efficiency: {top.fraction_of_roof:.1%} of its roof ({top.label}; {top.roof_name})")
     return out
 
 

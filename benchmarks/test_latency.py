@@ -21,8 +21,8 @@ def test_latency(benchmark, latency_case, bench):
         run = measure_latency(session, x_batches, bench.budget, pytest_benchmark_pedantic(benchmark), held_out)
     accuracy = accuracy_fields(run.held_out_outputs, labels, bench.reference_outputs(case.model), why_not)
     result = latency_result(case, run, load_s=load_s, session=session_info(case, session),
-                            context=bench.row_context(case, foreign.fraction), peaks=bench.sgemm_peaks,
-                            flops_per_image=case.artifact.flops_per_image, accuracy=accuracy)
+                            context=bench.row_context(case, foreign.fraction), ops=bench.ops_of(case),
+                            accuracy=accuracy)
     benchmark.extra_info.update(to_jsonable(result))
     assert run.audit.passed, (f"{case.id}: {run.audit.mismatched}/{run.audit.checked} timed outputs differ from the "
                               f"accuracy pass (max |diff| {run.audit.max_abs_diff:.3g})")

@@ -56,8 +56,7 @@ def test_scaling(benchmark, scaling_case, bench, scaling_artifacts):
     x_batches = [rng.random(session.input_shape, dtype=np.float32) for _ in range(4)]
     run = measure_latency(session, x_batches, bench.budget, pytest_benchmark_pedantic(benchmark))
     result = latency_result(case, run, load_s=load_s, session=session_info(case, session),
-                            context=bench.row_context(case), peaks=bench.sgemm_peaks,
-                            flops_per_image=art.flops_per_image,
+                            context=bench.row_context(case), ops=bench.ops_of(case),
                             accuracy=accuracy_fields(None, None, None, "random weights and inputs"),
                             cls=ScalingLatency, **extra)
     benchmark.extra_info.update(to_jsonable(result))

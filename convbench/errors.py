@@ -3,3 +3,8 @@
 
 class UserError(Exception):
     """Bad input from the user (a path, a name, a value). The message names it and says what is wrong."""
+
+
+class NotApplicable(Exception):
+    """A technique or format that cannot apply to this model (a Keras 3 model given to TFMOT, an op
+    a converter has no kernel for). Recorded as skipped with this message, not as a failure."""

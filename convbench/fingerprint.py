@@ -13,10 +13,11 @@ import textwrap
 from importlib import metadata
 from typing import Any
 
-# Versions that change what training or conversion produces; part of every fingerprint.
+# Versions that change what training or conversion produces; part of every fingerprint (keras:
+# users' Keras 3 models; ai-edge-quantizer: the LiteRT Quantizer variants).
 FINGERPRINT_PACKAGES = (
-    "tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
-    "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "numpy",
+    "tensorflow", "tf-keras", "keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
+    "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "ai-edge-quantizer", "numpy",
 )
 
 
@@ -54,8 +55,21 @@ def fingerprint(obj: Any) -> str:
 
 
 def sha256_file(path, chunk_bytes: int = 1 << 20) -> str:
+    return sha256_path(path, chunk_bytes)
+
+
+def sha256_path(path, chunk_bytes: int = 1 << 20) -> str:
+    """sha256 of a file's bytes; for a folder (a SavedModel), of every file's relative path,
+    size and bytes in sorted order, so renaming or editing any file inside changes it."""
+    from pathlib import Path
+
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk_bytes):
-            h.update(block)
+    for file in files:
+        if file != path:  # name and size delimit each file's bytes from the next one's
+            h.update(f"{file.relative_to(path)}\0{file.stat().st_size}\0".encode())
+        with open(file, "rb") as fh:
+            while block := fh.read(chunk_bytes):
+                h.update(block)
     return h.hexdigest()

@@ -24,7 +24,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence], title: str | None = 
           right: Iterable[int] = ()) -> Table:
     """A plain table; `right` lists the columns (by index) to right-align (numbers)."""
     right = set(right)
-    out = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False, pad_edge=False)
+    out = Table(title=Text(title) if title else None,  # literal: a title may hold "[...]" too
+                box=box.SIMPLE_HEAD, title_justify="left", show_edge=False, pad_edge=False)
     for i, header in enumerate(headers):
         out.add_column(header, justify="right" if i in right else "left", overflow="fold")
     for row in rows:

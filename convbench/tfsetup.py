@@ -27,4 +27,24 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-__all__ = ["tf", "keras", "seed_everything"]
+def import_keras3():
+    """Keras 3 beside tf_keras: with TF_USE_LEGACY_KERAS=1, `tf.keras` is tf_keras while `import
+    keras` still gives Keras 3 (measured with keras 3.15.1 + TF 2.21). Users' Keras 3 models load
+    and convert through it; its backend must be TensorFlow (conversion traces a tf.function)."""
+    import keras as keras3
+
+    from convbench.errors import UserError
+
+    if not keras3.__version__.startswith("3."):
+        raise RuntimeError(f"`import keras` gave Keras {keras3.__version__}, expected 3.x")
+    if keras3.backend.backend() != "tensorflow":
+        raise UserError(f"Keras 3 runs on the {keras3.backend.backend()!r} backend here; set KERAS_BACKEND=tensorflow")
+    return keras3
+
+
+def is_keras3(model) -> bool:
+    """Whether a model object is a Keras 3 model (tf_keras classes live in the tf_keras package)."""
+    return type(model).__module__.split(".")[0] == "keras"
+
+
+__all__ = ["tf", "keras", "seed_everything", "import_keras3", "is_keras3"]

@@ -156,7 +156,9 @@ def strip_augmentation(model: keras.Model) -> keras.Model:
     so exporters trace no RNG ops. Layers are rebuilt from config (not shared) so that
     freezing or wrapping the copy never touches the trained model."""
     kept = [layer for layer in model.layers if not isinstance(layer, AUGMENTATION_LAYERS)]
-    if len(kept) == len(model.layers):
+    if len(kept) == len(model.layers) or not isinstance(model, keras.Sequential):
+        # A functional model (a user's own) keeps them: rebuilding its graph as a chain would be
+        # wrong, and the exporters trace training=False, where they pass their input through.
         return model
     clone = keras.Sequential(
         [keras.Input(shape=model.input_shape[1:])] + [type(l).from_config(l.get_config()) for l in kept],

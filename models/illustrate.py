@@ -11,24 +11,25 @@ from pathlib import Path
 import numpy as np
 
 from convbench.fsutil import write_bytes_atomic
-from convbench.tfsetup import keras, tf
+from convbench.models.flops import is_kind, is_model
+from convbench.tfsetup import tf
 
 STRIDES = ((1, "SAME"), (2, "SAME"), (2, "VALID"), (3, "VALID"))
 
 
-def first_conv(model: keras.Model):
-    """The first Conv2D layer, looking inside nested models (lesson 1's base)."""
+def first_conv(model):
+    """The first Conv2D layer, looking inside nested models (lesson 1's base); tf_keras or Keras 3."""
     for layer in model.layers:
-        if isinstance(layer, keras.Model):
+        if is_model(layer):
             found = first_conv(layer)
             if found is not None:
                 return found
-        elif isinstance(layer, keras.layers.Conv2D):
+        elif is_kind(layer, "Conv2D") and not is_kind(layer, "DepthwiseConv2D"):
             return layer
     return None
 
 
-def illustration_arrays(model: keras.Model, image: np.ndarray, class_name: str) -> dict[str, np.ndarray] | None:
+def illustration_arrays(model, image: np.ndarray, class_name: str) -> dict[str, np.ndarray] | None:
     conv = first_conv(model)
     if conv is None:
         return None
@@ -45,7 +46,7 @@ def illustration_arrays(model: keras.Model, image: np.ndarray, class_name: str) 
     return arrays
 
 
-def write_illustrations(path: Path, model: keras.Model, image: np.ndarray, class_name: str) -> bool:
+def write_illustrations(path: Path, model, image: np.ndarray, class_name: str) -> bool:
     """Write the arrays as one .npz (atomically); False when the model has no Conv2D."""
     arrays = illustration_arrays(model, image, class_name)
     if arrays is None:

@@ -141,7 +141,7 @@ def train_one(entry: LessonConvnet, dataset: Dataset, config: TrainConfig) -> Tr
     fp = model_fingerprint(entry, dataset, config, {"base": base_fp} if base_fp else None)
     folder = config.out / "trained" / f"{entry.name}-{fp[:12]}"
     if folder.exists() and not config.retrain:
-        return TrainedModel(folder, replace(read_record(folder / "summary.json", TrainedRecord), cached=True))
+        return cached_trained(folder)
 
     seed_everything(config.seed)
     kwargs = {}
@@ -166,6 +166,18 @@ def train_one(entry: LessonConvnet, dataset: Dataset, config: TrainConfig) -> Tr
         flops_per_image=count_flops(inference), flops_method="analytic: 2 x multiply-adds of Conv2D/Dense, per image",
         train_seconds=train_seconds, epochs=_epochs(entry, config), batch_size=config.batch_size,
         learning_rate=config.learning_rate, seed=config.seed, history=history, base_fingerprint=base_fp)
+    return save_trained(folder, record, model, inference, reference, dataset)
+
+
+def cached_trained(folder: Path) -> TrainedModel:
+    return TrainedModel(folder, replace(read_record(folder / "summary.json", TrainedRecord), cached=True))
+
+
+def save_trained(folder: Path, record: TrainedRecord, model, inference, reference: np.ndarray,
+                 dataset: Dataset) -> TrainedModel:
+    """Write a trained model's folder (atomically: it exists only when complete): the training and
+    inference models as zip .keras, the fp32 reference outputs, the lesson illustrations (where the
+    model has a Conv2D) and summary.json."""
     with atomic_dir(folder) as tmp:
         model.save(tmp / TrainedRecord.MODEL_FILE)
         inference.save(tmp / TrainedRecord.INFERENCE_FILE)

@@ -1,6 +1,8 @@
-"""One (lesson convnet, variant): technique -> exports -> load-and-run check -> VariantRecord.
-Cached per variant in its own folder (record.json, artifact paths relative to it), keyed by a
-fingerprint of the code that makes it; a failing variant is recorded and does not raise."""
+"""One (model, variant): technique -> exports -> load-and-run check -> per-layer error of each
+quantized file -> VariantRecord. Cached per variant in its own folder (record.json, artifact
+paths relative to it), keyed by a fingerprint of the code that makes it. A failing variant is
+recorded with its error, one that cannot apply to this model with why it was skipped; neither
+raises."""
 
 from __future__ import annotations
 
@@ -8,23 +10,25 @@ import gzip
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from convbench import classes
+from convbench.errors import NotApplicable
 from convbench.fingerprint import code_of, fingerprint, library_versions, sha256_file
 from convbench.formats import family, file_name
 from convbench.fsutil import atomic_dir
 from convbench.models.convnets import strip_augmentation
 from convbench.models.data import Dataset
 from convbench.models.train import TrainedModel
-from convbench.optimize import export, inspect_artifact, techniques
-from convbench.optimize.export import EXPORTERS
+from convbench.optimize import (export, inspect_artifact, keras3_export, layer_errors, litert_quantizer, quant_error,
+                                selective, techniques)
+from convbench.optimize.export import EXPORTERS, ExportInputs, Exported
 from convbench.optimize.techniques import TECHNIQUES, FineTune, TechniqueResult
-from convbench.optimize.variants import Variant, is_parent
+from convbench.optimize.variants import VARIANTS, Variant, is_parent
 from convbench.records import ArtifactRecord, TrainedRecord, VariantRecord, Verification, read_record, write_record
 from convbench.runtimes import runtime_for
 from convbench.runtimes.keras_tf import load_keras_safely
@@ -45,6 +49,7 @@ class ModelContext:
     dataset: Dataset
     config: OptimizeConfig
     reference: np.ndarray                      # fp32 Keras outputs on the test split
+    not_applicable: dict[str, str]             # technique -> why it cannot apply to this model
 
     @property
     def calibration(self) -> np.ndarray:
@@ -57,6 +62,20 @@ class ModelContext:
         n = self.config.max_finetune_samples
         return (self.dataset.x_train[:n], self.dataset.y_train[:n]) if n else (self.dataset.x_train, self.dataset.y_train)
 
+    def export_inputs(self, model) -> ExportInputs:
+        return ExportInputs(model=model, calibration=self.calibration,
+                            validation=(self.dataset.x_val, self.dataset.y_val),
+                            budget_pp=self.config.selective_budget_pp, error_images=self.config.layer_error_images)
+
+    def skip_reason(self, variant: Variant) -> str | None:
+        """Why `variant` cannot apply to this model (its technique, or a parent's), or None."""
+        if variant.technique in self.not_applicable:
+            return self.not_applicable[variant.technique]
+        if variant.parent:
+            reason = self.skip_reason(VARIANTS[variant.parent])
+            return f"starts from {variant.parent}, which cannot apply: {reason}" if reason else None
+        return None
+
     def artifact(self, **fields) -> ArtifactRecord:
         return ArtifactRecord(model=self.trained.name, input_shape=list(self.dataset.input_shape),
                               num_classes=self.dataset.num_classes,
@@ -65,7 +84,7 @@ class ModelContext:
 
 def keras_artifact(ctx: ModelContext) -> ArtifactRecord:
     """The trained fp32 Keras model itself, for the Keras/TF runtimes downstream."""
-    path = ctx.trained.file(TrainedRecord.INFERENCE_FILE)
+    path = ctx.trained.file(TrainedRecord.INFERENCE_FILE).resolve()  # absolute until the manifest is written
     verification = Verification(runtime="tf_keras predict", device="cpu", threads=None, images=len(ctx.reference),
                                 accuracy=ctx.trained.record.test_accuracy, agreement_vs_fp32=1.0,
                                 max_abs_diff_vs_fp32=0.0)
@@ -79,7 +98,9 @@ def variant_fingerprint(ctx: ModelContext, variant: Variant, records: dict[str, 
         "trained": ctx.trained.record.fingerprint, "variant": asdict(variant), "parent": parent_fp,
         "finetune_epochs": ctx.config.finetune_epochs, "max_finetune_samples": ctx.config.max_finetune_samples,
         "calibration_samples": ctx.config.calibration_samples,
-        "code": [code_of(m) for m in (techniques, export, inspect_artifact, sys.modules[__name__])],
+        "selective": [ctx.config.selective_budget_pp, ctx.config.layer_error_images],
+        "code": [code_of(m) for m in (techniques, export, inspect_artifact, keras3_export, litert_quantizer, selective,
+                                      quant_error, layer_errors, sys.modules[__name__])],
         "record": code_of(ArtifactRecord),
         "intra_op_threads": tf_intra_op_threads(),
         "versions": library_versions(),
@@ -98,7 +119,10 @@ def optimize_one(ctx: ModelContext, variant: Variant, records: dict[str, Variant
                                     artifacts=[replace(a, cached=True) for a in record.artifacts]), folder)
     base = dict(variant=variant.name, technique=variant.technique, technique_params=variant.params,
                 parent=variant.parent or "keras_fp32")
+    skipped = ctx.skip_reason(variant)
     try:
+        if skipped:
+            raise NotApplicable(skipped)
         parent = _load_parent(ctx, variant, records)
         tune = variant.finetune or FineTune()
         if ctx.config.finetune_epochs is not None:
@@ -108,9 +132,10 @@ def optimize_one(ctx: ModelContext, variant: Variant, records: dict[str, Variant
         seed_everything(ctx.config.train.seed)
         result = TECHNIQUES[variant.technique](parent, ctx.finetune_data, tune, **variant.params)
     except Exception as exc:  # one variant's failure must not stop the others
-        error = _describe(exc)
-        return VariantRecord(fingerprint=fp, complete=False, error=error,
-                             artifacts=[ctx.artifact(format=f, error=error, **base) for f in variant.exports])
+        # Not cached: deciding again is cheap, and a fixed bug must not stay hidden behind a cache.
+        outcome = {"skipped": str(exc)} if isinstance(exc, NotApplicable) else {"error": _describe(exc)}
+        return VariantRecord(fingerprint=fp, complete="skipped" in outcome, error=outcome.get("error"),
+                             artifacts=[ctx.artifact(format=f, **outcome, **base) for f in variant.exports])
 
     # QAT models convert as they are (their fake-quant ranges are the point); the others
     # export their inference form, without augmentation layers.
@@ -118,13 +143,15 @@ def optimize_one(ctx: ModelContext, variant: Variant, records: dict[str, Variant
     with atomic_dir(folder) as tmp:
         if is_parent(variant.name):
             result.model.save(tmp / "model.keras")     # later variants start from it
-        produced, seconds, errors = {}, {}, {}
+        outcome, inputs = Outcome(), ctx.export_inputs(model)
         for fmt in variant.exports:
-            _produce(fmt, model, tmp, ctx.calibration, produced, seconds, errors)
-        for stray in set(produced) - set(variant.exports):
-            produced[stray].unlink(missing_ok=True)    # intermediates (e.g. fp32 ONNX for onnx_dynamic)
-        artifacts = [_artifact(ctx, fmt, base, result, produced, seconds, errors) for fmt in variant.exports]
-        record = VariantRecord(fingerprint=fp, complete=all(a.ok for a in artifacts),
+            _produce(fmt, inputs, tmp, outcome)
+        artifacts = [_artifact(ctx, fmt, base, result, outcome) for fmt in variant.exports]
+        artifacts = [layer_errors.attach(a, outcome.produced.get(a.format), variant, outcome.produced, records,
+                                         ctx.dataset.x_val[:ctx.config.layer_error_images]) for a in artifacts]
+        for stray in set(outcome.produced) - set(variant.exports):
+            outcome.produced[stray].unlink(missing_ok=True)   # intermediates (e.g. fp32 ONNX for onnx_dynamic)
+        record = VariantRecord(fingerprint=fp, complete=not any(a.failed for a in artifacts),
                                finetune_history=result.history, artifacts=artifacts)
         write_record(tmp / RECORD_FILE, record)
     return _located(record, folder)
@@ -136,16 +163,28 @@ def _located(record: VariantRecord, folder: Path) -> VariantRecord:
     return replace(record, folder=folder, artifacts=artifacts)
 
 
-def _artifact(ctx, fmt, base, result: TechniqueResult, produced, seconds, errors) -> ArtifactRecord:
+@dataclass
+class Outcome:
+    """What each format's exporter did in one variant folder: a file, or why there is none."""
+
+    produced: dict[str, Path] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    exported: dict[str, Exported] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _artifact(ctx, fmt, base, result: TechniqueResult, outcome: Outcome) -> ArtifactRecord:
     common = dict(format=fmt, finetune_seconds=result.finetune_seconds, wrapped_layers=result.wrapped,
                   left_out_layers=result.left_out, layer_notes=result.notes, **base)
-    if fmt in errors:
-        return ctx.artifact(error=errors[fmt], **common)
-    path = produced[fmt]
+    if fmt in outcome.errors or fmt in outcome.skipped:
+        return ctx.artifact(error=outcome.errors.get(fmt), skipped=outcome.skipped.get(fmt), **common)
+    path, exported = outcome.produced[fmt], outcome.exported[fmt]
     data = path.read_bytes()
     return ctx.artifact(path=path.name, sha256=sha256_file(path), bytes=len(data),
                         gzip_bytes=len(gzip.compress(data, 9)), weights=inspect_artifact.artifact_weights(path),
-                        verification=verify(path, fmt, ctx), conversion_seconds=seconds[fmt], **common)
+                        verification=verify(path, fmt, ctx), conversion_seconds=outcome.seconds[fmt],
+                        exported_by=exported.exported_by, selection=exported.selection, **common)
 
 
 def verify(path: Path, fmt: str, ctx: ModelContext) -> Verification:
@@ -165,32 +204,40 @@ def _load_parent(ctx: ModelContext, variant: Variant, records: dict[str, Variant
     parent = records[variant.parent]
     if parent.error or not parent.complete:
         raise RuntimeError(f"parent variant {variant.parent} failed: {parent.error or 'an export failed'}")
+    if parent.folder is None:   # skipped: nothing was made
+        raise NotApplicable(f"starts from {variant.parent}, which cannot apply: {parent.artifacts[0].skipped}")
     if not (Path(parent.folder) / "model.keras").exists():
         raise RuntimeError(f"parent variant {variant.parent} has no saved model in {parent.folder}")
     # Reloaded, not reused: TFMOT cannot wrap the same in-memory model twice.
     return load_keras_safely(Path(parent.folder) / "model.keras")
 
 
-def _produce(fmt: str, model, folder: Path, calibration, produced: dict, seconds: dict, errors: dict) -> None:
-    if fmt in produced or fmt in errors:
+def _produce(fmt: str, inputs: ExportInputs, folder: Path, outcome: Outcome) -> None:
+    if fmt in outcome.produced or fmt in outcome.errors or fmt in outcome.skipped:
         return
     exporter = EXPORTERS[fmt]
     source = None
     if exporter.source:
-        _produce(exporter.source, model, folder, calibration, produced, seconds, errors)
-        if exporter.source in errors:
-            errors[fmt] = f"needs {exporter.source}, which failed"
+        _produce(exporter.source, inputs, folder, outcome)
+        if exporter.source in outcome.skipped:
+            outcome.skipped[fmt] = f"made from {exporter.source}, which cannot apply: {outcome.skipped[exporter.source]}"
             return
-        source = produced[exporter.source]
+        if exporter.source in outcome.errors:
+            outcome.errors[fmt] = f"needs {exporter.source}, which failed"
+            return
+        source = outcome.produced[exporter.source]
     path = folder / file_name(fmt)
     started = time.perf_counter()
     try:
-        exporter.make(model, path, calibration, source)
-    except Exception as exc:
-        errors[fmt] = _describe(exc)
+        outcome.exported[fmt] = exporter.make(inputs, path, source)
+    except NotApplicable as exc:
+        outcome.skipped[fmt] = str(exc)
         return
-    seconds[fmt] = time.perf_counter() - started
-    produced[fmt] = path
+    except Exception as exc:
+        outcome.errors[fmt] = _describe(exc)
+        return
+    outcome.seconds[fmt] = time.perf_counter() - started
+    outcome.produced[fmt] = path
 
 
 def _describe(exc: BaseException) -> str:

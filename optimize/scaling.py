@@ -51,7 +51,7 @@ def get_scaling_artifacts(root: Path, arch: str, side: int, channels: int, num_c
 
     from convbench.models.convnets import strip_augmentation
     from convbench.models.flops import count_flops
-    from convbench.optimize.export import EXPORTERS
+    from convbench.optimize.export import EXPORTERS, ExportInputs
     from convbench.tfsetup import keras
 
     keras.utils.set_random_seed(SEED)
@@ -61,7 +61,7 @@ def get_scaling_artifacts(root: Path, arch: str, side: int, channels: int, num_c
     with atomic_dir(folder) as tmp:
         for fmt in FORMATS:
             source = tmp / file_name("tflite_int8") if fmt == "onnx_int8" else None
-            EXPORTERS[fmt].make(model, tmp / file_name(fmt), calibration, source)
+            EXPORTERS[fmt].make(ExportInputs(model=model, calibration=calibration), tmp / file_name(fmt), source)
         meta = ScalingRecord(arch=arch, input_shape=list(input_shape), num_classes=num_classes, fingerprint=fp,
                              flops_per_image=int(count_flops(model)), params=int(model.count_params()),
                              weights="random (seed 0)", calibration=f"{CALIBRATION_SAMPLES} uniform random images",

@@ -1,6 +1,7 @@
-"""The optimize stage: for every lesson convnet, train it (cached), then every variant
-(produce.py), one model per worker process; the scaling artifacts are built in the same pool.
-Writes the manifest the benchmarks read, with every path relative to the manifest's folder."""
+"""The optimize stage: for every lesson convnet, train it (cached), and for every user's own model
+(--model PATH), check and take it as given (ingest.py); then every variant (produce.py), one model
+per worker process; the scaling artifacts are built in the same pool. Writes the manifest the
+benchmarks read, with every path relative to the manifest's folder."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ from pathlib import Path
 
 from convbench.errors import UserError
 from convbench.fingerprint import library_versions
-from convbench.models.convnets import get_convnets
+from convbench.models.convnets import CONVNETS, get_convnets
 from convbench.models.train import TrainConfig, TrainedModel, data_path, prepare_data, train_one
 from convbench.optimize import scaling
+from convbench.optimize.applicability import not_applicable
+from convbench.optimize.ingest import ingest
+from convbench.optimize.model_file import inspect_model_file
+from convbench.optimize.own_model import load_own_model, own_model_name
 from convbench.optimize.produce import ModelContext, keras_artifact, optimize_one
+from convbench.optimize.selective import DEFAULT_BUDGET_PP
 from convbench.optimize.variants import resolve_variants
 from convbench.records import MANIFEST_FILE, ArtifactRecord, Manifest, VariantRecord, read_manifest, write_manifest
 from convbench.workers import Job, run_jobs, tick
@@ -25,12 +31,35 @@ class OptimizeConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     variants: tuple[str, ...] = ()             # empty: all
     calibration_samples: int = 200             # train images for int8 calibration
-    finetune_epochs: int | None = None         # tests: override every variant's fine-tuning
+    finetune_epochs: int | None = None         # override every variant's fine-tuning epochs
     max_finetune_samples: int | None = None    # tests: fine-tune on a few samples
     scaling_sides: tuple[int, ...] = ()        # also build the scaling benchmark's artifacts at these sides
+    own_models: tuple[Path, ...] = ()          # users' classifiers (--model); then lessons only if named
+    selective_budget_pp: float = DEFAULT_BUDGET_PP   # accuracy the selective variants may lose vs fp32
+    layer_error_images: int = 64               # validation images for per-layer quantization errors
 
     def __post_init__(self) -> None:
         resolve_variants(list(self.variants))  # unknown names fail before any work
+        bad = [s for s in self.scaling_sides if not 8 <= s <= 1024]
+        if bad:
+            raise UserError(f"--scaling-sides {bad}: each side must be 8..1024 pixels")
+        if self.finetune_epochs is not None and self.finetune_epochs < 1:
+            raise UserError(f"--fine-tune-epochs {self.finetune_epochs}: must be at least 1")
+        if not 0 <= self.selective_budget_pp <= 100:
+            raise UserError(f"--selective-budget {self.selective_budget_pp}: must be 0..100 percentage points")
+        names = [own_model_name(p) for p in self.own_models]
+        for path, name in zip(self.own_models, names):
+            inspect_model_file(path)           # missing, pickle-based, corrupt: one line, before any work
+            if name in CONVNETS or names.count(name) > 1:
+                raise UserError(f"{path}: its name {name!r} is taken by {'a lesson convnet' if name in CONVNETS else 'another --model'}; "
+                                "rename the file")
+
+    @property
+    def lessons(self) -> list[str]:
+        """Lesson convnets to run: those named, else all, except that --model alone runs none."""
+        if self.own_models and not self.train.models:
+            return []
+        return [entry.name for entry in get_convnets(list(self.train.models))]
 
 
 @dataclass
@@ -43,13 +72,15 @@ class ModelResult:
 
 def optimize_all(config: OptimizeConfig, progress: bool = True) -> Manifest:
     dataset = prepare_data(config.train)   # here, once: the workers then only read its .npz
+    for path in config.own_models:         # bad models fail here, in one line, before any work
+        load_own_model(path, dataset.input_shape, dataset.num_classes)
     variants = resolve_variants(list(config.variants))
-    models = [entry.name for entry in get_convnets(list(config.train.models))]
+    models = [(name, None) for name in config.lessons] + [(own_model_name(p), p) for p in config.own_models]
     # Longest first, so short scaling builds fill the gaps at the end.
-    jobs = [Job(name, optimize_model_job, (config, name), units=1 + len(variants)) for name in models]
+    jobs = [Job(name, optimize_model_job, (config, name, path), units=1 + len(variants)) for name, path in models]
     jobs += [Job(f"scaling {arch} {side}px", scaling.scaling_job,
                  (config.train.out / "scaling", arch, side, dataset.num_classes))
-             for side in sorted(config.scaling_sides, reverse=True) for arch in models]
+             for side in sorted(config.scaling_sides, reverse=True) for arch in config.lessons]
     started = time.perf_counter()
     results: list[ModelResult] = run_jobs(jobs, config.train.workers, "optimize", progress)[:len(models)]
     out = config.train.out
@@ -58,7 +89,8 @@ def optimize_all(config: OptimizeConfig, progress: bool = True) -> Manifest:
     manifest = Manifest(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), dataset=info, versions=library_versions(),
         config={"variants": [v.name for v in variants], "calibration_samples": config.calibration_samples,
-                "seed": config.train.seed, "workers": config.train.workers},
+                "seed": config.train.seed, "workers": config.train.workers,
+                "finetune_epochs": config.finetune_epochs, "selective_budget_pp": config.selective_budget_pp},
         optimize_seconds=time.perf_counter() - started,
         trained=[_with_folder(r.trained) for r in results],
         artifacts=[a for r in results for a in r.artifacts],
@@ -97,13 +129,18 @@ def _with_folder(trained: TrainedModel):
     return replace(trained.record, folder=str(trained.folder.resolve()))
 
 
-def optimize_model_job(config: OptimizeConfig, name: str) -> ModelResult:
-    """One lesson convnet, in a worker: train (cached), then every variant in registry order
-    (parents first). Ticks once after training and once per variant."""
+def optimize_model_job(config: OptimizeConfig, name: str, own_path: Path | None = None) -> ModelResult:
+    """One model, in a worker: a lesson convnet trained (cached) or a user's model taken as given,
+    then every variant in registry order (parents first), those that cannot apply to it skipped.
+    Ticks once when the model is ready and once per variant."""
     dataset = prepare_data(config.train)
-    trained = train_one(get_convnets([name])[0], dataset, config.train)
-    tick(f"{name} trained")
-    ctx = ModelContext(trained, dataset, config, trained.reference_outputs())
+    if own_path is None:
+        trained = train_one(get_convnets([name])[0], dataset, config.train)
+    else:
+        trained = ingest(own_path, name, dataset, config.train)
+    tick(f"{name} ready")
+    ctx = ModelContext(trained, dataset, config, trained.reference_outputs(),
+                       not_applicable(trained.load(inference=False)))
     artifacts = [_absolute(keras_artifact(ctx))]   # relative to the cwd otherwise (`--out artifacts`)
     records: dict[str, VariantRecord] = {}
     for variant in resolve_variants(list(config.variants)):

@@ -59,6 +59,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 )}
 
 
+# resolve_variants returns registry order, which must list every parent before its children.
+assert all(list(VARIANTS).index(v.parent) < list(VARIANTS).index(v.name) for v in VARIANTS.values() if v.parent)
+
+
 def is_parent(name: str) -> bool:
     """Whether another registry variant starts from this one (then its Keras model is kept:
     saving it costs seconds, and only parents need it)."""
@@ -66,20 +70,25 @@ def is_parent(name: str) -> bool:
 
 
 def resolve_variants(names: list[str] | None) -> list[Variant]:
-    """The requested variants plus their parents, parents first. Unknown names -> UserError."""
+    """The requested variants plus their parents and the fp32 files their quantized files are
+    compared with (layer_errors.py), in registry order (parents come first). Unknown names ->
+    UserError."""
     names = list(names or VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise UserError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)}")
-    ordered: list[Variant] = []
+    chosen: set[str] = set()
 
     def add(name: str) -> None:
+        chosen.add(name)
         variant = VARIANTS[name]
         if variant.parent:
             add(variant.parent)
-        if variant not in ordered:
-            ordered.append(variant)
+        for fmt in variant.exports:
+            reference = f"{FORMATS[fmt].family}_fp32"
+            if FORMATS[fmt].precision != "fp32" and reference in VARIANTS and reference not in chosen:
+                add(reference)
 
     for name in names:
         add(name)
-    return ordered
+    return [v for name, v in VARIANTS.items() if name in chosen]

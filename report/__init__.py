@@ -10,10 +10,14 @@ Every run is read through convbench.records.load_run; nothing here imports Tenso
     details.py      the per-model detail tables, the harness's table, the HTML filters
     columns.py      the detail tables' columns: add a column here, one entry
     table.py        what a table and a cell are
+    roofline.py     the Roofs table and the roofline chart's points
+    layers.py       per lesson convnet, the per-layer table (fp32 vs int8 time, quantization error)
+    post_training.py  TFLite converter vs LiteRT Quantizer, selective float layers, skipped techniques
     charts.py       every chart as typed points, built once; plots.py draws them as PNGs for
                     report.md, vega.py as interactive Vega-Lite for report.html
     lessons.py      the lesson figures from illustrations/*.npz; figures.py what a PNG figure is
     render.py       templates/report.j2 (structure) + markdown.j2 / html.j2 (per-format macros)
-    compare.py      `convbench compare BASELINE NEW`: the regression gate
+    compare.py      `convbench compare BASELINE NEW`: the regression gate (interleaved.py: A/B timing)
+    history.py      `convbench history`: a metric over commits from the results store
     rows.py         small lookups over typed rows shared by the above
 """

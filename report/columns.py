@@ -98,7 +98,7 @@ COLUMNS: list[Column] = [
     Column("McNemar p", _p_value, str),                          # * below 0.05: the difference is real
     Column("agreement (%)", lambda v: _pct(v.row.agreement_vs_fp32)),
     Column("speed-up vs keras_eager (×)", lambda v: v.eager_p50_ms and v.eager_p50_ms / v.row.stats.p50_ms),
-    Column("compute (GFLOP/s)", lambda v: v.row.achieved_gflops),
+    Column("compute (Gop/s, real-pixel)", lambda v: v.row.achieved_gflops),
     Column("of roof (%)", lambda v: _pct(v.row.fraction_of_roof)),
     Column("roof", lambda v: v.row.roof_name),
 ]

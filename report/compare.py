@@ -17,13 +17,14 @@ from pathlib import Path
 
 from convbench.errors import UserError
 from convbench.records import LatencyResult, load_run
+from convbench.records.gate import IMPROVED, NOISE, OK, REGRESSION
 from convbench.report.rows import accuracy_drop_pp
 from convbench.tables import print_lines, print_table
 
+DEFAULT_THRESHOLD_PCT = 10.0     # between runs
+INTERLEAVED_THRESHOLD_PCT = 5.0  # interleaved A/B: calibrated by benchmarks/calibrate.py (README)
 MIN_SAMPLES = 5  # below this on either side the U test has no power: threshold alone decides
 TEST_NAME = "one-sided Mann-Whitney U"
-
-OK, REGRESSION, IMPROVED, NOISE = "ok", "REGRESSION", "improved", "noise"
 
 
 def latency_key(row: LatencyResult) -> tuple:
@@ -138,7 +139,8 @@ def u_test_can_reach(n_base: int, n_new: int, alpha: float) -> bool:
 def compare_latency(key: tuple, base: list[float], new: list[float],
                     threshold_pct: float, alpha: float) -> LatencyRow:
     base_p50, new_p50 = statistics.median(base), statistics.median(new)
-    change_pct = (new_p50 / base_p50 - 1) * 100 if base_p50 > 0 else (0.0 if new_p50 == 0 else math.inf)
+    # Rounded to 1e-9 %: float error must not decide the threshold (1.1 x base is 10.000000000000009 % slower).
+    change_pct = round((new_p50 / base_p50 - 1) * 100, 9) if base_p50 > 0 else (0.0 if new_p50 == 0 else math.inf)
     p_value = None
     if u_test_can_reach(len(base), len(new), alpha):
         p_value = mann_whitney_p(new, base) if change_pct >= 0 else mann_whitney_p(base, new)
@@ -205,7 +207,10 @@ def format_key(key: tuple) -> str:
 # ---- output ------------------------------------------------------------------------------
 
 def print_comparison(c: Comparison, file=None) -> None:
-    head = [f"baseline: {c.baseline}", f"new:      {c.new}", *(f"note: {n}" for n in c.notes), "",
+    head = [f"baseline: {c.baseline}", f"new:      {c.new}",
+            "mode: between runs (two runs timed at different times; drift between them is not cancelled: "
+            "the interleaved A/B mode, with two manifests, is the one for CI)",
+            *(f"note: {n}" for n in c.notes), "",
             f"latency, median of the raw per-round samples; test: {TEST_NAME} on those samples, alpha {c.alpha:g}",
             f"  REGRESSION = median more than {c.max_latency_regression_pct:g}% slower and p < {c.alpha:g}; "
             f"improved = likewise faster; noise = beyond {c.max_latency_regression_pct:g}% but p >= {c.alpha:g}",
@@ -246,7 +251,8 @@ def print_comparison(c: Comparison, file=None) -> None:
     for r in c.regressions:
         what = f"latency {r.change_pct:+.1f}%" if isinstance(r, LatencyRow) else f"accuracy -{r.drop_pp:.2f} pp"
         tail.append(f"  REGRESSION {format_key(r.key)}: {what}")
-    tail.append("RESULT: REGRESSION (exit 1)" if c.regressions else "RESULT: ok (exit 0)")
+    tail.append("RESULT: REGRESSION (exit 1), decided by the between-runs mode" if c.regressions
+                else "RESULT: ok (exit 0), decided by the between-runs mode")
     print_lines(tail, file)
 
 
@@ -262,19 +268,21 @@ def format_table(c: Comparison) -> str:
 def add_compare_arguments(parser) -> None:
     """The `convbench compare` options, for the CLI's subparser."""
     parser.add_argument("baseline", type=Path, metavar="BASELINE",
-                        help="run folder (artifacts/runs/<time>) or bench.json")
-    parser.add_argument("new", type=Path, metavar="NEW", help="run folder or bench.json to check against BASELINE")
+                        help="run folder (artifacts/runs/<time>) or bench.json; or, for the interleaved A/B "
+                             "mode, a manifest.json or an artifacts folder")
+    parser.add_argument("new", type=Path, metavar="NEW", help="the same kind of thing to check against BASELINE")
     parser.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="PP",
                         help="accuracy budget in percentage points (default 1)")
-    parser.add_argument("--max-latency-regression", type=float, default=10.0, metavar="PCT",
-                        help="median slowdown threshold in percent (default 10)")
+    parser.add_argument("--max-latency-regression", type=float, default=None, metavar="PCT",
+                        help=f"median slowdown threshold in percent (default {DEFAULT_THRESHOLD_PCT:g} between runs, "
+                             f"{INTERLEAVED_THRESHOLD_PCT:g} interleaved: the threshold calibrated by A/A runs)")
     parser.add_argument("--alpha", type=float, default=0.01,
                         help=f"significance level of the {TEST_NAME} test (default 0.01)")
 
 
 def main_compare(args) -> int:
     """Print the table; 1 on any regression, 0 otherwise. UserError propagates to the CLI (exit 2)."""
-    comparison = compare_runs(args.baseline, args.new, args.max_accuracy_drop, args.max_latency_regression,
-                              getattr(args, "alpha", 0.01))
+    threshold = DEFAULT_THRESHOLD_PCT if args.max_latency_regression is None else args.max_latency_regression
+    comparison = compare_runs(args.baseline, args.new, args.max_accuracy_drop, threshold, getattr(args, "alpha", 0.01))
     print_comparison(comparison)
     return comparison.exit_code

@@ -1,15 +1,17 @@
-"""The report's detail tables: every latency row of a model (columns.py), the harness's own
-overhead (the null runtime's rows) in a small table of its own, and the values report.html
-offers to filter all of them by."""
+"""The report's detail tables: every latency row of a model (columns.py) with its per-layer tables
+(layers.py) and the techniques that could not apply to it, the harness's own overhead (the null
+runtime's rows) in a small table of its own, and the values report.html offers to filter them by."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from convbench.records import BenchRun
 from convbench.report.columns import COLUMNS, RowView
+from convbench.report.layers import LayerSection, layer_sections
+from convbench.report.post_training import skipped_table
 from convbench.report.rows import NULL_RUNTIME, model_rows
-from convbench.report.table import Cell, Table
+from convbench.report.table import Cell, Table, number_or_text
 
 HARNESS_HEADERS = ["model", "device", "batch", "threads", "p50 (µs)", "p99 (µs)", "rounds"]
 
@@ -19,10 +21,8 @@ class ModelSection:
     model: str
     summary: str
     table: Table
-
-
-def _number_or_text(value) -> str:
-    return repr(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+    layers: list[LayerSection] = field(default_factory=list)   # per-layer latency and error (layers.py)
+    skipped: Table | None = None       # techniques that cannot apply to this model, and why
 
 
 def results_table(run: BenchRun, model: str) -> Table:
@@ -30,7 +30,7 @@ def results_table(run: BenchRun, model: str) -> Table:
                   key=lambda r: (r.device, r.batch, r.stats.p50_ms, r.label))
     views = [RowView.of(run, r) for r in rows]
     return Table([c.header for c in COLUMNS],
-                 [[Cell(c.text(v), _number_or_text(c.value(v))) for c in COLUMNS] for v in views], sortable=True,
+                 [[Cell(c.text(v), number_or_text(c.value(v))) for c in COLUMNS] for v in views], sortable=True,
                  filters={c.header: i for i, c in enumerate(COLUMNS) if c.filter})
 
 
@@ -45,7 +45,8 @@ def model_section(run: BenchRun, model: str) -> ModelSection:
     if unmeasured:
         reasons = sorted({r.accuracy_note or "no reason recorded" for r in unmeasured})
         summary += f" {len(unmeasured)} row(s) did not measure accuracy: " + "; ".join(reasons) + "."
-    return ModelSection(model, summary, results_table(run, model))
+    return ModelSection(model, summary, results_table(run, model), layer_sections(run, model),
+                        skipped_table(run, model))
 
 
 def model_sections(run: BenchRun) -> list[ModelSection]:

@@ -16,7 +16,9 @@ from convbench.report.figures import Figure
 from convbench.report.lessons import lesson_figures
 from convbench.report.notes import Note, all_notes
 from convbench.report.plots import draw
+from convbench.report.post_training import PostTrainingPaths, post_training_paths
 from convbench.report.recommend import recommend
+from convbench.report.roofline import roofline_figures, roofs_section
 from convbench.report.rows import roofs
 from convbench.report.summary import DeviceSummary, device_summaries
 from convbench.report.table import Cell, Table
@@ -24,8 +26,8 @@ from convbench.report.table import Cell, Table
 
 @dataclass
 class Part:
-    """A section whose content another module provides (the roofline after the summary, the
-    per-layer tables in the details): None in the Report where that module has nothing."""
+    """A section whose content another module provides (the roofline after the summary): None in
+    the Report where that module has nothing."""
 
     title: str
     lines: list[str] = field(default_factory=list)
@@ -44,23 +46,23 @@ class Report:
     summaries: list[DeviceSummary]     # the first screen, one per device
     notes: list[Note]
     provenance: Table
-    models: list[ModelSection]
+    models: list[ModelSection]         # each with its per-layer tables and skipped techniques
     harness: Table | None              # the null runtime's rows
     filters: dict[str, list[str]]      # report.html's detail filters: column -> values
     charts: list[Chart]
     lessons: list[Figure]
-    roofline: Part | None = None       # issue 11 fills it: right after the summary
-    per_layer: Part | None = None      # issue 11 fills it: in the details
+    roofline: Part | None = None       # report/roofline.py: right after the summary
+    post_training: PostTrainingPaths | None = None   # TFLite converter vs LiteRT Quantizer, in the details
 
     @property
     def all_charts(self) -> list[Chart]:
-        parts = [p for p in (self.roofline, self.per_layer) if p]
+        parts = [p for p in (self.roofline,) if p]
         return [s.chart for s in self.summaries] + self.charts + [c for p in parts for c in p.charts]
 
     @property
     def pngs(self) -> list[tuple[str, bytes]]:
         """(name, PNG) of every drawn chart and figure: figures/<name>.png beside report.md."""
-        parts = [p for p in (self.roofline, self.per_layer) if p]
+        parts = [p for p in (self.roofline,) if p]
         figures = self.lessons + [f for p in parts for f in p.figures]
         return [(c.name, c.png) for c in self.all_charts if c.png] + [(f.name, f.png) for f in figures if f.png]
 
@@ -88,8 +90,19 @@ def build_model(run: BenchRun, accuracy_budget_pp: float = 1.0) -> Report:
         filters=filter_options([s.table for s in models] + ([harness] if harness else [])),
         charts=run_charts(run),
         lessons=lesson_figures(run),
+        roofline=roofline_part(run),
+        post_training=post_training_paths(run),
     )
     return report
+
+
+def roofline_part(run: BenchRun) -> Part | None:
+    """The Roofs table (every probe, start and end, which won) and one roofline figure per device."""
+    if not (run.record.roofs.devices or run.record.roofs.not_measured):
+        return None   # a run from before roofs were measured
+    section = roofs_section(run)
+    return Part("Roofline: this machine's measured roofs, and every row against its own", section.paragraphs,
+                [section.table], figures=roofline_figures(run))
 
 
 def draw_pngs(report: Report) -> None:
@@ -118,7 +131,7 @@ def provenance(run: BenchRun) -> Table:
         ("CPU", f"{m.cpu_model} ({m.usable_cores} usable of {m.logical_cores} logical cores; flags: {flags})"),
         ("RAM", f"{m.ram_gib} GiB"),
         ("GPU", m.gpu_name or "none"),
-        ("compute roof", f"{roofs(rec.peaks_gflops)} ({rec.peak_method or 'method not recorded'})"),
+        ("roofs", roofs(rec.roofs)),
         ("dataset", dataset),
         ("git commit", f"{rec.git_commit or 'unknown'}{' (dirty)' if rec.git_dirty else ''}"),
         ("libraries", ", ".join(f"{k} {v}" for k, v in sorted(rec.versions.items())) or "–"),

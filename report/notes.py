@@ -12,6 +12,7 @@ import statistics
 from dataclasses import InitVar, dataclass, field
 
 from convbench.records import ArtifactRecord, BenchRun
+from convbench.report.layers import compression_findings
 from convbench.report.rows import accuracy_drop_pp, is_post_training, models, precision
 from convbench.report.table import Cell, Table, verdict
 
@@ -99,6 +100,7 @@ def model_compression(run: BenchRun) -> Note:
     if stored_zeros:
         note.lines.append(f"The pruned fp32 .tflite is as large as the dense one ({', '.join(stored_zeros)}): the "
                           "zeros are stored; only compression (gzip) sees them.")
+    note.lines += compression_findings(run)   # which layer's error explains the loss (report/layers.py)
     return note
 
 

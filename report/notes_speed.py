@@ -5,6 +5,7 @@ optimization, int8 kernels, sparsity) and the data pipeline, each a claim and a 
 from __future__ import annotations
 
 from convbench.records import BenchRun
+from convbench.report.layers import hardware_findings
 from convbench.report.notes import Note, pct
 from convbench.report.rows import fastest, model_rows, models, roofs
 
@@ -13,12 +14,13 @@ def accelerator_utilization(run: BenchRun) -> Note:
     note = Note("Accelerator utilization",
                 "Larger batches keep the hardware busy: throughput and the fraction of peak FLOP/s grow with "
                 "batch size.",
-                ["model", "best batch-1 (GFLOP/s)", "of roof (%)", "batch-1 row", "best overall (GFLOP/s)",
+                ["model", "best batch-1 (Gop/s)", "of roof (%)", "batch-1 row", "best overall (Gop/s)",
                  "of roof (%)", "best row", "verdict"])
     lat = [r for r in model_rows(run.latency) if r.fraction_of_roof is not None]
-    if run.record.peaks_gflops:
-        note.lines.append(f"Roof: {roofs(run.record.peaks_gflops)} ({run.record.peak_method or 'method not recorded'});"
-                          " compute = FLOPs x batch / p50.")
+    if run.record.roofs.devices:
+        note.lines.append(f"Roofs, per precision on all cores (the Roofline section lists every probe): "
+                          f"{roofs(run.record.roofs)}; compute = ops x batch / p50, ops counted as "
+                          f"{run.record.roofs.ops_count}; each row against the roof of its own precision.")
     for model in models(lat):
         mine = [r for r in lat if r.model == model]
         b1 = max((r for r in mine if r.batch == 1), key=lambda r: r.fraction_of_roof, default=None)
@@ -84,6 +86,7 @@ def hardware_optimization(run: BenchRun) -> Note:
                           if not vnni else "This CPU has VNNI int8 instructions, yet int8 was not 2-4x faster.")
     if sparse_flat:
         note.lines.append("Dense kernels still multiply the pruned zeros: sparsity saves size, not time.")
+    note.lines += hardware_findings(run)   # the layers behind the headline (report/layers.py)
     return note
 
 

@@ -52,7 +52,14 @@ def accuracy_drop_pp(reference: float, measured: float) -> float:
     return round((reference - measured) * 100, 9)
 
 
-def roofs(peaks_gflops: dict[str, float]) -> str:
-    """The run's measured compute roofs, by thread count ("1 thread(s): 10.0 GFLOP/s, ...")."""
-    by_threads = sorted(peaks_gflops.items(), key=lambda kv: (len(kv[0]), kv[0]))   # "2" before "16"
-    return ", ".join(f"{t} thread(s): {g:.1f} GFLOP/s" for t, g in by_threads) or "none measured"
+def roofs(run_roofs) -> str:
+    """The run's roofs in one line (records.roofs.RunRoofs.describe)."""
+    return run_roofs.describe()
+
+
+def kib(size_bytes: int) -> str:
+    return f"{size_bytes / 1024:,.1f} KiB"
+
+
+def percent(fraction: float | None) -> str:
+    return "not measured" if fraction is None else f"{fraction:.1%}"

@@ -39,3 +39,8 @@ AGREES = "✓ agrees"
 def verdict(contradiction: str | None) -> Cell:
     """The last cell of a note's row: agrees, or what contradicts the claim."""
     return Cell(AGREES) if contradiction is None else Cell(f"✗ {contradiction}", mark=CONTRA)
+
+
+def number_or_text(value) -> str:
+    """A cell's sort key: the number itself, or "" to sort by the shown text."""
+    return repr(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else ""

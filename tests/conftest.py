@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# Helpers the test modules share (factories.py): importable by name under --import-mode=importlib.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def write_image_folder(root: Path, classes=("car", "truck"), per_class: int = 12, size: int = 20,
@@ -33,3 +37,11 @@ def write_image_folder(root: Path, classes=("car", "truck"), per_class: int = 12
 @pytest.fixture
 def image_folder(tmp_path) -> Path:
     return write_image_folder(tmp_path / "cars", splits=("train", "valid"))
+
+
+@pytest.fixture(scope="session")
+def tiny_manifest(tmp_path_factory):
+    """The tiny artifacts folder's manifest (benchmarks/tiny.py), built once per session."""
+    from convbench.benchmarks.tiny import write_tiny_manifest
+
+    return write_tiny_manifest(tmp_path_factory.getbasetemp() / "tiny_bench")

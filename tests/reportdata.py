@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.records import (ArtifactRecord, BenchEntry, BenchFile, BenchRun, DatasetInfo, LatencyResult,
-                               LatencyStats, MachineInfo, Manifest, MemoryPhase, MemoryResult, OutputAudit,
-                               PipelineResult, RunRecord, ScalingLatency, TrainedRecord, Verification, WeightStats,
-                               write_record)
+from convbench.records import (ArtifactRecord, BenchEntry, BenchFile, BenchRun, DatasetInfo, DeviceRoofs,
+                               LatencyResult, LatencyStats, MachineInfo, Manifest, MemoryPhase, MemoryResult,
+                               OutputAudit, PipelineResult, RoofMeasurement, RunRecord, RunRoofs, ScalingLatency,
+                               TrainedRecord, Verification, WeightStats, write_record)
 
 M5, M4 = "lesson5_custom", "lesson4_strided"
 FP32_ACCURACY = 0.98
@@ -65,8 +65,9 @@ def trained(name) -> TrainedRecord:
 
 def run_of(results, artifacts=(), models=(M5,), folder=Path("run"), gpu_skips=(), **machine) -> BenchRun:
     """A BenchRun in memory (for the notes and the recommendation)."""
-    record = RunRecord(started="2026-01-01T00:00:00", dataset_fingerprint="d" * 64, peaks_gflops={"1": 10.0},
-                       peak_method="numpy SGEMM", git_commit="abc123",
+    roofs = RunRoofs(at_start=[DeviceRoofs(device="cpu", name="Test CPU", usable_cores=2, measurements=[
+        RoofMeasurement(precision="fp32", method="test GEMM", threads=1, ops=10**10, seconds=1.0, runs=1)])])
+    record = RunRecord(started="2026-01-01T00:00:00", dataset_fingerprint="d" * 64, roofs=roofs, git_commit="abc123",
                        machine=MachineInfo(cpu_model="Test CPU", logical_cores=2, usable_cores=2, physical_cores=1,
                                            ram_gib=4.0, cpu_flags=machine.get("cpu_flags", {"avx2": True})))
     manifest = Manifest(created="2026-01-01T00:00:00", trained=[trained(m) for m in models], artifacts=list(artifacts),

@@ -16,19 +16,13 @@ from convbench.benchmarks import matrix
 from convbench.benchmarks.bench import BenchOptions, run_bench, validate_names
 from convbench.benchmarks.harness import (LatencyRun, RoundBudget, audit_caching, audit_outputs, measure_caching,
                                           measure_latency, measure_overhead, plain_pedantic)
-from convbench.benchmarks.results import accuracy_fields, achieved_gflops, latency_result, roof_for
+from convbench.benchmarks.artifact_ops import ArtifactOps
+from convbench.benchmarks.results import accuracy_fields, latency_result, with_roof
 from convbench.errors import UserError
-from convbench.records import LatencyStats, OutputAudit, read_manifest
+from convbench.records import DeviceRoofs, LatencyStats, OutputAudit, RoofMeasurement, RunRoofs, read_manifest
 from convbench.runtimes import RUNTIMES, Plans, gpu_available
 
 HAS_GPU, _ = gpu_available()
-
-
-@pytest.fixture(scope="session")
-def tiny_manifest(tmp_path_factory):
-    from convbench.benchmarks.tiny import write_tiny_manifest
-
-    return write_tiny_manifest(tmp_path_factory.getbasetemp() / "tiny_bench")
 
 
 # ---- result records on known inputs --------------------------------------------------------
@@ -42,15 +36,23 @@ def test_latency_result_exact():
     case = matrix.Case("latency", "m", "tflite_int8", "tflite_int8", "litert", "cpu", 4, 1)
     outputs = np.array([[0.9], [0.2], [0.7], [0.4]])  # one sigmoid unit: classes 1, 0, 1, 0
     accuracy = accuracy_fields(outputs, np.array([1, 0, 0, 0]), np.array([[0.6], [0.1], [0.8], [0.9]]), "")
+    ops = ArtifactOps(ops_real=2_000_000, ops_dense=2_400_000, weight_bytes=1000, input_bytes_per_image=250,
+                      output_bytes_per_image=50)
     r = latency_result(case, run, load_s=0.05, session=dict(device_used="cpu", providers=["XNNPACK"]),
-                       context=dict(sha256="abc"), peaks={1: 10.0, 2: 16.0}, flops_per_image=2_000_000,
-                       accuracy=accuracy)
+                       context=dict(sha256="abc"), ops=ops, accuracy=accuracy)
     assert (r.stats.p50_ms, r.stats.p90_ms, r.stats.p99_ms, r.stats.iqr_ms) == pytest.approx((3.0, 7.6, 9.76, 2.0))
     assert r.stats.throughput_items_per_s == pytest.approx(4 / 0.003)
     assert (r.load_ms, r.first_inference_ms) == pytest.approx((50.0, 12.0))
-    # 2 MFLOP x 4 images / 3 ms = 2.667 GFLOP/s; the 1-thread roof is 10 GFLOP/s.
-    assert r.achieved_gflops == pytest.approx(8e6 / 3e-3 / 1e9)
-    assert (r.roof_gflops, r.fraction_of_roof) == pytest.approx((10.0, 0.26667), rel=1e-4)
+    # 2 Mop x 4 images / 3 ms = 2.667 Gop/s; one call moves 1000 + 4 x (250 + 50) bytes.
+    assert r.achieved_gflops == pytest.approx(8e6 / 3e-3 / 1e9) and r.ops_per_image_dense == 2_400_000
+    assert r.bytes_per_call == 2200 and r.arithmetic_intensity == pytest.approx(8e6 / 2200)
+    # The int8 roof on one thread is 10 Gop/s (the fp32 one, 20, is not this format's precision).
+    roofs = RunRoofs(at_start=[DeviceRoofs(device="cpu", name="test", usable_cores=2, measurements=[
+        RoofMeasurement(precision=p, method=p, threads=1, ops=ops_per_s, seconds=1.0, runs=1)
+        for p, ops_per_s in (("int8", 10**10), ("fp32", 2 * 10**10))])])
+    roofed = with_roof(r, roofs)
+    assert roofed.roof_precision == "int8"
+    assert (roofed.roof_gflops, roofed.fraction_of_roof) == pytest.approx((10.0, 0.26667), rel=1e-4)
     # accuracy 3/4 (the third image is wrong); the fp32 model decides 1, 0, 1, 1: agreement 3/4
     assert (r.accuracy, r.agreement_vs_fp32, r.accuracy_images) == (0.75, 0.75, 4)
     # discordant pairs: fp32 is right where the row is wrong on no image; the row is right where
@@ -62,13 +64,6 @@ def test_latency_result_exact():
 def test_accuracy_not_measured_says_why():
     fields = accuracy_fields(None, None, None, "random weights and inputs")
     assert fields == {"accuracy_note": "random weights and inputs"}
-
-
-def test_roof_and_gflops_helpers():
-    assert roof_for({1: 10.0, 2: 16.0}, None) == 16.0  # the runtime's default threads: all measured cores
-    assert roof_for({1: 10.0, 4: 30.0}, None) == 30.0 and roof_for({1: 10.0, 2: 16.0}, 2) == 16.0
-    assert roof_for({}, 1) is None
-    assert achieved_gflops(1e9, 2, 1000.0) == pytest.approx(2.0) and achieved_gflops(None, 1, 1.0) is None
 
 
 def test_round_budget():
@@ -186,7 +181,7 @@ def slow_pedantic(extra_fraction: float, work_s: float):
 def test_overhead_audit_passes_a_lean_harness_and_fails_a_slow_one():
     budget = RoundBudget(time_s=0.05, min_rounds=40, max_rounds=200)
     lean, samples = measure_overhead(FakeSession(work_s=300e-6), _batches(8), budget, plain_pedantic)
-    assert lean.passed and len(samples) >= 40 and abs(lean.overhead_pct) < 5, lean
+    assert lean.passed and len(samples) >= 40, lean
     slow, _ = measure_overhead(FakeSession(work_s=300e-6), _batches(8), budget, slow_pedantic(0.25, 300e-6))
     assert not slow.passed and slow.overhead_pct > 5, slow
 

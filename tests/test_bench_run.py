@@ -12,9 +12,14 @@ from pathlib import Path
 import pytest
 
 from convbench.benchmarks.bench import BENCH_LOG, BenchOptions, run_bench_with_folder
+from convbench.benchmarks.tiny import TINY_FLOPS
 from convbench.records import BENCH_FILE, MANIFEST_FILE, load_run, read_manifest
+from convbench.store.db import connect, store_path
+from convbench.store.queries import list_runs
+from convbench.store.rows import run_id
 
 PLUGINS = Path(__file__).parent / "plugins"
+TINY_OPS = TINY_FLOPS  # a 'valid' conv and a dense layer: no padded border, both counts agree
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +40,7 @@ def _git_head() -> str | None:
 
 
 def test_run_bench_publishes_a_complete_run_folder(tiny_out, tmp_path, capsys):
-    rc, run_dir = run_bench_with_folder(quick(tiny_out, tmp_path, suites=("latency", "audit")))
+    rc, run_dir = run_bench_with_folder(quick(tiny_out, tmp_path, suites=("latency", "audit", "layers")))
     assert rc == 0 and sorted(p.name for p in run_dir.iterdir()) == [BENCH_FILE, BENCH_LOG, MANIFEST_FILE]
     assert [p.name for p in run_dir.parent.iterdir()] == [run_dir.name]  # no temporary folder left
     run = load_run(run_dir, require_manifest=True)
@@ -48,7 +53,14 @@ def test_run_bench_publishes_a_complete_run_folder(tiny_out, tmp_path, capsys):
         assert r.audit.passed and r.sha256 == run.artifact(r).sha256 and (run_dir / r.artifact).is_file()
     fp32 = next(r for r in lat if r.format == "tflite_fp32")
     assert fp32.accuracy == 1.0 and fp32.agreement_vs_fp32 == 1.0
-    assert run.record.peaks_gflops["1"] > 0 and run.record.git_commit == _git_head()
+    assert run.record.git_commit == _git_head()
+    # Roofs measured before the first row and after the last; every row divided by its precision's.
+    roofs = run.record.roofs
+    assert [d.device for d in roofs.at_start] == [d.device for d in roofs.at_end] == ["cpu"]
+    assert {r.format: r.roof_precision for r in lat} == {"tflite_fp32": "fp32", "tflite_int8_io": "int8"}
+    assert all(0 < r.fraction_of_roof <= 1 and r.ops_per_image == TINY_OPS for r in lat)
+    layers = run.of("layers")   # quick: the fp32 TFLite file (the tiny manifest has no tflite_int8)
+    assert [(r.format, r.threads) for r in layers] == [("tflite_fp32", 1)] and layers[0].passed
     assert any("made up for the tests" in s.reason for s in run.record.skipped)
     assert {a.metric for a in run.of("audit")} == {"caching", "harness_overhead"}
     assert list((tmp_path / "storage").rglob("*.json"))  # pytest-benchmark's own autosave
@@ -57,6 +69,12 @@ def test_run_bench_publishes_a_complete_run_folder(tiny_out, tmp_path, capsys):
     # one progress display (a line per suite: no terminal here); pytest's own output in bench.log
     assert "bench: latency done, " in printed.err and "bench: audit done, " in printed.err
     assert "test session starts" in (run_dir / BENCH_LOG).read_text() and "session starts" not in printed.out
+    # ... and stored in the artifacts folder's results store, machine and commit with it.
+    with connect(store_path(tiny_out)) as con:
+        stored = {r.run_id: (r, m) for r, m in list_runs(con)}
+    row, machine = stored[run_id(run)]
+    assert row.git_commit == run.record.git_commit and row.rows == len(run.results)
+    assert machine.machine_id == run.record.machine.fingerprint and f"stored as run {run_id(run)[:12]}" in printed.out
 
 
 def test_a_copied_artifacts_folder_benchmarks_without_failures(tiny_out, tmp_path):

@@ -9,9 +9,10 @@ import math
 import numpy as np
 import pytest
 
+from factories import bench_file, latency_bench, memory_bench, samples, write_run
+
 from convbench.errors import UserError
-from convbench.records import (BenchEntry, BenchFile, LatencyResult, LatencyStats, MachineInfo, MemoryPhase,
-                               MemoryResult, OutputAudit, RunRecord, to_jsonable, write_record)
+from convbench.records import to_jsonable
 from convbench.report.compare import (IMPROVED, NOISE, OK, REGRESSION, Comparison, add_compare_arguments,
                                       compare_latency, compare_runs, format_table, main_compare, u_test_can_reach)
 
@@ -24,41 +25,6 @@ TIGHT_B8 = TIGHT[:5] + (8, 1)  # same session as TIGHT: its accuracy is compared
 def accuracy_key(key):
     """Accuracy is per (model, variant, format, runtime, device, threads): the latency key minus batch."""
     return key[:5] + key[6:]
-
-
-def latency_bench(key, samples_s, accuracy=0.95) -> BenchEntry:
-    model, variant, fmt, runtime, device, batch, threads = key
-    result = LatencyResult(
-        model=model, variant=variant, format=fmt, runtime=runtime, device=device, batch=batch, threads=threads,
-        stats=LatencyStats.from_seconds(samples_s, batch), load_ms=1.0, first_inference_ms=1.0, rounds=len(samples_s),
-        warmup_calls=1, audit=OutputAudit(passed=True, checked=1, mismatched=0, max_abs_diff=0.0, decision_changes=0),
-        accuracy=accuracy, accuracy_note=None if accuracy is not None else "session could not run the split")
-    return BenchEntry(name=f"test_latency[{result.label}]",
-                      stats={"median": float(np.median(samples_s)), "data": [float(x) for x in samples_s]},
-                      extra_info=result)
-
-
-def memory_bench(model="lesson5_custom", peak_rss_mib=300.0) -> BenchEntry:
-    result = MemoryResult(model=model, variant="tflite_fp32", format="tflite_fp32", runtime="litert", device="cpu",
-                          batch=1, threads=1, baseline_rss_mib=50.0,
-                          phases=[MemoryPhase(batch=1, peak_rss_mib=peak_rss_mib, model_rss_mib=peak_rss_mib - 50)])
-    return BenchEntry(name=f"test_memory[{model}]", stats={"median": 0.1, "data": [0.1]}, extra_info=result)
-
-
-def bench_file(benchmarks, cpu="Test CPU", fingerprint="d" * 64) -> BenchFile:
-    machine = MachineInfo(cpu_model=cpu, logical_cores=2, usable_cores=2, physical_cores=1, ram_gib=4.0, cpu_flags={})
-    return BenchFile(convbench=RunRecord(started="2026-01-01T00:00:00", dataset_fingerprint=fingerprint, machine=machine),
-                     benchmarks=benchmarks, datetime="2026-01-01T00:00:00", version="5.1.0")
-
-
-def write_run(folder, benchmarks, **record):
-    folder.mkdir(parents=True)
-    write_record(folder / "bench.json", bench_file(benchmarks, **record))
-    return folder
-
-
-def samples(seed, median_ms, spread_ms, n=40):
-    return np.random.default_rng(seed).normal(median_ms, spread_ms, n).clip(1e-3) / 1e3
 
 
 def baseline_benchmarks():

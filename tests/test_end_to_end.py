@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from convbench.cli import main
+from convbench.records import read_manifest
 
 
 # A console line that a library printed, not convbench: C++ logs (absl/glog "I0000 00:00:..."
@@ -54,9 +55,10 @@ def test_convbench_run_end_to_end(image_folder, tmp_path):
     from PIL import Image
 
     out = tmp_path / "artifacts"
+    # A relative --out, as `make bench` uses: every recorded path must still resolve.
     argv = ["run", "--data", str(image_folder), "--image-size", "16", "--color-mode", "grayscale",
             "--epochs", "1", "--models", "lesson5_custom", "--variants", "tflite_fp32", "tflite_int8", "onnx_fp32",
-            "--quick", "--runtimes", "litert", "onnxruntime", "--batches", "1", "--out", str(out)]
+            "--quick", "--runtimes", "litert", "onnxruntime", "--batches", "1", "--out", "artifacts"]
     # cwd: pytest-benchmark's autosave folder lands there, not in the repo
     proc = subprocess.run([sys.executable, "-c", "import sys; from convbench.cli import main; sys.exit(main())",
                            *argv], cwd=tmp_path, capture_output=True, text=True, timeout=600)
@@ -65,10 +67,10 @@ def test_convbench_run_end_to_end(image_folder, tmp_path):
     # A quiet console: no library line on stdout or stderr; what they printed is in the logs
     assert noise(proc.stdout + proc.stderr) == []
     assert "optimize: lesson5_custom done at" in printed + proc.stderr and "what to ship" in printed
-    report_html = Path(re.search(r"report: (\S+report\.html)", printed).group(1))
+    report_html = tmp_path / re.search(r"report: (\S+report\.html)", printed).group(1)
     run_dir = report_html.parent
     logs = list((out / "logs").glob("*-run.log"))
-    assert len(logs) == 1 and f"library output (TensorFlow, converters): {logs[0]}" in printed
+    assert len(logs) == 1 and f"library output (TensorFlow, converters): artifacts/logs/{logs[0].name}" in printed
     assert noise(logs[0].read_text()) and noise((run_dir / "bench.log").read_text() + logs[0].read_text())
     assert "passed" in (run_dir / "bench.log").read_text()          # pytest's own output kept there
 
@@ -76,6 +78,9 @@ def test_convbench_run_end_to_end(image_folder, tmp_path):
     latency = [b for b in bench["benchmarks"] if b["extra_info"]["kind"] == "latency"]
     assert latency and all(len(b["stats"]["data"]) >= 3 for b in latency)
     assert {b["extra_info"]["runtime"] for b in latency} >= {"litert", "onnxruntime"}
+    snapshot = read_manifest(run_dir / "manifest.json")
+    assert {a.format for a in snapshot.artifacts} >= {"keras", "tflite_fp32"}
+    assert all(snapshot.artifact_path(a).is_file() for a in snapshot.artifacts)  # keras rows included
     for b in latency:
         if b["extra_info"]["runtime"] in ("litert", "onnxruntime"):
             info = b["extra_info"]

@@ -10,6 +10,7 @@ import pytest
 
 from convbench.cli import main
 from convbench.errors import UserError
+from convbench.formats import FORMATS
 from convbench.models.data import DataConfig, Dataset
 from convbench.models.train import TrainConfig
 from convbench.optimize.export import EXPORTERS, Exporter
@@ -79,6 +80,15 @@ def test_every_variant_exports_verified_artifacts(all_variants):
         assert a.verification.runtime in ("litert", "onnxruntime")
         assert a.bytes > 0 and a.gzip_bytes > 0 and len(a.sha256) == 64
         assert 0.0 <= a.accuracy <= 1.0 and 0.0 <= a.verification.agreement_vs_fp32 <= 1.0
+        # Every quantized file is compared layer by layer with its closest fp32 file.
+        quantized = FORMATS[a.format].precision != "fp32"
+        assert bool(a.layer_errors) == quantized and a.layer_errors_note is None, (a.label, a.layer_errors_note)
+    reference = {(a.variant, a.format): a.layer_errors_reference for a in manifest.artifacts}
+    assert reference["tflite_int8", "tflite_int8"] == reference["lrq_selective_int8", "lrq_selective_int8"] \
+        == reference["qat", "tflite_int8"] == "tflite_fp32/tflite_fp32"
+    assert reference["pruned_50", "tflite_int8"] == reference["pqat", "tflite_int8"] == "pruned_50/tflite_fp32"
+    assert reference["onnx_static_qdq", "onnx_static_qdq"] == reference["qat", "onnx_int8"] == "onnx_fp32/onnx_fp32"
+    assert rows(manifest, "selective_int8")["selective_int8"].selection.trace
 
 
 @pytest.mark.slow
@@ -109,6 +119,8 @@ def test_sparsity_and_clusters_are_read_back_from_the_artifacts(all_variants):
     for op, kernel in kernels:
         per = kernel.reshape(kernel.shape[0], -1) if op == "CONV_2D" else kernel.reshape(1, -1)
         assert max(np.unique(channel).size for channel in per) <= 16, (op, kernel.shape)
+        if op == "CONV_2D":  # per channel, not per tensor: each channel has centroids of its own
+            assert np.unique(kernel).size > 16, kernel.shape
     dense = rows(manifest, "tflite_fp32")["tflite_fp32"]
     assert max(dense.weights.unique_values_per_layer.values()) > 1000
     # Sparsity-preserving clustering keeps the pruned zeros; PQAT keeps them through int8.
@@ -147,12 +159,8 @@ def test_second_run_is_cached(all_variants):
 def test_a_failing_export_is_recorded_and_the_rest_go_on(all_variants, monkeypatch, tmp_path, capsys):
     config, _ = all_variants
 
-    real = EXPORTERS["onnx_fp32"]
-
-    def broken(model, path, calibration, source):
-        if "optimized" in Path(path).parts:  # the variant's export; the scaling files still build
-            raise RuntimeError("converter exploded")
-        real.make(model, path, calibration, source)
+    def broken(inputs, path, source):
+        raise RuntimeError("converter exploded")
 
     monkeypatch.setitem(EXPORTERS, "onnx_fp32", Exporter(broken))
     # A fresh artifacts folder that shares the trained model: copy only what training cached.
@@ -163,7 +171,7 @@ def test_a_failing_export_is_recorded_and_the_rest_go_on(all_variants, monkeypat
     data = config.train.data
     argv = ["optimize", "--data", str(data.data_dir), "--image-size", "16", "--color-mode", "grayscale",
             "--epochs", "1", "--models", "lesson5_custom", "--variants", "onnx_fp32", "onnx_dynamic",
-            "tflite_fp32", "--workers", "0", "--out", str(out)]  # 0: the patched exporter runs here
+            "tflite_fp32", "--scaling-sides", "--workers", "0", "--out", str(out)]  # 0: the patched exporter runs here
     assert main(argv) == 1
     printed = capsys.readouterr().out
     assert "FAILED lesson5_custom/onnx_fp32/onnx_fp32: RuntimeError: converter exploded" in printed
@@ -171,6 +179,7 @@ def test_a_failing_export_is_recorded_and_the_rest_go_on(all_variants, monkeypat
     manifest = read_manifest(out / "manifest.json")
     assert rows(manifest, "tflite_fp32")["tflite_fp32"].error is None
     assert rows(manifest, "onnx_dynamic")["onnx_dynamic"].error == "needs onnx_fp32, which failed"
+    assert not (out / "scaling").exists()  # --scaling-sides alone: none built
 
 
 def test_unknown_variant_lists_valid_names():
@@ -178,9 +187,10 @@ def test_unknown_variant_lists_valid_names():
         resolve_variants(["nope"])
 
 
-def test_parents_come_first():
+def test_parents_and_fp32_references_come_first():
     names = [v.name for v in resolve_variants(["pcqat"])]
-    assert names == ["pruned_50", "sparse_clustered_16", "pcqat"]
+    assert names == ["tflite_fp32", "onnx_fp32", "pruned_50", "sparse_clustered_16", "pcqat"]
+    assert [v.name for v in resolve_variants(["lrq_int8", "tflite_fp16"])] == ["tflite_fp32", "tflite_fp16", "lrq_int8"]
 
 
 def test_weight_reader_counts_exact_zeros(tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from convbench.errors import UserError
-from convbench.records import BenchRun, Recommendation, load_run, read_record
+from convbench.records import BENCH_SCHEMA, BenchRun, Recommendation, load_run, read_record
 from convbench.report.build import build_report
 from convbench.report.columns import COLUMNS
 from convbench.report.details import results_table
@@ -197,7 +197,7 @@ def test_missing_figure_data_is_stated(tmp_path):
 def test_bad_run_files_are_one_user_error_naming_the_file(tmp_path):
     good = write_run(tmp_path / "good", run_of([lat("tflite_fp32", 0.2)]))
     cases = {"nope": None, "not_json": "{ not json", "foreign": json.dumps({"benchmarks": [{"name": "x"}]}),
-             "old_schema": (good / "bench.json").read_text().replace("convbench.bench/2", "convbench.bench/1")}
+             "old_schema": (good / "bench.json").read_text().replace(BENCH_SCHEMA, "convbench.bench/1")}
     for name, text in cases.items():
         folder = tmp_path / name
         if text is not None:

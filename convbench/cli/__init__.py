@@ -11,7 +11,7 @@ from pathlib import Path
 from convbench.errors import UserError
 
 # Each module has register(subparsers): add a command group by adding its module here.
-COMMAND_GROUPS = ("stages", "gate")
+COMMAND_GROUPS = ("stages", "gate", "results")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,20 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                         "(default: one per core; 0: everything in this process)")
 
 
+def add_optimize_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("optimization")
+    g.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
+    g.add_argument("--model", action="append", type=Path, default=[], dest="own_models", metavar="PATH",
+                   help="your own image classifier: a tf_keras or Keras 3 .keras/.h5 file or a tf_keras SavedModel "
+                        "folder (softmax or one sigmoid unit), not retrained; repeat for more. With --model, lesson "
+                        "convnets run only if named with --models")
+    g.add_argument("--fine-tune-epochs", type=int, metavar="N",
+                   help="epochs for techniques that fine-tune (default: each variant's own, 1-2)")
+    g.add_argument("--selective-budget", type=float, default=0.5, metavar="PP",
+                   help="selective int8 variants keep layers float until accuracy is within PP percentage "
+                        "points of fp32 on the validation split (default 0.5)")
+
+
 def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True) -> None:
     g = p.add_argument_group("benchmark")
     g.add_argument("--quick", action="store_true", help="a smaller matrix (fewer runtimes, batches, rounds)")
@@ -43,6 +57,8 @@ def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True) -> N
     g.add_argument("--runtimes", nargs="+", metavar="NAME", help="runtimes (default: the default matrix)")
     g.add_argument("--device", choices=["cpu", "gpu", "all"], default="cpu", help="cpu, gpu or all (default cpu)")
     g.add_argument("--batches", nargs="+", type=int, metavar="N", help="batch sizes (default 1 8 32 128)")
+    g.add_argument("--mlflow", metavar="URI", help="also log the run to this MLflow tracking server "
+                                                   "(needs the mlflow extra)")
 
 
 def train_config(args):
@@ -57,7 +73,9 @@ def train_config(args):
 def optimize_config(args, scaling_sides: tuple[int, ...]):
     from convbench.optimize.stage import OptimizeConfig
 
-    return OptimizeConfig(train=train_config(args), variants=tuple(args.variants or ()), scaling_sides=scaling_sides)
+    return OptimizeConfig(train=train_config(args), variants=tuple(args.variants or ()), scaling_sides=scaling_sides,
+                          own_models=tuple(args.own_models), finetune_epochs=args.fine_tune_epochs,
+                          selective_budget_pp=args.selective_budget)
 
 
 def bench_options(args):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convbench.cli.options import (add_bench_args, add_console_args, add_data_args, add_train_args, bench_options,
-                                   optimize_config, train_config)
+from convbench.cli.options import (add_bench_args, add_console_args, add_data_args, add_optimize_args, add_train_args,
+                                   bench_options, optimize_config, train_config)
 
 
 def register(sub) -> None:
@@ -15,9 +15,12 @@ def register(sub) -> None:
     add_console_args(p)
     p.set_defaults(handler=_cmd_train)
 
-    p = sub.add_parser("optimize", help="prune, cluster, quantize and convert every trained convnet (cached)")
+    p = sub.add_parser("optimize", help="prune, cluster, quantize and convert every trained convnet or your --model (cached)")
     add_train_args(p)
-    p.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
+    add_optimize_args(p)
+    p.add_argument("--scaling-sides", nargs="*", type=int, metavar="PX",
+                   help="input sides of the scaling benchmark's random-weight files to build "
+                        "(default: 28 64 128 224; the option alone: none)")
     add_data_args(p)
     add_console_args(p)
     p.set_defaults(handler=_cmd_optimize)
@@ -37,7 +40,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("run", help="train (cached) -> optimize (cached) -> bench -> report, on the default data")
     add_train_args(p)
-    p.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
+    add_optimize_args(p)
     add_bench_args(p, with_selection=False)
     p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP", help="for the recommendation (default 1)")
     add_data_args(p)
@@ -61,7 +64,8 @@ def _print_trained(dataset, trained: list, folders: list) -> None:
     from convbench.tables import print_table
 
     rows = [[t.name, f"{t.test_accuracy:.2%}", f"{t.params:,}", f"{t.flops_per_image / 1e6:.2f}",
-             "cached" if t.cached else f"trained in {t.train_seconds:.1f} s", str(folder)]
+             "cached" if t.cached else ("your model, not retrained" if t.source else f"trained in {t.train_seconds:.1f} s"),
+             str(folder)]
             for t, folder in zip(trained, folders)]
     print_table(["model", "test accuracy", "params", "MFLOP/image", "training", "folder"], rows,
                 title=f"data: {dataset.name}, {len(dataset.class_names)} classes, input {tuple(dataset.input_shape)}, "
@@ -83,20 +87,45 @@ def _cmd_optimize(args) -> int:
     from convbench.lock import folder_lock
     from convbench.optimize.scaling import SIDES
 
-    config = optimize_config(args, SIDES)  # bad names and values fail here, before any work
+    sides = SIDES if args.scaling_sides is None else tuple(args.scaling_sides)
+    config = optimize_config(args, sides)  # bad names and values fail here, before any work
     with folder_lock(args.out, "optimize"):
         _, failed = _optimize(args, config)
     print(f"manifest: {args.out / 'manifest.json'}")
     return 1 if failed else 0
 
 
+def _mlflow_client(args):
+    """The MLflow client of --mlflow, checked before any work; None without the option."""
+    if not args.mlflow:
+        return None
+    from convbench.tracking import client
+
+    return client(args.mlflow)
+
+
+def _log_mlflow(tracker, run_dir, rc: int) -> int:
+    if tracker is None or run_dir is None:
+        return rc
+    from convbench.tracking import log_run
+
+    try:
+        print(f"mlflow: logged as run {log_run(tracker, run_dir)} at {tracker.tracking_uri}")
+    except Exception as exc:  # the run folder is kept whatever the server says
+        print(f"convbench: error: logging {run_dir} to MLflow failed: {str(exc).splitlines()[0][:300]}",
+              file=sys.stderr)
+        return rc or 1
+    return rc
+
+
 def _cmd_bench(args) -> int:
-    from convbench.benchmarks.bench import run_bench
+    from convbench.benchmarks.bench import run_bench_with_folder
     from convbench.lock import folder_lock
 
-    options = bench_options(args)
+    options, tracker = bench_options(args), _mlflow_client(args)
     with folder_lock(args.out, "bench"):
-        return run_bench(options)
+        rc, run_dir = run_bench_with_folder(options)
+    return _log_mlflow(tracker, run_dir, rc)
 
 
 def _cmd_report(args) -> int:
@@ -119,6 +148,7 @@ def _cmd_run(args) -> int:
     started = time.perf_counter()
     # Every option is checked before the first model trains: a typo fails in a second.
     config, options = optimize_config(args, QUICK_SIDES if args.quick else SIDES), bench_options(args)
+    tracker = _mlflow_client(args)
     with folder_lock(args.out, "run"):
         # The stages' own tables stay out: the report has them, the console a short summary.
         _, failed = _optimize(args, config, tables=False)
@@ -134,4 +164,4 @@ def _cmd_run(args) -> int:
           f"convbench run finished in {time.perf_counter() - started:.0f} s")
     if not quiet.verbose():
         print(f"benchmark output (pytest): {run_dir / BENCH_LOG}")
-    return 1 if (rc or failed) else 0
+    return _log_mlflow(tracker, run_dir, 1 if (rc or failed) else 0)

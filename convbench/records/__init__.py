@@ -3,29 +3,35 @@
 Field names are spelled in these dataclasses and nowhere else: the stages construct records and
 read attributes. manifest.json and bench.json carry a schema version checked on every read."""
 
-from convbench.records.artifacts import (MANIFEST_SCHEMA, ArtifactRecord, BaseRecord, DatasetInfo, LayerError, Manifest,
-                                         ScalingRecord, TrainedRecord, Verification, VariantRecord, WeightStats,
-                                         relative_path)
-from convbench.records.io import (BENCH_FILE, MANIFEST_FILE, BenchEntry, BenchFile, finish_bench_file,
+from convbench.records.artifacts import (MANIFEST_SCHEMA, ArtifactRecord, BaseRecord, DatasetInfo, Manifest,
+                                         ModelSource, ScalingRecord, TrainedRecord, Verification, VariantRecord,
+                                         WeightStats, relative_path)
+from convbench.records.quantization import LayerError, RankedLayer, SelectionStep, SelectiveSearch
+from convbench.records.io import (BENCH_FILE, MANIFEST_FILE, BenchEntry, BenchFile, Result, finish_bench_file,
                                   from_jsonable, read_bench_file, read_json, read_manifest, read_record,
                                   to_jsonable, write_manifest, write_record)
+from convbench.records.layers import LayerProfileResult, LayerTiming
 from convbench.records.results import (BENCH_SCHEMA, PERCENTILE_METHOD, AuditResult, CachingAudit, ComputeFields,
                                        LatencyResult, LatencyStats, MachineInfo, MemoryPhase, MemoryResult,
-                                       OutputAudit, OverheadAudit, PipelineResult, Result, RowBase, RunRecord,
+                                       OutputAudit, OverheadAudit, PipelineResult, RowBase, RunRecord,
                                        ScalingLatency, ScalingMemory, Skip)
+from convbench.records.roofs import (OPS_COUNT, BandwidthMeasurement, DeviceRoofs, Roof, RoofMeasurement, RunRoofs,
+                                     TheoreticalPeak)
 from convbench.records.report import (RECOMMENDATION_FILE, RECOMMENDATION_SCHEMA, ModelRecommendation,
                                       Recommendation, RecommendedRow)
 from convbench.records.run import BenchRun, load_run, resolve_bench_json
 
 __all__ = [
     "MANIFEST_SCHEMA", "BENCH_SCHEMA", "PERCENTILE_METHOD", "BENCH_FILE", "MANIFEST_FILE",
-    "ArtifactRecord", "BaseRecord", "DatasetInfo", "LayerError", "Manifest", "ScalingRecord", "TrainedRecord", "Verification",
+    "ArtifactRecord", "BaseRecord", "DatasetInfo", "LayerError", "Manifest", "ModelSource", "RankedLayer",
+    "ScalingRecord", "SelectionStep", "SelectiveSearch", "TrainedRecord", "Verification",
     "VariantRecord", "WeightStats", "relative_path",
     "BenchEntry", "BenchFile", "finish_bench_file", "from_jsonable", "read_bench_file", "read_json", "read_manifest",
     "read_record", "to_jsonable", "write_manifest", "write_record",
     "AuditResult", "CachingAudit", "ComputeFields", "LatencyResult", "LatencyStats", "MachineInfo", "MemoryPhase",
     "MemoryResult", "OutputAudit", "OverheadAudit", "PipelineResult", "Result", "RowBase", "RunRecord",
-    "ScalingLatency", "ScalingMemory", "Skip",
+    "ScalingLatency", "ScalingMemory", "Skip", "LayerProfileResult", "LayerTiming",
+    "OPS_COUNT", "BandwidthMeasurement", "DeviceRoofs", "Roof", "RoofMeasurement", "RunRoofs", "TheoreticalPeak",
     "RECOMMENDATION_FILE", "RECOMMENDATION_SCHEMA", "ModelRecommendation", "Recommendation", "RecommendedRow",
     "BenchRun", "load_run", "resolve_bench_json",
 ]

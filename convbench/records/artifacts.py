@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from convbench.records.quantization import LayerError, SelectiveSearch
+
 MANIFEST_SCHEMA = "convbench.manifest/2"
 
 # Set on a record after it is read (or before it is written): where it lives. Never serialized.
@@ -67,19 +69,6 @@ class Verification:
 
 
 @dataclass(kw_only=True)
-class LayerError:
-    """One layer's output in a quantized artifact against the same layer of its fp32 parent,
-    on the same held-out inputs (issue: per-layer quantization error)."""
-
-    name: str                          # the layer's output tensor (node) name in the fp32 parent
-    op_type: str
-    matched_by: str                    # how the two graphs' layers were paired (name, op order)
-    snr_db: float | None               # signal-to-noise ratio; None: identical outputs (infinite)
-    rel_l2: float                      # ||q - f|| / ||f||
-    max_abs: float
-
-
-@dataclass(kw_only=True)
 class ArtifactRecord:
     """One deployable file (or the trained Keras model itself, format 'keras')."""
 
@@ -106,12 +95,21 @@ class ArtifactRecord:
     # A quantized file against its fp32 parent ("<variant>/<format>" of the file compared with).
     layer_errors: list[LayerError] = field(default_factory=list)
     layer_errors_reference: str | None = None
-    error: str | None = None
+    layer_errors_note: str | None = None          # why a quantized file has no layer_errors
+    exported_by: str | None = None                # the exporter used where there is a choice (Keras 3)
+    selection: SelectiveSearch | None = None      # selective int8 formats: how its float layers were chosen
+    error: str | None = None                      # it should apply but failed (exit code 1)
+    skipped: str | None = None                    # it cannot apply to this model, and why (not a failure)
     cached: bool = False               # this optimize run reused the file from its cache
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        """A verified file exists: neither failed nor skipped."""
+        return self.error is None and self.skipped is None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
     @property
     def accuracy(self) -> float | None:
@@ -127,8 +125,22 @@ class ArtifactRecord:
 
 
 @dataclass(kw_only=True)
+class ModelSource:
+    """A user's own model (--model PATH), taken as given: convbench does not retrain it."""
+
+    path: str                          # the file or SavedModel folder, as found on this machine
+    sha256: str                        # of the file (a folder: of every file's path and bytes)
+    format: str                        # keras_zip | h5 | saved_model
+    framework: str                     # tf_keras | keras3
+    keras_version: str | None = None
+    output_activation: str             # softmax | sigmoid
+
+
+@dataclass(kw_only=True)
 class TrainedRecord:
-    """A trained lesson convnet (summary.json in its folder; a copy in the manifest)."""
+    """A trained lesson convnet, or a user's own model with `source` set (then epochs is 0 and
+    batch_size/learning_rate are None: convbench did not train it). summary.json in its folder;
+    a copy in the manifest."""
 
     name: str
     lesson: str
@@ -141,11 +153,12 @@ class TrainedRecord:
     flops_method: str
     train_seconds: float
     epochs: int
-    batch_size: int
-    learning_rate: float
+    batch_size: int | None
+    learning_rate: float | None
     seed: int
     history: dict[str, list[float]] = field(default_factory=dict)
     base_fingerprint: str | None = None          # lesson 1: the pretrained base it started from
+    source: ModelSource | None = None            # a user's own model: where it came from
     folder: str = "."                            # relative to the manifest's folder
     cached: bool = False
 
@@ -248,6 +261,11 @@ class Manifest:
     def trained_file(self, model: str, name: str) -> Path | None:
         trained = self.trained_model(model)
         return None if trained is None else self.resolve(trained.folder) / name
+
+    def is_own_model(self, model: str) -> bool:
+        """A user's model (--model), not a lesson convnet."""
+        trained = self.trained_model(model)
+        return trained is not None and trained.source is not None
 
     def fp32_accuracy(self, model: str) -> float | None:
         """The held-out accuracy of the trained fp32 Keras model: every variant's yardstick."""

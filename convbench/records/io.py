@@ -9,16 +9,21 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, Union
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from convbench.errors import UserError
 from convbench.fsutil import write_bytes_atomic
 from convbench.records.artifacts import MANIFEST_SCHEMA, ArtifactRecord, Manifest
-from convbench.records.results import BENCH_SCHEMA, Result, RunRecord
+from convbench.records.layers import LayerProfileResult
+from convbench.records.results import (BENCH_SCHEMA, AuditResult, LatencyResult, MemoryResult, PipelineResult,
+                                       RunRecord, ScalingLatency, ScalingMemory)
 
 T = TypeVar("T")
+# Every kind of row a bench file holds, told apart by `kind`.
+Result = Annotated[Union[LatencyResult, MemoryResult, AuditResult, ScalingLatency, ScalingMemory, PipelineResult,
+                         LayerProfileResult], Field(discriminator="kind")]
 BENCH_FILE = "bench.json"
 MANIFEST_FILE = "manifest.json"
 

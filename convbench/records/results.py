@@ -4,12 +4,14 @@ the run record (machine, versions, roofs, what was skipped) that travels with ev
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-BENCH_SCHEMA = "convbench.bench/2"
+from convbench.records.roofs import RunRoofs
+
+BENCH_SCHEMA = "convbench.bench/3"
 # A share of images, 0..1: out-of-range values in a file are a validation error, not a figure.
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 # numpy's default percentile method (R type 7, Excel PERCENTILE.INC), named so reports can state it.
@@ -134,13 +136,26 @@ class RowBase:
 
 @dataclass(kw_only=True)
 class ComputeFields:
-    """Achieved rate against the machine's measured roof for this row's precision."""
+    """Achieved rate against the roof measured on this machine for this row's format and threads
+    (records.roofs: the precision rule, the ops count)."""
 
-    flops_per_image: int | None = None
-    achieved_gflops: float | None = None
+    ops_per_image: int | None = None        # `ops_count`, read from the artifact file
+    ops_per_image_dense: int | None = None  # every kernel tap, the zero-padded border included
+    ops_count: str | None = None            # which count ops_per_image is (records.roofs.OPS_COUNT)
+    bytes_per_call: int | None = None       # weights + input + output one call moves at least
+    achieved_gflops: float | None = None    # ops_per_image x batch / median, 1e9 ops/s
     roof_gflops: float | None = None
+    roof_precision: str | None = None
     roof_name: str | None = None
     fraction_of_roof: float | None = None
+
+    @property
+    def arithmetic_intensity(self) -> float | None:
+        """Ops per byte moved per call (weights + input + output; activations between layers
+        are not counted: they may stay in cache)."""
+        if not self.ops_per_image or not self.bytes_per_call:
+            return None
+        return self.ops_per_image * self.batch / self.bytes_per_call
 
 
 @dataclass(kw_only=True)
@@ -253,10 +268,6 @@ class PipelineResult:
         return f"{self.pipeline} consumer {self.consumer_ms:g} ms"
 
 
-Result = Annotated[Union[LatencyResult, MemoryResult, AuditResult, ScalingLatency, ScalingMemory, PipelineResult],
-                   Field(discriminator="kind")]
-
-
 @dataclass(kw_only=True)
 class MachineInfo:
     cpu_model: str
@@ -266,9 +277,32 @@ class MachineInfo:
     ram_gib: float
     cpu_flags: dict[str, bool]
     gpu_name: str | None = None
+    gpu_driver: str | None = None      # the NVIDIA driver's version, where there is a GPU
+    os_name: str = ""                  # the distribution (os-release PRETTY_NAME); platform has the kernel
     blas: list[str] = field(default_factory=list)
     platform: str = ""
     python: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """Which machine this is, as a stable hash: the hardware and the OS distribution. The
+        kernel, Python and library versions are left out on purpose: they are facts of each run
+        (kept beside it), and a machine whose libraries were upgraded is still the same machine
+        for `convbench history`. RAM is rounded to whole GiB (the total shifts by megabytes
+        between boots)."""
+        import hashlib
+        import json
+
+        identity = [self.cpu_model, sorted(self.cpu_flags.items()), self.logical_cores, self.usable_cores,
+                    self.physical_cores, round(self.ram_gib), self.gpu_name, self.gpu_driver, self.os_name]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+
+    @property
+    def summary(self) -> str:
+        flags = ",".join(f for f, on in self.cpu_flags.items() if on) or "none of interest"
+        gpu = f"{self.gpu_name} (driver {self.gpu_driver or '?'})" if self.gpu_name else "no GPU"
+        return (f"{self.cpu_model} [{flags}], {self.usable_cores}/{self.logical_cores} cores, {self.ram_gib:.1f} GiB, "
+                f"{gpu}, {self.os_name or self.platform}")
 
 
 @dataclass(kw_only=True)
@@ -291,9 +325,7 @@ class RunRecord:
     versions: dict[str, str] = field(default_factory=dict)
     runtime_versions: dict[str, str] = field(default_factory=dict)
     machine: MachineInfo
-    peaks_gflops: dict[str, float] = field(default_factory=dict)      # by thread count
-    peaks_gflops_at_end: dict[str, float] | None = None
-    peak_method: str = ""
+    roofs: RunRoofs = field(default_factory=RunRoofs)   # compute and bandwidth roofs, start and end
     git_commit: str | None = None
     git_dirty: bool = False
     row_budget: dict[str, Any] = field(default_factory=dict)

@@ -46,6 +46,23 @@ def gpu_names() -> tuple[str, ...]:
     return _probe()[0]
 
 
+@functools.lru_cache(maxsize=1)
+def gpu_driver_version() -> str | None:
+    """The NVIDIA driver's version (NVML, else nvidia-smi); None where there is no GPU."""
+    if not gpu_names():
+        return None
+    nvml = _nvml()
+    if nvml is not None:
+        version = nvml.nvmlSystemGetDriverVersion()
+        return version.decode() if isinstance(version, bytes) else version
+    try:
+        out = subprocess.run([shutil.which("nvidia-smi") or "nvidia-smi", "--query-gpu=driver_version",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=20, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return out.splitlines()[0].strip() if out.strip() else None
+
+
 def gpu_available() -> tuple[bool, str]:
     """(True, 'GPU name') when an NVIDIA GPU answers, else (False, why not)."""
     names, why = _probe()

@@ -31,18 +31,33 @@ def load_keras_safely(path: Path):
     folder): only the zip .keras format, with safe_mode, which refuses to deserialize Lambda
     layers' bytecode. An HDF5 file (whatever its name) or a SavedModel ignores safe_mode and can
     run code while loading, so neither is opened."""
-    from convbench.tfsetup import keras
+    from convbench.tfsetup import import_keras3, keras
 
     path = Path(path)
     if path.is_dir() or not zipfile.is_zipfile(path):
         raise UserError(f"{path}: not a zip .keras model file; convbench loads Keras models from manifests only "
                         "in that format, with safe_mode (HDF5 and SavedModel files can run code when loaded)")
+    if keras_zip_version(path).startswith("3."):
+        # A user's Keras 3 model (--model): tf_keras cannot read Keras 3's layer configs.
+        keras = import_keras3()
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except ValueError as exc:
         if "safe_mode" not in str(exc):
             raise
         raise UserError(f"{path}: refused: {str(exc).splitlines()[0]}") from None
+
+
+def keras_zip_version(path: Path) -> str:
+    """The Keras version a .keras zip was saved by, from its metadata.json ("3.x": Keras 3,
+    "2.x": tf_keras)."""
+    import json
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return str(json.loads(archive.read("metadata.json")).get("keras_version", ""))
+    except (KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path}: not a readable .keras archive ({type(exc).__name__}: {exc})") from None
 
 
 class KerasSession(Session):

@@ -1,0 +1,195 @@
+"""The interleaved A/B gate: two artifact sets (a base and a change manifest) timed in this one
+process, row by row, alternately (benchmarks/interleave.py), with both sides' accuracy on the
+same held-out images; decided by paired statistics (convbench/paired.py) and written to
+<out>/gates/<UTC time>/interleaved.json.
+
+The rows are the gate's primary rows: every post-training and technique artifact the two
+manifests share, at batch 1 and 1 thread on CPU, on its family's primary runtime (LiteRT for
+TFLite, ONNX Runtime for ONNX): what a deployment runs, one row per file, and small enough that
+the whole gate for the default lessons takes a few minutes on 2 cores."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from convbench import classes
+from convbench.benchmarks.interleave import InterleaveBudget, time_interleaved
+from convbench.errors import UserError
+from convbench.formats import family
+from convbench.paired import BOOTSTRAP_RESAMPLES, accuracy_verdict, latency_verdict, mcnemar, median_ratio
+from convbench.records import MANIFEST_FILE, ArtifactRecord, Manifest, read_manifest
+from convbench.records.gate import INTERLEAVED_FILE, InterleavedRun, PairedAccuracy, PairedLatency
+
+GATE_BATCH, GATE_THREADS, GATE_DEVICE = 1, 1, "cpu"
+GATE_RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}   # the first of matrix.PRIMARY_RUNTIMES
+POOL_BATCHES = 8  # distinct held-out images cycled through the rounds
+DECISION = ("latency: median over ABBA blocks of (change's two rounds / base's two rounds), with a two-sided "
+            "{conf:g} % percentile bootstrap interval ({resamples} resamples); REGRESSION when that median is more "
+            "than {pct:g} % slower AND the interval lies above 1. accuracy: the same held-out images on both "
+            "sides; REGRESSION when the change is more than {pp:g} pp less accurate; McNemar's exact p beside it")
+
+# (base session, change session, base inputs) -> the session to time as the change (calibration)
+ChangeHook = Callable[[object, object, list], object]
+
+
+def manifest_path(path: Path) -> Path:
+    """A manifest.json, or an artifacts folder holding one."""
+    path = Path(path)
+    return path / MANIFEST_FILE if path.is_dir() else path
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    base: Path
+    change: Path
+    out: Path = Path("artifacts")
+    models: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()
+    max_latency_regression_pct: float = 5.0
+    max_accuracy_drop_pp: float = 1.0
+    alpha: float = 0.01
+    budget: InterleaveBudget = field(default_factory=InterleaveBudget)
+    accuracy: bool = True
+
+    def __post_init__(self) -> None:
+        for what, value in (("--max-accuracy-drop", self.max_accuracy_drop_pp),
+                            ("--max-latency-regression", self.max_latency_regression_pct)):
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+                raise UserError(f"{what} {value!r}: expected a number >= 0")
+        if not 0 < self.alpha < 1:
+            raise UserError(f"--alpha {self.alpha!r}: expected a number between 0 and 1")
+
+
+@dataclass(frozen=True)
+class GateRow:
+    base: ArtifactRecord
+    change: ArtifactRecord
+    runtime: str
+
+
+def gate_rows(base: Manifest, change: Manifest, models=(), variants=()) -> tuple[list[GateRow], dict[str, str]]:
+    """The primary rows both manifests can run, and every other artifact with why it is left out."""
+    rows, left_out = [], {}
+    theirs = {(a.model, a.variant, a.format): a for a in change.artifacts}
+    mine = {(a.model, a.variant, a.format) for a in base.artifacts}
+    for a in base.artifacts:
+        if (models and a.model not in models) or (variants and a.variant not in variants):
+            continue
+        other = theirs.get((a.model, a.variant, a.format))
+        why = ("only in the base manifest" if other is None
+               else f"failed in the base manifest: {a.error}" if not a.ok
+               else f"failed in the change manifest: {other.error}" if not other.ok
+               else "the trained Keras model: its runtimes are TensorFlow's; `convbench bench` times it"
+               if family(a.format) not in GATE_RUNTIMES else "")
+        if why:
+            left_out[a.label] = why
+        else:
+            rows.append(GateRow(a, other, GATE_RUNTIMES[family(a.format)]))
+    left_out.update({a.label: "only in the change manifest" for a in change.artifacts
+                     if (a.model, a.variant, a.format) not in mine
+                     and (not models or a.model in models) and (not variants or a.variant in variants)})
+    return rows, left_out
+
+
+def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
+                    slowdown_pct: float | None = None) -> tuple[InterleavedRun, Path]:
+    """Time and decide every primary row; write the record atomically; return it and its path."""
+    from convbench.benchmarks.bench import BenchOptions, validate_names
+    from convbench.benchmarks.machine import machine_info
+    from convbench.benchmarks.suite import BenchContext, _git
+    from convbench.fingerprint import sha256_file
+    from convbench.records import write_record
+
+    base_m, change_m = read_manifest(manifest_path(options.base)), read_manifest(manifest_path(options.change))
+    if base_m.dataset.fingerprint != change_m.dataset.fingerprint:
+        raise UserError(f"{change_m.path}: made from another data set than {base_m.path} (fingerprints "
+                        f"{change_m.dataset.fingerprint[:12]}... and {base_m.dataset.fingerprint[:12]}...): "
+                        "an A/B gate compares both sides on the same images")
+    selection = BenchOptions(models=options.models, variants=options.variants, out=options.out)
+    validate_names(selection, base_m)
+    rows, left_out = gate_rows(base_m, change_m, options.models, options.variants)
+    if not rows:
+        raise UserError(f"{base_m.path} and {change_m.path} share no artifact the gate can time")
+    started = datetime.now(timezone.utc)
+    folder = Path(options.out) / "gates" / started.strftime("%Y%m%dT%H%M%SZ")
+    context = BenchContext(selection, base_m, folder)
+    record = InterleavedRun(
+        started=started.isoformat(timespec="seconds"), base_manifest=str(options.base),
+        change_manifest=str(options.change), base_manifest_sha256=sha256_file(base_m.path),
+        change_manifest_sha256=sha256_file(change_m.path), dataset_fingerprint=base_m.dataset.fingerprint,
+        machine=machine_info(), versions=_runtime_versions(rows), git_commit=_git("rev-parse", "HEAD"),
+        git_dirty=bool(_git("status", "--porcelain", "--untracked-files=no")),
+        max_latency_regression_pct=options.max_latency_regression_pct,
+        max_accuracy_drop_pp=options.max_accuracy_drop_pp, alpha=options.alpha,
+        row_time_s=options.budget.row_time_s, bootstrap_resamples=BOOTSTRAP_RESAMPLES,
+        decision=DECISION.format(conf=(1 - options.alpha) * 100, resamples=BOOTSTRAP_RESAMPLES,
+                                 pct=options.max_latency_regression_pct, pp=options.max_accuracy_drop_pp),
+        not_compared=left_out)
+    from tqdm import tqdm
+
+    for row in tqdm(rows, desc="interleaved A/B", unit="row", file=sys.stderr, leave=False):
+        why = next((f"{m.path}: {a.label}: the file changed after `convbench optimize` (sha256)"
+                    for a, m in ((row.base, base_m), (row.change, change_m))
+                    if a.sha256 and sha256_file(m.artifact_path(a)) != a.sha256), None)
+        if why:
+            record.not_compared[row.base.label] = why
+            continue
+        latency, accuracy = _measure(row, base_m, change_m, context, options, change_hook)
+        latency.slowdown_injected_pct = slowdown_pct
+        record.rows.append(latency)
+        if accuracy is not None:
+            record.accuracy.append(accuracy)
+    record.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    path = folder / INTERLEAVED_FILE
+    write_record(path, record)
+    return record, path
+
+
+def _measure(row: GateRow, base_m: Manifest, change_m: Manifest, context, options: GateOptions,
+             change_hook: ChangeHook | None) -> tuple[PairedLatency, PairedAccuracy | None]:
+    from convbench.runtimes import get_runtime
+
+    runtime = get_runtime(row.runtime)
+    runtime.import_modules()
+    sessions = [runtime.load(m.artifact_path(a), device=GATE_DEVICE, threads=GATE_THREADS, batch=GATE_BATCH)
+                for a, m in ((row.base, base_m), (row.change, change_m))]
+    item_shape = sessions[0].input_shape[1:]
+    x_batches = context.input_pool(GATE_BATCH, POOL_BATCHES, item_shape)
+    if change_hook is not None:
+        sessions[1] = change_hook(sessions[0], sessions[1], x_batches)
+    accuracy = None
+    held_out, labels, _ = context.held_out(item_shape)
+    if options.accuracy and held_out is not None:
+        correct = [classes.predicted_labels(s.predict_all(held_out)) == labels for s in sessions]
+        test = mcnemar(*correct)
+        base_acc, change_acc = (float(np.mean(c)) for c in correct)
+        accuracy = PairedAccuracy(model=row.base.model, variant=row.base.variant, format=row.base.format,
+                                  runtime=row.runtime, images=len(labels), base_accuracy=base_acc,
+                                  change_accuracy=change_acc, base_only_correct=test.base_only_correct,
+                                  change_only_correct=test.change_only_correct, p_value=test.p_value, verdict="")
+        accuracy.verdict = accuracy_verdict(accuracy.drop_pp, options.max_accuracy_drop_pp)
+    timed = time_interleaved(sessions[0], sessions[1], x_batches, options.budget)
+    estimate = median_ratio(timed.base_round_s, timed.change_round_s, options.alpha)
+    per_call_ms = 1e3 / timed.calls_per_round
+    latency = PairedLatency(
+        model=row.base.model, variant=row.base.variant, format=row.base.format, runtime=row.runtime,
+        device=GATE_DEVICE, batch=GATE_BATCH, threads=GATE_THREADS, sha256=row.base.sha256,
+        change_sha256=row.change.sha256, runtime_version=runtime.version(), device_used=sessions[0].device_used,
+        providers=list(sessions[0].providers), calls_per_round=timed.calls_per_round, base_round_s=timed.base_round_s,
+        change_round_s=timed.change_round_s, base_p50_ms=float(np.median(timed.base_round_s)) * per_call_ms,
+        change_p50_ms=float(np.median(timed.change_round_s)) * per_call_ms, ratio=estimate.ratio,
+        ratio_ci_low=estimate.ci_low, ratio_ci_high=estimate.ci_high,
+        verdict=latency_verdict(estimate, options.max_latency_regression_pct))
+    return latency, accuracy
+
+
+def _runtime_versions(rows: list[GateRow]) -> dict[str, str]:
+    from convbench.runtimes import get_runtime
+
+    return {name: get_runtime(name).version() for name in dict.fromkeys(r.runtime for r in rows)}

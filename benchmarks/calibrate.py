@@ -1,0 +1,97 @@
+"""Calibration of the interleaved gate, a benchmark of the gate itself (`convbench
+calibrate-gate`): the same artifacts on both sides (A/A: every REGRESSION is a false alarm),
+then the same again with busy work injected into every call of one side (every row not flagged
+is a miss). Written to <out>/gates/<UTC time>/calibration.json and printed with the machine,
+since both figures belong to the machine they were measured on."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from convbench.benchmarks.abgate import GateOptions, run_interleaved
+from convbench.records import write_record
+from convbench.records.gate import CALIBRATION_FILE, IMPROVED, NOISE, GateCalibration
+from convbench.runtimes.base import Session
+from convbench.tables import print_lines
+
+INJECTION = ("the change side's session is wrapped: after each run() it spins on time.perf_counter() for "
+             "{pct:g} % of the base session's median call, measured on the same inputs right before the row "
+             "is timed (busy work on the same core, as a slower kernel would be)")
+MEDIAN_CALLS = 50
+
+
+class SlowedSession(Session):
+    """`inner`, with `extra_s` of busy work after every run: a known slowdown."""
+
+    def __init__(self, inner: Session, extra_s: float):
+        self.inner, self.extra_s = inner, extra_s
+        self.runtime, self.batch, self.device_used = inner.runtime, inner.batch, inner.device_used
+        self.input_shape, self.output_shape, self.providers = inner.input_shape, inner.output_shape, inner.providers
+
+    def _prepare(self, x):
+        return self.inner.prepare(x)
+
+    def run(self, feed):
+        out = self.inner.run(feed)
+        until = time.perf_counter() + self.extra_s
+        while time.perf_counter() < until:
+            pass
+        return out
+
+    def postprocess(self, raw):
+        return self.inner.postprocess(raw)
+
+
+def median_call_s(session: Session, x_batches: list, calls: int = MEDIAN_CALLS) -> float:
+    feeds = [session.prepare(x) for x in x_batches]
+    times = []
+    for i in range(calls):
+        start = time.perf_counter()
+        session.run(feeds[i % len(feeds)])
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def calibrate(options: GateOptions, slowdown_pct: float) -> tuple[GateCalibration, Path]:
+    """A/A, then A/A' with `slowdown_pct` injected, over every primary row of one manifest."""
+    from convbench.benchmarks.machine import machine_info
+
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    aa, _ = run_interleaved(options)
+
+    def slowed(base: Session, change: Session, x_batches: list) -> Session:
+        return SlowedSession(change, median_call_s(base, x_batches) * slowdown_pct / 100)
+
+    slow, slow_path = run_interleaved(options, change_hook=slowed, slowdown_pct=slowdown_pct)
+    calibration = GateCalibration(
+        started=started, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        manifest=str(options.base), machine=machine_info(), max_latency_regression_pct=options.max_latency_regression_pct,
+        injected_slowdown_pct=slowdown_pct, injection=INJECTION.format(pct=slowdown_pct), aa=aa, slowed=slow)
+    path = slow_path.parent / CALIBRATION_FILE
+    write_record(path, calibration)
+    return calibration, path
+
+
+def print_calibration(c: GateCalibration, path: Path, file=None) -> None:
+    n_aa, n_slow = len(c.aa.rows), len(c.slowed.rows)
+    aa_other = {v: sum(r.verdict == v for r in c.aa.rows) for v in (IMPROVED, NOISE)}
+    ratios = np.array([r.ratio for r in c.aa.rows])
+    slow_ratios = np.array([r.ratio for r in c.slowed.rows])
+    missed = [r for r in c.slowed.rows if r.verdict != "REGRESSION"]
+    lines = [f"machine: {c.machine.summary} (fingerprint {c.machine.fingerprint})",
+             f"threshold {c.max_latency_regression_pct:g} %, alpha {c.aa.alpha:g}, {c.aa.row_time_s:g} s timed per row",
+             f"A/A (same artifacts both sides): {c.false_alarms} of {n_aa} rows flagged REGRESSION "
+             f"({c.false_alarms / max(n_aa, 1):.1%}); {aa_other[IMPROVED]} improved, {aa_other[NOISE]} noise; "
+             f"ratios median {np.median(ratios):.3f}, min {ratios.min():.3f}, max {ratios.max():.3f}",
+             f"injected {c.injected_slowdown_pct:g} % slowdown: {c.detected} of {n_slow} rows flagged REGRESSION "
+             f"({c.detected / max(n_slow, 1):.1%}); measured ratios median {np.median(slow_ratios):.3f}, "
+             f"min {slow_ratios.min():.3f}",
+             f"injection: {c.injection}",
+             *(f"  missed: {r.label} ratio {r.ratio:.3f} ({r.ratio_ci_low:.3f}-{r.ratio_ci_high:.3f}) {r.verdict}"
+               for r in missed),
+             f"record: {path}"]
+    print_lines(lines, file)

@@ -1,0 +1,135 @@
+"""The results store's commands: import a run folder, list runs, a metric over commits on one
+machine (`history`), and the same artifacts across machines (`machines`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convbench.records.store import HISTORY_METRICS, STORE_FILE
+
+
+def _add_store(p) -> None:
+    p.add_argument("--store", type=Path, default=Path("artifacts") / STORE_FILE, metavar="FILE",
+                   help=f"the results store (default artifacts/{STORE_FILE})")
+
+
+def _add_row_filters(p, model_required: bool) -> None:
+    p.add_argument("--model", required=model_required, help="lesson convnet")
+    p.add_argument("--variant", required=model_required, help="variant")
+    p.add_argument("--format", help="artifact format (default: all of the variant's)")
+    p.add_argument("--runtime", help="runtime (default: all)")
+    p.add_argument("--device", help="cpu or gpu (default: all)")
+    p.add_argument("--batch", type=int, help="batch size (default: all)")
+    p.add_argument("--threads", help="thread count, or auto (default: all)")
+
+
+def _filters(args) -> dict:
+    return dict(model=args.model, variant=args.variant, format=args.format, runtime=args.runtime,
+                device=args.device, batch=args.batch, threads=args.threads)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("import", help="store run folders (made here or on another machine) in the results store")
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run folder (holding bench.json)")
+    _add_store(p)
+    p.set_defaults(handler=_cmd_import)
+
+    p = sub.add_parser("runs", help="list the runs in the results store")
+    _add_store(p)
+    p.set_defaults(handler=_cmd_runs)
+
+    p = sub.add_parser("history", help="a metric over stored runs (commits) on one machine: table and plot")
+    p.add_argument("metric", choices=HISTORY_METRICS, metavar="METRIC", help=f"one of {', '.join(HISTORY_METRICS)}")
+    _add_row_filters(p, model_required=True)
+    p.add_argument("--machine", metavar="ID", help="machine id or prefix (default: the newest matching run's)")
+    p.add_argument("--plot", type=Path, metavar="PNG",
+                   help="where to write the plot (default: history-<metric>-<model>-<variant>.png beside the store)")
+    _add_store(p)
+    p.set_defaults(handler=_cmd_history)
+
+    p = sub.add_parser("machines", help="the same artifacts across machines: per-row ratio and efficiency vs each roof")
+    _add_row_filters(p, model_required=False)
+    p.add_argument("--runs", nargs="+", metavar="ID",
+                   help="compare these runs (ids or prefixes; the first is the reference) instead of the newest "
+                        "run of each machine")
+    _add_store(p)
+    p.set_defaults(handler=_cmd_machines)
+
+
+def _cmd_import(args) -> int:
+    from convbench.lock import folder_lock
+    from convbench.store.db import import_runs
+
+    with folder_lock(args.store.parent, "import"):
+        for done in import_runs(args.store, args.run_dirs):
+            what = "already stored" if done.already_stored else f"stored {done.rows} rows"
+            print(f"{done.folder}: run {done.run_id[:12]} {what} in {args.store}")
+    return 0
+
+
+def _cmd_runs(args) -> int:
+    from convbench.report.history import commit_label
+    from convbench.store.db import connect
+    from convbench.store.queries import list_runs
+    from convbench.tables import print_table
+
+    with connect(args.store) as con:
+        runs = list_runs(con)
+    print_table(["run", "started", "commit", "machine", "CPU / GPU", "quick", "rows", "folder"],
+                [[r.run_id[:12], r.started, commit_label(r.git_commit, r.git_dirty), m.machine_id,
+                  m.summary, "yes" if r.quick else "no", r.rows, r.source] for r, m in runs],
+                title=f"{len(runs)} run(s) in {args.store}  (commit+ = uncommitted changes)", right={6})
+    return 0
+
+
+def _cmd_history(args) -> int:
+    from convbench.fsutil import write_bytes_atomic
+    from convbench.report.history import commit_label, history_png
+    from convbench.store.db import connect
+    from convbench.store.queries import history
+    from convbench.tables import print_lines, print_table
+
+    with connect(args.store) as con:
+        h = history(con, args.metric, _filters(args), args.machine)
+    print_table(["started", "commit", "run", "row", args.metric],
+                [[run.started, commit_label(run.git_commit, run.git_dirty), run.run_id[:12], res.label,
+                  f"{getattr(res, args.metric):.4g}"] for run, res in h.points],
+                title=f"{args.metric} on machine {h.machine.machine_id}: {h.machine.summary}", right={4})
+    plot = args.plot or args.store.parent / f"history-{args.metric}-{args.model}-{args.variant}.png"
+    write_bytes_atomic(plot, history_png(h))
+    notes = [f"plot: {plot}"]
+    notes += [f"also stored for machine {m.machine_id} ({m.summary}): pick it with --machine"
+              for m in h.other_machines]
+    print_lines(notes)
+    return 0
+
+
+def _cmd_machines(args) -> int:
+    from convbench.report.history import commit_label
+    from convbench.store.db import connect
+    from convbench.store.queries import compare_machines
+    from convbench.tables import print_lines, print_table
+
+    with connect(args.store) as con:
+        c = compare_machines(con, args.runs or [], _filters(args))
+    head = [f"m{i}: machine {m.machine_id} {m.summary}\n    run {r.run_id[:12]} {r.started} commit "
+            f"{commit_label(r.git_commit, r.git_dirty)}; roofs {r.roofs}"
+            for i, (r, m) in enumerate(c.runs)]
+    print_lines(head + ["m1/m0 = p50 on m1 / p50 on m0; roof % = achieved GFLOP/s against that machine's own "
+                        "measured roof for the row's thread count"])
+    headers = ["row"] + [h for i in range(len(c.runs)) for h in (f"m{i} p50 ms", f"m{i} roof %")
+                         ] + [f"m{i}/m0" for i in range(1, len(c.runs))]
+
+    def pct(x):
+        return None if x is None else f"{x * 100:.1f}"
+
+    rows = [[side[0].label.removeprefix("latency ")]
+            + [v for r in side for v in (f"{r.p50_ms:.4f}", pct(r.fraction_of_roof))]
+            + [f"{r.p50_ms / side[0].p50_ms:.2f}x" for r in side[1:]] for side in c.rows]
+    print_table(headers, rows, right=set(range(1, len(headers))))
+    same = len({m.machine_id for _, m in c.runs}) < len(c.runs)
+    print_lines([f"{len(c.rows)} row(s) with the same artifact file on every machine; {c.other_artifacts} row(s) "
+                 f"whose files differ (not compared); {c.not_everywhere} row(s) not run on every machine"]
+                + (["note: some of these runs are from the same machine (same fingerprint): their ratios are "
+                    "run-to-run variation, not a difference between machines"] if same else []))
+    return 0

@@ -1,0 +1,97 @@
+"""Records of the results store (artifacts/results.duckdb): one dataclass per table. The
+store's schema is derived from these fields (convbench/store/schema.py), so a column is added
+by adding a field here and bumping STORE_SCHEMA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STORE_SCHEMA = "convbench.store/2"  # 2: roofs per precision replace the SGEMM peaks
+STORE_FILE = "results.duckdb"
+
+
+@dataclass(kw_only=True)
+class StoredMachine:
+    """A machine, keyed by MachineInfo.fingerprint (hardware + OS distribution)."""
+
+    machine_id: str
+    cpu_model: str
+    cpu_flags: str                     # JSON {flag: bool} of the flags that pick kernels
+    logical_cores: int
+    usable_cores: int
+    physical_cores: int | None
+    ram_gib: float
+    gpu_name: str | None
+    gpu_driver: str | None
+    os_name: str
+    summary: str                       # one line for tables
+
+
+@dataclass(kw_only=True)
+class StoredRun:
+    """A bench run, keyed by the hash of its validated bench.json content: importing the same
+    run twice (from any folder) finds it already stored."""
+
+    run_id: str
+    machine_id: str
+    started: str
+    finished: str | None
+    git_commit: str | None
+    git_dirty: bool
+    dataset_fingerprint: str
+    manifest_sha256: str | None
+    quick: bool
+    platform: str                      # kernel and C library: a fact of the run, not of the machine
+    python: str
+    versions: str                      # JSON: library and runtime versions
+    roofs: str                         # the run's roofs in one line (RunRoofs.describe)
+    rows: int
+    source: str                        # the folder it was read from
+    imported_at: str
+
+
+@dataclass(kw_only=True)
+class StoredResult:
+    """One result row of a run: its coordinates, its headline numbers as columns (what
+    `history` and `machines` read), and the whole typed record as JSON."""
+
+    run_id: str
+    row_key: str                       # the record's key, joined: unique within a run
+    kind: str
+    metric: str | None = None          # audit: caching | harness_overhead
+    model: str | None = None
+    variant: str | None = None
+    format: str | None = None
+    runtime: str | None = None
+    device: str | None = None
+    batch: int | None = None
+    threads: str | None = None         # "auto" for the runtime's default
+    side: int | None = None            # scaling rows: input side in pixels
+    artifact_sha256: str | None = None
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    iqr_ms: float | None = None
+    rounds: int | None = None
+    accuracy: float | None = None
+    agreement_vs_fp32: float | None = None
+    achieved_gflops: float | None = None
+    roof_gflops: float | None = None
+    fraction_of_roof: float | None = None
+    peak_rss_mib: float | None = None
+    items_per_s: float | None = None
+    record: str                        # the result record as JSON
+
+    @property
+    def label(self) -> str:
+        side = f" {self.side}px" if self.side else ""
+        what = "/".join(v for v in (self.model, self.variant, self.format) if v)
+        where = " ".join(v for v in (self.runtime, self.device) if v)
+        batch = f" b{self.batch}" if self.batch is not None else ""
+        threads = f" t{self.threads}" if self.threads else ""
+        metric = f"{self.metric} " if self.metric else ""
+        return f"{self.kind} {metric}{what}{side} {where}{batch}{threads}".strip()
+
+
+# The numeric columns `convbench history METRIC` can show.
+HISTORY_METRICS = ("p50_ms", "p90_ms", "iqr_ms", "items_per_s", "accuracy", "agreement_vs_fp32",
+                   "achieved_gflops", "fraction_of_roof", "peak_rss_mib")

@@ -1,0 +1,110 @@
+"""What `convbench runs`, `history` and `machines` read from the store, as typed records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from convbench.errors import UserError
+from convbench.records.store import HISTORY_METRICS, StoredMachine, StoredResult, StoredRun
+from convbench.store.schema import MACHINES, RESULTS, RUNS
+
+_RUN_AND_MACHINE = (f"SELECT {RUNS.select()}, {MACHINES.select()} FROM runs "
+                    "JOIN machines ON runs.machine_id = machines.machine_id")
+
+
+def _split(row: tuple) -> tuple[StoredRun, StoredMachine]:
+    n = len(RUNS.columns)
+    return RUNS.from_row(row[:n]), MACHINES.from_row(row[n:])
+
+
+def list_runs(con) -> list[tuple[StoredRun, StoredMachine]]:
+    """Every stored run with its machine, oldest first."""
+    return [_split(r) for r in con.execute(f"{_RUN_AND_MACHINE} ORDER BY runs.started, runs.run_id").fetchall()]
+
+
+def _where(filters: dict) -> tuple[str, list]:
+    """`results.col = ?` for each filter that is set (names are the results table's columns)."""
+    unknown = set(filters) - set(RESULTS.columns)
+    assert not unknown, unknown  # a programming error, not a user's
+    clauses = [(f"results.{k} = ?", v) for k, v in filters.items() if v is not None]
+    return " AND ".join(["TRUE", *(c for c, _ in clauses)]), [v for _, v in clauses]
+
+
+@dataclass
+class History:
+    metric: str
+    machine: StoredMachine
+    points: list[tuple[StoredRun, StoredResult]]        # oldest run first
+    other_machines: list[StoredMachine] = field(default_factory=list)   # that also have matching rows
+
+
+def history(con, metric: str, filters: dict, machine: str | None = None) -> History:
+    """`metric` of the latency rows matching `filters`, run by run, on one machine: `machine` (an
+    id or its prefix), else the machine of the newest matching run."""
+    if metric not in HISTORY_METRICS:
+        raise UserError(f"metric {metric!r}: expected one of {', '.join(HISTORY_METRICS)}")
+    where, params = _where(filters)
+    rows = con.execute(f"SELECT {RUNS.select()}, {RESULTS.select()} FROM results JOIN runs ON results.run_id = runs.run_id "
+                       f"WHERE {where} AND results.{metric} IS NOT NULL ORDER BY runs.started, results.row_key",
+                       params).fetchall()
+    n = len(RUNS.columns)
+    points = [(RUNS.from_row(r[:n]), RESULTS.from_row(r[n:])) for r in rows]
+    if not points:
+        asked = ", ".join(f"{k}={v}" for k, v in filters.items() if v is not None)
+        raise UserError(f"no stored result with {metric} matches {asked}; `convbench runs` lists what is stored")
+    machines = {m.machine_id: m for m in (MACHINES.from_row(r) for r in con.execute(
+        f"SELECT {MACHINES.select()} FROM machines").fetchall())}
+    chosen = _machine(machine, {run.machine_id for run, _ in points}, machines) if machine else points[-1][0].machine_id
+    return History(metric, machines[chosen], [(run, res) for run, res in points if run.machine_id == chosen],
+                   [machines[m] for m in sorted({run.machine_id for run, _ in points} - {chosen})])
+
+
+def _machine(prefix: str, with_rows: set[str], machines: dict[str, StoredMachine]) -> str:
+    hits = [m for m in machines if m.startswith(prefix)]
+    if len(hits) != 1:
+        raise UserError(f"machine {prefix!r}: {'no' if not hits else 'more than one'} stored machine id starts so; "
+                        f"stored: {', '.join(sorted(machines)) or 'none'}")
+    if hits[0] not in with_rows:
+        raise UserError(f"machine {hits[0]} has no matching result")
+    return hits[0]
+
+
+@dataclass
+class MachineComparison:
+    runs: list[tuple[StoredRun, StoredMachine]]         # the first is the reference
+    rows: list[list[StoredResult]]                      # per row: one result per run, same artifact file
+    other_artifacts: int                                # rows on every side whose files differ
+    not_everywhere: int                                 # rows missing on some side
+
+
+def compare_machines(con, run_ids: list[str], filters: dict) -> MachineComparison:
+    """The same latency rows of the same artifact files (by sha256) across runs: the newest run
+    of each stored machine, or the runs named (ids or prefixes; the first is the reference)."""
+    stored = list_runs(con)
+    if run_ids:
+        runs = [_run(prefix, stored) for prefix in run_ids]
+    else:
+        newest = {machine.machine_id: (run, machine) for run, machine in stored}  # oldest first: last wins
+        runs = sorted(newest.values(), key=lambda rm: rm[0].started)
+    if len(runs) < 2:
+        raise UserError(f"the store holds runs of {len(runs)} machine(s); import a run folder made on another "
+                        "machine (`convbench import RUN_DIR`) or name two runs with --runs")
+    where, params = _where({**filters, "kind": "latency"})
+    by_run: list[dict[str, StoredResult]] = []
+    for run, _ in runs:
+        rows = con.execute(f"SELECT {RESULTS.select()} FROM results WHERE {where} AND results.run_id = ?",
+                           [*params, run.run_id]).fetchall()
+        by_run.append({r.row_key: r for r in map(RESULTS.from_row, rows)})
+    keys = sorted(set().union(*by_run))
+    everywhere = [k for k in keys if all(k in side for side in by_run)]
+    same = [k for k in everywhere if len({side[k].artifact_sha256 for side in by_run}) == 1]
+    return MachineComparison(runs, [[side[k] for side in by_run] for k in same], len(everywhere) - len(same),
+                             len(keys) - len(everywhere))
+
+
+def _run(prefix: str, stored: list[tuple[StoredRun, StoredMachine]]) -> tuple[StoredRun, StoredMachine]:
+    hits = [rm for rm in stored if rm[0].run_id.startswith(prefix)]
+    if len(hits) != 1:
+        raise UserError(f"run {prefix!r}: {'no' if not hits else 'more than one'} stored run id starts so; "
+                        "`convbench runs` lists them")
+    return hits[0]
