@@ -79,6 +79,7 @@ class CachingAudit:
     p_value: float                     # one-sided Wilcoxon signed-rank: first calls slower than repeats
     inputs: int
     test: str = "one-sided Wilcoxon signed-rank, paired per input"
+    min_saved_us: float | None = None  # a repeat must also save more than this per call (None: older runs)
 
 
 @dataclass(kw_only=True)
