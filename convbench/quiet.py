@@ -92,6 +92,9 @@ def library_output_to(log_path: Path | None, stdout_too: bool = False) -> Iterat
         yield None
         return
     log_path = Path(log_path)
+    # The folders this creates go again with an empty log: a command refused for a bad option
+    # leaves no trace (not even an empty artifacts/ folder).
+    created = [p for p in (log_path.parent, *log_path.parent.parents) if not p.exists()]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     fds = (1, 2) if stdout_too else (2,)
     sys.stdout.flush()
@@ -129,6 +132,8 @@ def library_output_to(log_path: Path | None, stdout_too: bool = False) -> Iterat
         with contextlib.suppress(OSError):
             if log_path.stat().st_size == 0:
                 log_path.unlink()      # nothing was said: no empty file to wonder about
+                for folder in created:  # deepest first; a folder the command filled stays
+                    folder.rmdir()
         if terminal not in (None, before[2]):
             terminal.close()
 
