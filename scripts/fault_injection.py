@@ -23,7 +23,7 @@ from pathlib import Path
 
 from convbench.errors import UserError
 from convbench.fingerprint import sha256_file
-from convbench.records import (BENCH_FILE, MANIFEST_FILE, TrainedRecord, VariantRecord, load_run, read_manifest,
+from convbench.records import (MANIFEST_FILE, TrainedRecord, VariantRecord, load_run, read_manifest,
                                read_record)
 
 SELECTION = ["--models", "lesson4_strided", "--epochs", "1", "--workers", "1",
