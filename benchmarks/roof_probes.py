@@ -194,6 +194,11 @@ def _ort_runner(proto, dtype, threads: int):
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
+    # The probes of one thread count run interleaved: an ORT pool that spins after its run keeps
+    # the cores busy while the next probe (LiteRT's, numpy's) runs, which then measured at the
+    # 1-thread level or below (LiteRT fp32 FULLY_CONNECTED, 2 threads: 52 vs 257 Gop/s on 1).
+    # A GEMM of milliseconds loses nothing to waking its threads.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     shape = [int(d.dim_value) for d in proto.graph.input[0].type.tensor_type.shape.dim]
     x = np.random.default_rng(1).integers(0, 40, shape).astype(dtype)

@@ -187,7 +187,10 @@ def measure_in_child(devices=("cpu",), quick: bool = False) -> RunRoofs:
     with tempfile.TemporaryDirectory(prefix="convbench-roofs-") as tmp:
         out = Path(tmp) / "roofs.json"
         cmd = [sys.executable, "-m", "convbench.benchmarks.roofs", "--json", str(out), "--devices", *devices]
-        done = subprocess.run(cmd + (["--quick"] if quick else []), capture_output=True, text=True)
+        # OpenBLAS's idle threads busy-wait for 2^28 cycles by default, starving the next
+        # interleaved probe of a core; 2^4 lets them sleep at once (the probes' GEMMs take ms).
+        env = {**os.environ, "OPENBLAS_THREAD_TIMEOUT": "4"}
+        done = subprocess.run(cmd + (["--quick"] if quick else []), capture_output=True, text=True, env=env)
         if done.returncode != 0 or not out.is_file():
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise RuntimeError(f"measuring the roofs failed (exit {done.returncode}): {' | '.join(tail)}")
