@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from convbench.errors import UserError
@@ -105,44 +106,40 @@ def problems(out: Path) -> list[str]:
     return found
 
 
-def optimize_trials(out: Path, trials: int, rng: random.Random) -> list[dict]:
-    run(convbench("optimize", *SELECTION, "--seed", "1000", "--out", str(out)))  # builds the shared scaling cache
-    _, full_s = run(convbench("optimize", *SELECTION, "--seed", "1001", "--out", str(out)))  # a trial's own work
+def kill_trials(command: Callable[[int], list[str]], out: Path, trials: int, full_s: float,
+                rng: random.Random) -> list[dict]:
+    """Until `trials` runs were really killed mid-run: kill `command(trial)` after a random share of
+    `full_s`, look for corrupt or misleading files, run it again to its end, look again."""
     results: list[dict] = []
     for trial in range(3 * trials):
         if sum(r["killed_exit"] == -signal.SIGKILL for r in results) >= trials:
             break
-        seed = str(trial + 1)
+        cmd = command(trial)
         kill_s = rng.uniform(0.5, 0.95 * full_s)
-        killed_rc, _ = run(convbench("optimize", *SELECTION, "--seed", seed, "--out", str(out)), kill_s)
+        killed_rc, _ = run(cmd, kill_s)
         corrupt = problems(out)
-        resumed_rc, _ = run(convbench("optimize", *SELECTION, "--seed", seed, "--out", str(out)))
+        resumed_rc, _ = run(cmd)
         results.append({"trial": trial, "kill_after_s": round(kill_s, 1), "killed_exit": killed_rc,
                         "corrupt_after_kill": corrupt, "resumed_exit": resumed_rc,
                         "resumed_log_end": last_lines() if resumed_rc else [],
                         "corrupt_after_resume": problems(out), "temporaries_after_resume": len(temporaries(out))})
         print(json.dumps(results[-1]), flush=True)
     return results
+
+
+def optimize_trials(out: Path, trials: int, rng: random.Random) -> list[dict]:
+    run(convbench("optimize", *SELECTION, "--seed", "1000", "--out", str(out)))  # builds the shared scaling cache
+    _, full_s = run(convbench("optimize", *SELECTION, "--seed", "1001", "--out", str(out)))  # a trial's own work
+    # each trial its own seed: new work, the same command killed and then resumed
+    return kill_trials(lambda trial: convbench("optimize", *SELECTION, "--seed", str(trial + 1), "--out", str(out)),
+                       out, trials, full_s, rng)
 
 
 def bench_trials(out: Path, trials: int, rng: random.Random) -> list[dict]:
     run(convbench("optimize", *SELECTION, "--seed", "1000", "--out", str(out)))  # the manifest to bench
     run(convbench("bench", *BENCH, "--out", str(out)))  # builds what a first bench builds
     _, full_s = run(convbench("bench", *BENCH, "--out", str(out)))
-    results: list[dict] = []
-    for trial in range(3 * trials):
-        if sum(r["killed_exit"] == -signal.SIGKILL for r in results) >= trials:
-            break
-        kill_s = rng.uniform(0.5, 0.95 * full_s)
-        killed_rc, _ = run(convbench("bench", *BENCH, "--out", str(out)), kill_s)
-        corrupt = problems(out)
-        resumed_rc, _ = run(convbench("bench", *BENCH, "--out", str(out)))
-        results.append({"trial": trial, "kill_after_s": round(kill_s, 1), "killed_exit": killed_rc,
-                        "corrupt_after_kill": corrupt, "resumed_exit": resumed_rc,
-                        "resumed_log_end": last_lines() if resumed_rc else [],
-                        "corrupt_after_resume": problems(out), "temporaries_after_resume": len(temporaries(out))})
-        print(json.dumps(results[-1]), flush=True)
-    return results
+    return kill_trials(lambda trial: convbench("bench", *BENCH, "--out", str(out)), out, trials, full_s, rng)
 
 
 def concurrent_trial(out: Path) -> dict:
