@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from convbench.records import BenchRun, LayerError, LayerProfileResult, LayerTiming
-from convbench.report.rows import accuracy_drop_pp, fastest, percent
+from convbench.report.rows import accuracy_drop_pp, fastest
 from convbench.report.table import Cell, Table, number_or_text
 
 # (runtime, fp32 baseline, int8 file): the pairs a table joins, LiteRT first (the notes cite it).
@@ -169,14 +169,19 @@ def _section(j: LayerJoin) -> LayerSection:
 
 
 def _cite(rows: list[LayerRow]) -> str:
-    return " and ".join(f"{r.label} ({r.fp32.share:.0%} of the fp32 time, {r.speedup:.2f}x with int8)" for r in rows)
+    return ", ".join(f"{r.label}: {r.fp32.share:.0%}, {r.speedup:.2f}x" for r in rows)
 
 
-def hardware_findings(run: BenchRun) -> list[str]:
-    """Per model, from the first runtime with both profiles: which layers hold the time and
-    what int8 did to them, the layers int8 made slower (or, without any, the one it helped
-    least), and what the int8-only (re)quantize ops cost."""
-    out = []
+HARDWARE_HEADERS = ["model", "runtime (1 thread)", "whole model int8 (× fp32)",
+                    "layers holding the time (share of fp32, int8 ×)", "slower with int8 (or helped least)",
+                    "int8-only ops (µs, share of int8)"]
+
+
+def hardware_layers(run: BenchRun) -> Table | None:
+    """One row per model, from the first runtime with both profiles: which layers hold the time
+    and what int8 did to them, the layers int8 made slower (or, without any, the one it helped
+    least), and what the int8-only (re)quantize ops cost. None without per-layer profiles."""
+    rows = []
     for model in sorted({r.model for r in run.of("layers")}):
         j = next((j for j in joins(run, model) if j.int8), None)
         big = [r for r in j.rows if r.fp32 and r.speedup and r.fp32.share >= MIN_SHARE] if j else []
@@ -186,38 +191,44 @@ def hardware_findings(run: BenchRun) -> list[str]:
         slower = [r for r in big if r.speedup < 1]
         least = slower or [min(big, key=lambda r: r.speedup)]
         extra = sum(r.int8.time_us for r in j.rows if r.fp32 is None and r.int8)
-        out.append(f"{model} ({j.runtime}, 1 thread, per layer): int8 runs the whole model {j.speedup:.2f}x the speed "
-                   f"of fp32. The time is in {_cite(dominant)}. {'Slower' if slower else 'Helped least'} with int8: "
-                   f"{_cite(least)}. The int8-only ops (quantize, dequantize) take {extra:.2f} µs "
-                   f"({extra / j.int8.whole_us:.0%} of the int8 time).")
-    return out
+        rows.append([Cell(model), Cell(j.runtime), Cell(f"{j.speedup:.2f}"), Cell(_cite(dominant)),
+                     Cell(("slower: " if slower else "least: ") + _cite(least)),
+                     Cell(f"{extra:.2f} ({extra / j.int8.whole_us:.0%})")])
+    return Table(HARDWARE_HEADERS, rows) if rows else None
 
 
-def compression_findings(run: BenchRun) -> list[str]:
-    """Per model and int8 file with per-layer errors: its accuracy loss and agreement with fp32
-    (measured by its batch-1 row), the layer with the largest error, and where it grows most."""
-    out = []
+COMPRESSION_HEADERS = ["model", "int8 file", "Δ vs fp32 (pp, its batch-1 row)", "agreement with fp32 (%)",
+                       "largest per-layer error (SNR dB)", "error grows most at (SNR dB before → after)"]
+
+
+def compression_layers(run: BenchRun) -> Table | None:
+    """One row per model and int8 file with per-layer errors: its accuracy loss and agreement with
+    fp32 (measured by its batch-1, 1-thread row), the layer with the largest error, and where it
+    grows most. None where no int8 file has per-layer errors."""
+    rows = []
     for model in sorted({r.model for r in run.latency}):
         for j in joins(run, model):
             snr = [(r, math.inf if r.error.snr_db is None else r.error.snr_db) for r in j.rows if r.error]
             if not snr:
                 continue
             worst, worst_db = min(snr, key=lambda x: x[1])
-            text = (f"{model}: {j.int8_format} {_loss(run, model, j)}; its largest per-layer error is at "
-                    f"{worst.label} (SNR {worst_db:.1f} dB)")
             drops = [(b, a_db, b_db) for (_, a_db), (b, b_db) in zip(snr, snr[1:]) if a_db > b_db and a_db < math.inf]
+            grows = "–"
             if drops:
-                grows, before, after = max(drops, key=lambda d: d[1] - d[2])
-                text += f"; the error grows most at {grows.label} (SNR {before:.1f} -> {after:.1f} dB)"
-            out.append(text + ".")
-    return out
+                layer, before, after = max(drops, key=lambda d: d[1] - d[2])
+                grows = f"{layer.label} ({before:.1f} → {after:.1f})"
+            loss, agreement = _loss(run, model, j)
+            rows.append([Cell(model), Cell(f"{j.int8_format} ({j.runtime})"), Cell(loss), Cell(agreement),
+                         Cell(f"{worst.label} ({worst_db:.1f})"), Cell(grows)])
+    return Table(COMPRESSION_HEADERS, rows) if rows else None
 
 
-def _loss(run: BenchRun, model: str, j: LayerJoin) -> str:
+def _loss(run: BenchRun, model: str, j: LayerJoin) -> tuple[str, str]:
+    """(Δ vs the trained fp32 model in pp, agreement in %) of the int8 file's batch-1, 1-thread row."""
     row = fastest(run.latency, model=model, variant=j.int8_format, format=j.int8_format, runtime=j.runtime,
                   batch=1, threads=1)
     fp32 = run.fp32_accuracy(model)
     if row is None or row.accuracy is None or fp32 is None:
-        return "has no measured accuracy here"
-    return (f"loses {accuracy_drop_pp(fp32, row.accuracy):.1f} pp against the trained fp32 model and agrees with it "
-            f"on {percent(row.agreement_vs_fp32)} of held-out images ({j.runtime}, batch 1, 1 thread)")
+        return "not measured", "not measured"
+    return (f"{-accuracy_drop_pp(fp32, row.accuracy):+.1f}",
+            "not measured" if row.agreement_vs_fp32 is None else f"{row.agreement_vs_fp32 * 100:.1f}")

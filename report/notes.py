@@ -12,7 +12,7 @@ import statistics
 from dataclasses import InitVar, dataclass, field
 
 from convbench.records import ArtifactRecord, BenchRun
-from convbench.report.layers import compression_findings
+from convbench.report.layers import compression_layers
 from convbench.report.rows import accuracy_drop_pp, is_post_training, models, precision
 from convbench.report.table import Cell, Table, verdict
 
@@ -25,6 +25,7 @@ class Note:
     table: Table = field(init=False)   # one row per model (or runtime, pipeline)
     lines: list[str] = field(default_factory=list)          # what holds for the whole run, said once
     contradicted: list[str] = field(default_factory=list)   # every contradiction, rows' and run-wide
+    layers: Table | None = None        # the layers that explain the headline, one row per model (layers.py)
 
     def __post_init__(self, headers: list[str]) -> None:
         self.table = Table(headers, [])
@@ -100,7 +101,7 @@ def model_compression(run: BenchRun) -> Note:
     if stored_zeros:
         note.lines.append(f"The pruned fp32 .tflite is as large as the dense one ({', '.join(stored_zeros)}): the "
                           "zeros are stored; only compression (gzip) sees them.")
-    note.lines += compression_findings(run)   # which layer's error explains the loss (report/layers.py)
+    note.layers = compression_layers(run)   # which layer's error explains the loss (report/layers.py)
     return note
 
 

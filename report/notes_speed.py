@@ -5,7 +5,7 @@ optimization, int8 kernels, sparsity) and the data pipeline, each a claim and a 
 from __future__ import annotations
 
 from convbench.records import BenchRun
-from convbench.report.layers import hardware_findings
+from convbench.report.layers import hardware_layers
 from convbench.report.notes import Note, pct
 from convbench.report.rows import fastest, model_rows, models, roofs
 
@@ -86,7 +86,7 @@ def hardware_optimization(run: BenchRun) -> Note:
                           if not vnni else "This CPU has VNNI int8 instructions, yet int8 was not 2-4x faster.")
     if sparse_flat:
         note.lines.append("Dense kernels still multiply the pruned zeros: sparsity saves size, not time.")
-    note.lines += hardware_findings(run)   # the layers behind the headline (report/layers.py)
+    note.layers = hardware_layers(run)   # the layers behind the headline (report/layers.py)
     return note
 
 

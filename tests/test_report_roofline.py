@@ -9,7 +9,7 @@ from pathlib import Path
 from convbench.records import (ArtifactRecord, BandwidthMeasurement, BenchRun, DatasetInfo, DeviceRoofs,
                                LatencyResult, LatencyStats, LayerError, LayerProfileResult, LayerTiming, MachineInfo,
                                Manifest, OutputAudit, RoofMeasurement, RunRecord, RunRoofs, TrainedRecord)
-from convbench.report.layers import compression_findings, hardware_findings, layer_sections
+from convbench.report.layers import compression_layers, hardware_layers, layer_sections
 from convbench.report.roofline import roofline_figures, roofs_section
 
 M = "lesson5_custom"
@@ -91,24 +91,22 @@ def test_without_per_layer_errors_the_table_says_not_measured():
     section = layer_sections(run_of([]), M)[0]
     assert "Per-layer quantization error: not measured" in section.summary
     assert all(row[7].text == "–" for row in section.table.rows)
-    assert compression_findings(run_of([])) == []
+    assert compression_layers(run_of([])) is None
 
 
 def test_hardware_note_cites_the_layers_that_hold_the_time_and_the_one_int8_slowed():
-    [finding] = hardware_findings(run_of(errors()))
-    assert "int8 runs the whole model 2.16x" in finding   # 100.5 / 46.5
-    assert ("The time is in conv_b/Relu (CONV_2D) (60% of the fp32 time, 4.00x with int8) and conv_c/Relu (CONV_2D) "
-            "(25% of the fp32 time, 3.12x with int8)") in finding
-    assert "Slower with int8: conv_a/Relu (CONV_2D) (10% of the fp32 time, 0.50x with int8)" in finding
-    assert "take 1.00 µs" in finding
+    [row] = [[c.text for c in r] for r in hardware_layers(run_of(errors())).rows]
+    assert row[0] == M and row[2] == "2.16"   # 100.5 / 46.5
+    assert row[3] == "conv_b/Relu (CONV_2D): 60%, 4.00x, conv_c/Relu (CONV_2D): 25%, 3.12x"
+    assert row[4] == "slower: conv_a/Relu (CONV_2D): 10%, 0.50x"
+    assert row[5].startswith("1.00 ")
 
 
 def test_compression_note_cites_the_worst_layer_and_where_the_error_grows():
-    [finding] = compression_findings(run_of(errors()))
-    assert finding.startswith(f"{M}: tflite_int8 loses 2.8 pp against the trained fp32 model and agrees with it on "
-                              "91.0% of held-out images")
-    assert "largest per-layer error is at dense/MatMul (FULLY_CONNECTED) (SNR 11.0 dB)" in finding
-    assert "grows most at conv_c/Relu (CONV_2D) (SNR 30.0 -> 12.0 dB)" in finding
+    [row] = [[c.text for c in r] for r in compression_layers(run_of(errors())).rows]
+    assert row[:4] == [M, "tflite_int8 (litert)", "-2.8", "91.0"]
+    assert row[4] == "dense/MatMul (FULLY_CONNECTED) (11.0)"
+    assert row[5] == "conv_c/Relu (CONV_2D) (30.0 → 12.0)"
 
 
 def test_roofline_figure_renders_and_a_device_without_roofs_says_why():
