@@ -230,5 +230,5 @@ def _loss(run: BenchRun, model: str, j: LayerJoin) -> tuple[str, str]:
     fp32 = run.fp32_accuracy(model)
     if row is None or row.accuracy is None or fp32 is None:
         return "not measured", "not measured"
-    return (f"{-accuracy_drop_pp(fp32, row.accuracy):+.1f}",
+    return (f"{round(-accuracy_drop_pp(fp32, row.accuracy), 1) + 0.0:+.1f}",   # + 0.0: no "-0.0"
             "not measured" if row.agreement_vs_fp32 is None else f"{row.agreement_vs_fp32 * 100:.1f}")
