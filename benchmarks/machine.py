@@ -35,6 +35,16 @@ def cpu_flags(info: dict[str, str] | None = None) -> set[str]:
     return set((info.get("flags") or info.get("Features") or "").split())
 
 
+def cpu_id(info: dict[str, str] | None = None) -> str | None:
+    """What the CPU is, beyond its marketing name (a VM's "AMD EPYC" was a Zen 2 one day and a
+    Zen 5 the next): x86 vendor, family, model and stepping; Arm implementer, part and variant."""
+    info = cpuinfo() if info is None else info
+    keys = ("vendor_id", "cpu family", "model", "stepping") if "vendor_id" in info else \
+        ("CPU implementer", "CPU part", "CPU variant", "CPU revision")
+    parts = [f"{k} {info[k]}" for k in keys if info.get(k)]
+    return ", ".join(parts) or None
+
+
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -63,6 +73,7 @@ def machine_info() -> MachineInfo:
         physical_cores=psutil.cpu_count(logical=False),
         ram_gib=round(psutil.virtual_memory().total / 2**30, 2),
         cpu_flags={f: f in flags for f in FLAGS_OF_INTEREST},
+        cpu_id=cpu_id(cpu),
         gpu_name=gpus[0] if gpus else None,
         gpu_driver=gpu_driver_version(),
         os_name=_os_name(),

@@ -28,3 +28,16 @@ def test_cores_ram_and_model_come_from_the_os():
     assert info.ram_gib == round(psutil.virtual_memory().total / 2**30, 2)
     if Path("/proc/cpuinfo").exists():
         assert info.cpu_model in Path("/proc/cpuinfo").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="no /proc/cpuinfo on this OS")
+def test_cpu_id_is_the_first_processors_family_model_and_stepping():
+    first = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    fields = dict(line.split(":", 1) for line in first.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    cpu_id = machine_info().cpu_id
+    if "vendor_id" in fields:
+        assert cpu_id == (f"vendor_id {fields['vendor_id']}, cpu family {fields['cpu family']}, "
+                          f"model {fields['model']}, stepping {fields['stepping']}")
+    else:
+        assert cpu_id is None or fields.get("CPU part", "-") in cpu_id

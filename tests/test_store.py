@@ -158,3 +158,10 @@ def test_machine_fingerprint_is_hardware_and_os_only():
     assert same.fingerprint == MachineInfo(**base, ram_gib=23.45, platform="Linux-6.2", python="3.11.9").fingerprint
     assert same.fingerprint != MachineInfo(**{**base, "cpu_flags": AVX512}, ram_gib=23.40).fingerprint
     assert same.fingerprint != MachineInfo(**base, ram_gib=23.40, gpu_name="NVIDIA H100", gpu_driver="550").fingerprint
+    # Where family/model/stepping are known they name the CPU: a convbench that records one more
+    # flag is still on the same machine; the same "AMD EPYC" name on another family is not.
+    zen5 = dict(base, cpu_id="vendor_id AuthenticAMD, cpu family 26, model 2, stepping 1")
+    one_more_flag = dict(zen5, cpu_flags={**ZEN, "avx512_fp16": False})
+    assert MachineInfo(**zen5, ram_gib=23.4).fingerprint == MachineInfo(**one_more_flag, ram_gib=23.4).fingerprint
+    zen2 = dict(zen5, cpu_id="vendor_id AuthenticAMD, cpu family 23, model 49, stepping 0")
+    assert MachineInfo(**zen5, ram_gib=23.4).fingerprint != MachineInfo(**zen2, ram_gib=23.4).fingerprint

@@ -277,6 +277,7 @@ class MachineInfo:
     physical_cores: int | None
     ram_gib: float
     cpu_flags: dict[str, bool]
+    cpu_id: str | None = None          # vendor, family, model, stepping (None: older runs, or not Linux)
     gpu_name: str | None = None
     gpu_driver: str | None = None      # the NVIDIA driver's version, where there is a GPU
     os_name: str = ""                  # the distribution (os-release PRETTY_NAME); platform has the kernel
@@ -294,7 +295,10 @@ class MachineInfo:
         import hashlib
         import json
 
-        identity = [self.cpu_model, sorted(self.cpu_flags.items()), self.logical_cores, self.usable_cores,
+        # The CPU's family/model/stepping names it; without them (older runs, other OSes) the
+        # flags convbench records stand in (that set may grow between versions of convbench).
+        cpu = self.cpu_id or sorted(self.cpu_flags.items())
+        identity = [self.cpu_model, cpu, self.logical_cores, self.usable_cores,
                     self.physical_cores, round(self.ram_gib), self.gpu_name, self.gpu_driver, self.os_name]
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
