@@ -27,15 +27,15 @@ SCALING_FORMATS = (("tflite_fp32", "litert"), ("tflite_int8", "litert"),
                    ("onnx_fp32", "onnxruntime"), ("onnx_int8", "onnxruntime"))
 QUICK_SCALING_FORMATS = SCALING_FORMATS[:2]
 
-# Per-layer latency (the layers suite): the main variants' LiteRT and ONNX files, batch 1. Two
-# threads only for ONNX Runtime's fp32/int8 baselines: its profiler's layers added up to
-# 0.93-1.04 of the whole at two threads, where LiteRT's single-op models (each waking its own
-# thread pool) added up to 2-3.6x the whole (Zen 5, 2 cores).
+# Per-layer latency (the layers suite): the main variants' LiteRT and ONNX files, batch 1, one
+# thread. Not on more threads: there the time between nodes (thread-pool handoffs) is in no
+# layer, so the layers stop explaining the whole. ONNX Runtime's profiler at two threads summed
+# to 0.75-1.19 of the whole over two full runs (Zen 5, 2 cores; 0.85-1.00 at one thread), and
+# LiteRT's single-op models, each waking its own pool, to 2-3.6x.
 LAYER_VARIANTS = ("tflite_fp32", "tflite_int8", "tflite_dynamic", "tflite_fp16", "onnx_fp32", "onnx_static_qdq",
                   "onnx_dynamic", "onnx_fp16", "pruned_80")
 QUICK_LAYER_VARIANTS = ("tflite_fp32", "tflite_int8")
 LAYER_RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}
-LAYER_TWO_THREADS = ("onnx_fp32", "onnx_static_qdq")
 
 PIPELINES = ("naive", "cache", "prefetch", "parallel", "parallel_cache_prefetch")
 QUICK_PIPELINES = ("naive", "parallel_cache_prefetch")
@@ -255,8 +255,7 @@ def layer_cases(manifest: Manifest, options) -> list[Case]:
         if not row.ok:
             cases.append(_failed_case("layers", row, manifest, 1))
             continue
-        two = not options.quick and row.variant == row.format and row.format in LAYER_TWO_THREADS
-        cases += [_case("layers", row, manifest, runtime, "cpu", 1, t) for t in ((1, 2) if two else (1,))]
+        cases.append(_case("layers", row, manifest, runtime, "cpu", 1, 1))
     return cases
 
 
