@@ -14,7 +14,7 @@ from dataclasses import InitVar, dataclass, field
 from convbench.records import ArtifactRecord, BenchRun
 from convbench.report.layers import compression_layers
 from convbench.report.rows import accuracy_drop_pp, is_post_training, models, precision
-from convbench.report.table import Cell, Table, verdict
+from convbench.report.table import Cell, Table, kib, pct, times, verdict
 
 
 @dataclass
@@ -55,14 +55,6 @@ def _artifacts(run: BenchRun) -> list[ArtifactRecord]:
     return [a for a in run.manifest.artifacts if a.ok] if run.manifest else []
 
 
-def kib(size_bytes: int | None) -> str:
-    return "–" if not size_bytes else f"{size_bytes / 1024:,.1f}"
-
-
-def pct(fraction: float | None, digits: int = 1) -> str:
-    return "–" if fraction is None else f"{fraction * 100:.{digits}f}"
-
-
 def model_compression(run: BenchRun) -> Note:
     note = Note("Model compression",
                 "Post-training int8 quantization makes a model ~4x smaller at <1 pp accuracy cost; "
@@ -92,8 +84,8 @@ def model_compression(run: BenchRun) -> Note:
                 problems.append(f"pruning + int8 only {gzip_ratio:.1f}x (gzip)")
         if p80_fp32 and p80_fp32.bytes and p80_fp32.bytes >= fp32.bytes * 0.95:
             stored_zeros.append(model)
-        note.row([model, kib(fp32.bytes), kib(int8 and int8.bytes), _x(ratio),
-                  f"{pct(fp32.accuracy)} → {pct(int8 and int8.accuracy)}", _x(gzip_ratio, 1),
+        note.row([model, kib(fp32.bytes), kib(int8 and int8.bytes), times(ratio),
+                  f"{pct(fp32.accuracy)} → {pct(int8 and int8.accuracy)}", times(gzip_ratio, 1),
                   pct(p80 and p80.sparsity, 0)], "; ".join(problems) or None)
     if runtimes:
         note.lines.append(f"File accuracy: each file's build-time verification on the held-out split "
@@ -103,10 +95,6 @@ def model_compression(run: BenchRun) -> Note:
                           "zeros are stored; only compression (gzip) sees them.")
     note.layers = compression_layers(run)   # which layer's error explains the loss (report/layers.py)
     return note
-
-
-def _x(ratio: float | None, digits: int = 2) -> str:
-    return "–" if ratio is None else f"{ratio:.{digits}f}"
 
 
 def memory_optimization(run: BenchRun) -> Note:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from convbench.records import BenchRun
 from convbench.report.layers import hardware_layers
-from convbench.report.notes import Note, pct
-from convbench.report.rows import fastest, model_rows, models, roofs
+from convbench.report.notes import Note
+from convbench.report.rows import fastest, model_rows, models
+from convbench.report.table import pct, times
 
 
 def accelerator_utilization(run: BenchRun) -> Note:
@@ -19,7 +20,7 @@ def accelerator_utilization(run: BenchRun) -> Note:
     lat = [r for r in model_rows(run.latency) if r.fraction_of_roof is not None]
     if run.record.roofs.devices:
         note.lines.append(f"Roofs, per precision on all cores (the Roofline section lists every probe): "
-                          f"{roofs(run.record.roofs)}; compute = ops x batch / p50, ops counted as "
+                          f"{run.record.roofs.describe()}; compute = ops x batch / p50, ops counted as "
                           f"{run.record.roofs.ops_count}; each row against the roof of its own precision.")
     for model in models(lat):
         mine = [r for r in lat if r.model == model]
@@ -74,9 +75,9 @@ def hardware_optimization(run: BenchRun) -> Note:
         if sparse_gain is not None and sparse_gain < 1.2:
             problems.append(f"80 % sparsity {sparse_gain:.2f}x, not ~5x")
             sparse_flat = True
-        note.row([model, f"{_us(f32)} → {_us(i8)}", _times(int8_gain),
+        note.row([model, f"{_us(f32)} → {_us(i8)}", times(int8_gain),
                   f"{pct(f32 and f32.accuracy)} → {pct(i8 and i8.accuracy)}", f"{_us(off)} → {_us(f32)}",
-                  _times(_ratio(f32, t2)), f"{_us(basic)} → {_us(full)}", _times(sparse_gain)],
+                  times(_ratio(f32, t2)), f"{_us(basic)} → {_us(full)}", times(sparse_gain)],
                  "; ".join(problems) or None)
     if note.table.rows:
         note.lines.append("CPU, batch 1, one thread unless stated; p50 latency; ×: how many times the speed.")
@@ -95,10 +96,6 @@ def _ratio(reference, row) -> float | None:
     return reference.stats.p50_ms / row.stats.p50_ms if reference and row else None
 
 
-def _times(ratio: float | None) -> str:
-    return "–" if ratio is None else f"{ratio:.2f}"
-
-
 def _us(row) -> str:
     return "–" if row is None else f"{row.stats.p50_ms * 1e3:.0f}"
 
@@ -112,7 +109,7 @@ def data_pipeline(run: BenchRun) -> Note:
     naive = {r.consumer_ms: r.images_per_s for r in rows if r.pipeline == "naive"}
     for r in sorted(rows, key=lambda r: (r.consumer_ms, r.images_per_s)):
         base = naive.get(r.consumer_ms)
-        note.row([r.pipeline, f"{r.consumer_ms:g}", f"{r.images_per_s:,.0f}", _times(base and r.images_per_s / base)])
+        note.row([r.pipeline, f"{r.consumer_ms:g}", f"{r.images_per_s:,.0f}", times(base and r.images_per_s / base)])
     if naive and len({r.pipeline for r in rows}) > 1:
         best = max(rows, key=lambda r: r.images_per_s)
         ratio = best.images_per_s / max(naive.values())

@@ -13,7 +13,7 @@ from convbench.report.charts import Chart, latency_chart
 from convbench.report.recommend import pick_rows
 from convbench.report.rows import fastest, is_post_training, memory_of, model_rows, precision
 from convbench.report.significance import difference
-from convbench.report.table import CONTRA, Cell, Table
+from convbench.report.table import CONTRA, Cell, Table, kib
 
 HEADERS = ["model", "pick", "variant (format)", "runtime", "p50 / p99 (ms)", "speed-up (× baseline)",
            "size / gzip (KiB)", "accuracy (%)", "Δ vs fp32 (pp, McNemar p)", "peak RSS (MiB)"]
@@ -72,7 +72,7 @@ def _cells(run: BenchRun, model: str, role: str, row: LatencyResult, base: Laten
     return [Cell(model), Cell(role), Cell(_artifact(row)), Cell(f"{row.runtime} t{row.threads_label}"),
             Cell(f"{row.stats.p50_ms:.3f} / {row.stats.p99_ms:.3f}"),
             Cell(f"{base.stats.p50_ms / row.stats.p50_ms:.2f}" if base else "–"),
-            Cell(f"{_kib(artifact and artifact.bytes)} / {_kib(artifact and artifact.gzip_bytes)}"),
+            Cell(f"{kib(artifact and artifact.bytes)} / {kib(artifact and artifact.gzip_bytes)}"),
             Cell("not measured" if row.accuracy is None else f"{row.accuracy * 100:.2f}"),
             _delta(row, run.fp32_accuracy(row.model)),
             Cell(f"{phase.peak_rss_mib:.0f}" if phase else "–")]
@@ -106,10 +106,6 @@ def verdict(run: BenchRun, model: str, base: LatencyResult | None, fast: Latency
         return f"{model}: {latency}; no file size is known for the smallest."
     size = f"for size {_artifact(small)} ({_smaller(run, small, base, ', ')}{_accuracy(small, fp32)})"
     return f"{model}: {latency}; {size}."
-
-
-def _kib(size_bytes: int | None) -> str:
-    return f"{size_bytes / 1024:,.1f}" if size_bytes else "–"
 
 
 def _artifact(row: LatencyResult) -> str:

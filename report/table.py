@@ -44,3 +44,16 @@ def verdict(contradiction: str | None) -> Cell:
 def number_or_text(value) -> str:
     """A cell's sort key: the number itself, or "" to sort by the shown text."""
     return repr(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+
+
+# The text of a number in a cell; "–" where it was not measured (or there is nothing to divide).
+def kib(size_bytes: int | None) -> str:
+    return "–" if not size_bytes else f"{size_bytes / 1024:,.1f}"
+
+
+def pct(fraction: float | None, digits: int = 1) -> str:
+    return "–" if fraction is None else f"{fraction * 100:.{digits}f}"
+
+
+def times(ratio: float | None, digits: int = 2) -> str:
+    return "–" if ratio is None else f"{ratio:.{digits}f}"
