@@ -19,7 +19,6 @@ from convbench.report.plots import draw
 from convbench.report.post_training import PostTrainingPaths, post_training_paths
 from convbench.report.recommend import recommend
 from convbench.report.roofline import roofline_figures, roofs_section
-from convbench.report.rows import roofs
 from convbench.report.summary import DeviceSummary, device_summaries
 from convbench.report.table import Cell, Table
 
@@ -131,7 +130,7 @@ def provenance(run: BenchRun) -> Table:
         ("CPU", f"{m.cpu_model} ({m.usable_cores} usable of {m.logical_cores} logical cores; flags: {flags})"),
         ("RAM", f"{m.ram_gib} GiB"),
         ("GPU", m.gpu_name or "none"),
-        ("roofs", roofs(rec.roofs)),
+        ("roofs", rec.roofs.describe()),
         ("dataset", dataset),
         ("git commit", f"{rec.git_commit or 'unknown'}{' (dirty)' if rec.git_dirty else ''}"),
         ("libraries", ", ".join(f"{k} {v}" for k, v in sorted(rec.versions.items())) or "–"),

@@ -52,11 +52,6 @@ def accuracy_drop_pp(reference: float, measured: float) -> float:
     return round((reference - measured) * 100, 9)
 
 
-def roofs(run_roofs) -> str:
-    """The run's roofs in one line (records.roofs.RunRoofs.describe)."""
-    return run_roofs.describe()
-
-
 def kib(size_bytes: int) -> str:
     return f"{size_bytes / 1024:,.1f} KiB"
 
