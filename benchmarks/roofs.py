@@ -24,12 +24,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+# OpenBLAS's idle threads busy-wait for 2^28 cycles by default, starving the next interleaved
+# probe of a core; 2^4 lets them sleep at once (the probes' GEMMs take ms). OpenBLAS reads it when
+# numpy loads it: this module loads numpy first in `python -m convbench.benchmarks.roofs`, which
+# is how a run measures its roofs (measure_in_child) and how a user prints them.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from convbench.benchmarks.cpu_peak import theoretical_peaks
-from convbench.benchmarks.machine import FLAGS_OF_INTEREST, cpu_flags, cpuinfo, usable_cores
-from convbench.records import (BandwidthMeasurement, DeviceRoofs, RoofMeasurement, RunRoofs, read_record,
-                               write_record)
+import numpy as np  # noqa: E402
+
+from convbench.benchmarks.cpu_peak import theoretical_peaks  # noqa: E402
+from convbench.benchmarks.machine import FLAGS_OF_INTEREST, cpu_flags, cpuinfo, usable_cores  # noqa: E402
+from convbench.records import (BandwidthMeasurement, DeviceRoofs, RoofMeasurement, RunRoofs,  # noqa: E402
+                               read_record, write_record)
 
 GEMM_MKN = (512, 1024, 1024)    # 1.07 Gop: 4 ms fp32 / 1 ms int8 on one Zen 5 core; far beyond L2
 CONV_HWC_K = (30, 128, 3)       # 30x30x128 in, 128 out, 3x3 valid: 0.23 Gop
@@ -187,10 +193,7 @@ def measure_in_child(devices=("cpu",), quick: bool = False) -> RunRoofs:
     with tempfile.TemporaryDirectory(prefix="convbench-roofs-") as tmp:
         out = Path(tmp) / "roofs.json"
         cmd = [sys.executable, "-m", "convbench.benchmarks.roofs", "--json", str(out), "--devices", *devices]
-        # OpenBLAS's idle threads busy-wait for 2^28 cycles by default, starving the next
-        # interleaved probe of a core; 2^4 lets them sleep at once (the probes' GEMMs take ms).
-        env = {**os.environ, "OPENBLAS_THREAD_TIMEOUT": "4"}
-        done = subprocess.run(cmd + (["--quick"] if quick else []), capture_output=True, text=True, env=env)
+        done = subprocess.run(cmd + (["--quick"] if quick else []), capture_output=True, text=True)
         if done.returncode != 0 or not out.is_file():
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise RuntimeError(f"measuring the roofs failed (exit {done.returncode}): {' | '.join(tail)}")
