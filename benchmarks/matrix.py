@@ -30,7 +30,7 @@ QUICK_SCALING_FORMATS = SCALING_FORMATS[:2]
 # Per-layer latency (the layers suite): the main variants' LiteRT and ONNX files, batch 1, one
 # thread. Not on more threads: there the time between nodes (thread-pool handoffs) is in no
 # layer, so the layers stop explaining the whole. ONNX Runtime's profiler at two threads summed
-# to 0.75-1.19 of the whole over two full runs (Zen 5, 2 cores; 0.85-1.00 at one thread), and
+# to 0.75-1.19 of the whole over two full runs (Zen 5, 2 cores; 0.85-1.17 at one thread), and
 # LiteRT's single-op models, each waking its own pool, to 2-3.6x.
 LAYER_VARIANTS = ("tflite_fp32", "tflite_int8", "tflite_dynamic", "tflite_fp16", "onnx_fp32", "onnx_static_qdq",
                   "onnx_dynamic", "onnx_fp16", "pruned_80")
