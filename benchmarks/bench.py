@@ -191,6 +191,7 @@ def run_bench_with_folder(options: BenchOptions, tables: bool = True) -> tuple[i
 
     manifest = read_manifest(options.manifest_path)  # UserError: run `convbench optimize` first
     validate_names(options, manifest)
+    check_store(options.out)
     final = Path(options.out) / "runs" / _run_name(options.out)
     tmp = make_temp_dir(final)
     try:
@@ -218,6 +219,16 @@ def run_bench_with_folder(options: BenchOptions, tables: bool = True) -> tuple[i
     print_summary(load_run(final), tables)
     print(f"\nfull results: {final / BENCH_FILE}")
     return _store(options, rc, final), final
+
+
+def check_store(out: Path) -> None:
+    """A store already in the artifacts folder that this convbench cannot write (another schema,
+    not a store, in use): a UserError now rather than after minutes of measuring."""
+    from convbench.store.db import connect, store_path
+
+    if store_path(out).is_file():
+        with connect(store_path(out)):
+            pass
 
 
 def _store(options: BenchOptions, rc: int, run_dir: Path) -> int:

@@ -30,9 +30,9 @@ def memory_bench(model="lesson5_custom", peak_rss_mib=300.0) -> BenchEntry:
 
 
 def bench_file(benchmarks, cpu="Test CPU", fingerprint="d" * 64, started="2026-01-01T00:00:00", git_commit=None,
-               cpu_flags=None) -> BenchFile:
+               cpu_flags=None, cpu_id=None) -> BenchFile:
     machine = MachineInfo(cpu_model=cpu, logical_cores=2, usable_cores=2, physical_cores=1, ram_gib=4.0,
-                          cpu_flags=cpu_flags or {})
+                          cpu_flags=cpu_flags or {}, cpu_id=cpu_id)
     record = RunRecord(started=started, dataset_fingerprint=fingerprint, machine=machine, git_commit=git_commit)
     return BenchFile(convbench=record, benchmarks=benchmarks, datetime=started, version="5.1.0")
 

@@ -92,6 +92,17 @@ def test_a_copied_artifacts_folder_benchmarks_without_failures(tiny_out, tmp_pat
     assert read_manifest(elsewhere / MANIFEST_FILE).folder == elsewhere
 
 
+def test_a_store_it_cannot_write_is_refused_before_measuring(tiny_out, tmp_path):
+    from convbench.errors import UserError
+
+    out = tmp_path / "artifacts"
+    shutil.copytree(tiny_out, out, ignore=shutil.ignore_patterns("runs", "results.duckdb"))
+    store_path(out).write_text("not a database\n")
+    with pytest.raises(UserError, match="results.duckdb: results store cannot open it.*not a valid DuckDB"):
+        run_bench_with_folder(quick(out, tmp_path, suites=("latency",)))
+    assert not (out / "runs").exists() and store_path(out).read_text() == "not a database\n"
+
+
 def test_a_caching_runtime_fails_the_audit_through_the_suite(tiny_out, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(PLUGINS))  # the bench child imports the plugin from here
     rc, run_dir = run_bench_with_folder(quick(tiny_out, tmp_path, suites=("audit",),

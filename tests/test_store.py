@@ -23,10 +23,10 @@ ZEN = {"avx2": True, "avx512f": False}
 AVX512 = {"avx2": True, "avx512f": True}
 
 
-def run_at(folder, commit, fp32_ms, started, cpu_flags=ZEN, int8_sha="i" * 64):
+def run_at(folder, commit, fp32_ms, started, cpu_flags=ZEN, int8_sha="i" * 64, cpu_id=None):
     return write_run(folder, [latency_bench(FP32, samples(1, fp32_ms, 0.001), sha256="f" * 64, fraction_of_roof=0.2),
                               latency_bench(INT8, samples(2, 0.5, 0.001), sha256=int8_sha), memory_bench()],
-                     git_commit=commit, started=started, cpu_flags=cpu_flags)
+                     git_commit=commit, started=started, cpu_flags=cpu_flags, cpu_id=cpu_id)
 
 
 def counts(store) -> tuple[int, int, int]:
@@ -134,6 +134,27 @@ def test_machines_sets_the_same_files_side_by_side(tmp_path, capsys):
     assert main(["machines", "--store", str(store)]) == 0
     out = capsys.readouterr().out
     assert "0.50x" in out and "1 row(s) whose files differ" in out and "20.0" in out
+
+
+def test_machines_says_when_two_ids_may_be_one_machine(tmp_path, capsys):
+    """A run recorded before convbench read the CPU's family/model/stepping hashes its flags
+    instead: the same machine under two ids. `machines` cannot know, so it says so; a machine
+    that records another family is simply another machine."""
+    store = tmp_path / "results.duckdb"
+    zen5 = "vendor_id AuthenticAMD, cpu family 26, model 2, stepping 1"
+    import_runs(store, [run_at(tmp_path / "old", "c1", 1.0, "2026-01-01T00:00:00"),
+                        run_at(tmp_path / "new", "c2", 1.0, "2026-01-02T00:00:00", cpu_id=zen5)])
+    assert main(["machines", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "Test CPU (AuthenticAMD, family 26, model 2, stepping 1)" in out
+    assert "m0 and m1 may be the same machine" in out
+
+    zen2 = zen5.replace("family 26, model 2, stepping 1", "family 23, model 49, stepping 0")
+    import_runs(store, [run_at(tmp_path / "zen2", "c2", 2.0, "2026-01-03T00:00:00", cpu_id=zen2)])
+    with connect(store) as con:
+        ids = {r.source.rsplit("/", 1)[-1]: r.run_id for r, _ in list_runs(con)}
+        c = compare_machines(con, [ids["new"], ids["zen2"]], {})
+    assert c.maybe_same == [] and round(c.rows[0][1].p50_ms / c.rows[0][0].p50_ms, 1) == 2.0
 
 
 def test_cli_import_twice_and_bad_input(tmp_path, capsys):

@@ -131,5 +131,8 @@ def _cmd_machines(args) -> int:
     print_lines([f"{len(c.rows)} row(s) with the same artifact file on every machine; {c.other_artifacts} row(s) "
                  f"whose files differ (not compared); {c.not_everywhere} row(s) not run on every machine"]
                 + (["note: some of these runs are from the same machine (same fingerprint): their ratios are "
-                    "run-to-run variation, not a difference between machines"] if same else []))
+                    "run-to-run variation, not a difference between machines"] if same else [])
+                + [f"note: m{i} and m{j} may be the same machine: all that both record is alike, but one run predates "
+                   "convbench recording the CPU's family/model/stepping, so its machine id hashes the CPU flags "
+                   "instead" for i, j in c.maybe_same])
     return 0

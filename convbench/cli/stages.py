@@ -139,7 +139,7 @@ def _cmd_run(args) -> int:
     import time
 
     from convbench import quiet
-    from convbench.benchmarks.bench import BENCH_LOG, run_bench_with_folder
+    from convbench.benchmarks.bench import BENCH_LOG, check_store, run_bench_with_folder
     from convbench.lock import folder_lock
     from convbench.optimize.scaling import QUICK_SIDES, SIDES
     from convbench.report.build import write_report
@@ -149,6 +149,7 @@ def _cmd_run(args) -> int:
     # Every option is checked before the first model trains: a typo fails in a second.
     config, options = optimize_config(args, QUICK_SIDES if args.quick else SIDES), bench_options(args)
     tracker = _mlflow_client(args)
+    check_store(args.out)
     with folder_lock(args.out, "run"):
         # The stages' own tables stay out: the report has them, the console a short summary.
         _, failed = _optimize(args, config, tables=False)

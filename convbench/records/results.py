@@ -306,7 +306,10 @@ class MachineInfo:
     def summary(self) -> str:
         flags = ",".join(f for f, on in self.cpu_flags.items() if on) or "none of interest"
         gpu = f"{self.gpu_name} (driver {self.gpu_driver or '?'})" if self.gpu_name else "no GPU"
-        return (f"{self.cpu_model} [{flags}], {self.usable_cores}/{self.logical_cores} cores, {self.ram_gib:.1f} GiB, "
+        # A VM's model name can be as vague as "AMD EPYC": family/model/stepping tell Zen 2 from Zen 5.
+        cpu = self.cpu_model + (f" ({self.cpu_id.replace('vendor_id ', '').replace('cpu family', 'family')})"
+                                if self.cpu_id else "")
+        return (f"{cpu} [{flags}], {self.usable_cores}/{self.logical_cores} cores, {self.ram_gib:.1f} GiB, "
                 f"{gpu}, {self.os_name or self.platform}")
 
 

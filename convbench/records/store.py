@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STORE_SCHEMA = "convbench.store/2"  # 2: roofs per precision replace the SGEMM peaks
+STORE_SCHEMA = "convbench.store/3"  # 2: roofs per precision replace the SGEMM peaks; 3: machines.cpu_id
 STORE_FILE = "results.duckdb"
 
 
@@ -16,6 +16,7 @@ class StoredMachine:
 
     machine_id: str
     cpu_model: str
+    cpu_id: str | None                 # vendor, family, model, stepping (None: a run recorded before convbench read it)
     cpu_flags: str                     # JSON {flag: bool} of the flags that pick kernels
     logical_cores: int
     usable_cores: int

@@ -76,6 +76,27 @@ class MachineComparison:
     other_artifacts: int                                # rows on every side whose files differ
     not_everywhere: int                                 # rows missing on some side
 
+    @property
+    def maybe_same(self) -> list[tuple[int, int]]:
+        """Pairs of sides (indices) whose machines may be one machine under two ids: see
+        `maybe_same_machine`."""
+        machines = [m for _, m in self.runs]
+        return [(i, j) for i in range(len(machines)) for j in range(i + 1, len(machines))
+                if maybe_same_machine(machines[i], machines[j])]
+
+
+# What names a machine besides the CPU's family/model/stepping (MachineInfo.fingerprint).
+_DESCRIPTION = ("cpu_model", "cpu_flags", "logical_cores", "usable_cores", "physical_cores", "gpu_name",
+                "gpu_driver", "os_name")
+
+
+def maybe_same_machine(a: StoredMachine, b: StoredMachine) -> bool:
+    """Two machine ids that may be one machine: everything recorded is alike, but one run was
+    recorded before convbench read the CPU's family/model/stepping, so its id hashes the flags
+    instead. Neither can be told apart nor merged honestly; the reader is told."""
+    return (a.machine_id != b.machine_id and (a.cpu_id is None) != (b.cpu_id is None)
+            and round(a.ram_gib) == round(b.ram_gib) and all(getattr(a, f) == getattr(b, f) for f in _DESCRIPTION))
+
 
 def compare_machines(con, run_ids: list[str], filters: dict) -> MachineComparison:
     """The same latency rows of the same artifact files (by sha256) across runs: the newest run

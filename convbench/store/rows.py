@@ -20,7 +20,7 @@ def run_id(run: BenchRun) -> str:
 
 
 def stored_machine(machine: MachineInfo) -> StoredMachine:
-    return StoredMachine(machine_id=machine.fingerprint, cpu_model=machine.cpu_model,
+    return StoredMachine(machine_id=machine.fingerprint, cpu_model=machine.cpu_model, cpu_id=machine.cpu_id,
                          cpu_flags=json.dumps(machine.cpu_flags, sort_keys=True),
                          logical_cores=machine.logical_cores, usable_cores=machine.usable_cores,
                          physical_cores=machine.physical_cores, ram_gib=machine.ram_gib, gpu_name=machine.gpu_name,
