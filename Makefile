@@ -1,6 +1,6 @@
 # Two commands for a fresh machine with Python 3.11 and pip:
 #   make bench   set up .venv and run the whole job on the default data (convbench run)
-#   make test    set up .venv if needed and run the tests
+#   make test    set up .venv if needed, lint (ruff) and run the tests
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: env bench test gpu-env clean
+.PHONY: env bench test lint gpu-env clean
 
 env: $(STAMP)
 
@@ -33,8 +33,13 @@ $(TEST_STAMP): $(STAMP)
 		echo "could not install chromium: the browser test will skip"
 	touch $(TEST_STAMP)
 
+# The lint first (a second): pyflakes catches a name used but never imported, on paths no test reaches.
 test: env $(TEST_STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q tests
+
+lint: env $(TEST_STAMP)
+	$(BIN)/ruff check .
 
 # GPU machines: TensorFlow's CUDA wheels, and onnxruntime-gpu *replacing* onnxruntime
 # (both ship the `onnxruntime` module; installed together, one silently shadows the other).

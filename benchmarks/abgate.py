@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -116,7 +116,7 @@ def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
     rows, left_out = gate_rows(base_m, change_m, options.models, options.variants)
     if not rows:
         raise UserError(f"{base_m.path} and {change_m.path} share no artifact the gate can time")
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     folder = Path(options.out) / "gates" / started.strftime("%Y%m%dT%H%M%SZ")
     context = BenchContext(selection, base_m, folder)
     record = InterleavedRun(
@@ -145,7 +145,7 @@ def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
         record.rows.append(latency)
         if accuracy is not None:
             record.accuracy.append(accuracy)
-    record.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record.finished = datetime.now(UTC).isoformat(timespec="seconds")
     path = folder / INTERLEAVED_FILE
     write_record(path, record)
     return record, path

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ class ArtifactOps:
         return self.weight_bytes + batch * (self.input_bytes_per_image + self.output_bytes_per_image)
 
 
-@lru_cache(maxsize=None)
+@cache
 def count_file(path: str) -> ArtifactOps:
     suffix = Path(path).suffix
     if suffix == ".tflite":

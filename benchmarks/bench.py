@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from convbench import quiet
@@ -141,7 +141,7 @@ def validate_names(options: BenchOptions, manifest: Manifest) -> None:
 
 
 def _run_name(out: Path) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     name, n = stamp, 1
     while (Path(out) / "runs" / name).exists():
         n += 1

@@ -7,7 +7,7 @@ since both figures belong to the machine they were measured on."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +60,7 @@ def calibrate(options: GateOptions, slowdown_pct: float) -> tuple[GateCalibratio
     """A/A, then A/A' with `slowdown_pct` injected, over every primary row of one manifest."""
     from convbench.benchmarks.machine import machine_info
 
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     aa, _ = run_interleaved(options)
 
     def slowed(base: Session, change: Session, x_batches: list) -> Session:
@@ -68,8 +68,9 @@ def calibrate(options: GateOptions, slowdown_pct: float) -> tuple[GateCalibratio
 
     slow, slow_path = run_interleaved(options, change_hook=slowed, slowdown_pct=slowdown_pct)
     calibration = GateCalibration(
-        started=started, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        manifest=str(options.base), machine=machine_info(), max_latency_regression_pct=options.max_latency_regression_pct,
+        started=started, finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        manifest=str(options.base), machine=machine_info(),
+        max_latency_regression_pct=options.max_latency_regression_pct,
         injected_slowdown_pct=slowdown_pct, injection=INJECTION.format(pct=slowdown_pct), aa=aa, slowed=slow)
     path = slow_path.parent / CALIBRATION_FILE
     write_record(path, calibration)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import pytest
@@ -109,7 +109,7 @@ def bench(request) -> BenchContext:
     state = request.config.stash[STATE]
     ctx = BenchContext(state["options"], state["manifest"], state["run_dir"])
     start = time.perf_counter()
-    ctx.record  # roofs + machine facts now, before any row loads the cores
+    _ = ctx.record  # roofs + machine facts now, before any row loads the cores
     ctx.record.session_setup_s = time.perf_counter() - start
     state["context"] = ctx
     return ctx
@@ -140,4 +140,4 @@ def _final_record(ctx: BenchContext) -> RunRecord:
     return replace(ctx.record, skipped=list(_SKIPPED), failed=list(_FAILED), suite_seconds=dict(_SUITE_SECONDS),
                    roofs=replace(ctx.record.roofs, at_end=ctx.measure_roofs().at_start),
                    loadavg_at_end=list(os.getloadavg()),
-                   finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                   finished=datetime.now(UTC).isoformat(timespec="seconds"))

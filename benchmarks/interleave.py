@@ -9,7 +9,7 @@ import gc
 import math
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -99,10 +99,10 @@ def _child_main(argv: list[str]) -> dict:
     if args.baseline:
         runtime.import_modules()
         return {"peak_rss_mib": _child_rss_mib()}
-    phases, reset_ok = [], True
-    for i, batch in enumerate(args.batch or [1]):
-        if i:
-            del session
+    phases, reset_ok, session = [], True, None
+    for batch in args.batch or [1]:
+        if session is not None:   # the last batch's session is freed before the peak is reset
+            session = None
             gc.collect()
             reset_ok = _reset_peak_rss() and reset_ok
         session = runtime.load(args.artifact, device=args.device, threads=args.threads, batch=batch)
@@ -134,7 +134,7 @@ def _run_child(args: list[str], what: str) -> dict:
     raise RuntimeError(f"memory child for {what} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def measure_baseline_rss_mib(runtime_name: str) -> float:
     """Peak RSS of a fresh Python that imports only `runtime_name`'s modules (cached per process)."""
     return _run_child(["--runtime", runtime_name, "--baseline"], f"{runtime_name} baseline")["peak_rss_mib"]

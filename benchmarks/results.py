@@ -6,7 +6,7 @@ measurements before the first row and after the last."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

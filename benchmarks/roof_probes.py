@@ -13,7 +13,7 @@ kernel, LiteRT's Python API exposes no bf16 path).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -8,8 +8,8 @@ import dataclasses
 import os
 import subprocess
 import time
-from datetime import datetime, timezone
-from functools import cached_property, lru_cache
+from datetime import datetime, UTC
+from functools import cached_property, cache
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +78,7 @@ class BenchContext:
 
         options = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self.options).items()}
         return RunRecord(
-            started=datetime.now(timezone.utc).isoformat(timespec="seconds"), options=options,
+            started=datetime.now(UTC).isoformat(timespec="seconds"), options=options,
             manifest_created=self.manifest.created, manifest_sha256=sha256_file(self.manifest.path),
             dataset_fingerprint=self.manifest.dataset.fingerprint,
             versions=library_versions(("pytest", "pytest-benchmark", *FINGERPRINT_PACKAGES)),
@@ -94,7 +94,7 @@ class BenchContext:
                     sha256=case.artifact.sha256 if case.artifact else None, loadavg_1m=os.getloadavg()[0],
                     foreign_cpu_fraction=foreign_cpu_fraction)
 
-    @lru_cache(maxsize=None)
+    @cache  # noqa: B019 -- one context per bench session: the cache lives as long anyway
     def reference_outputs(self, model: str) -> np.ndarray | None:
         """The trained fp32 model's outputs on the held-out split: the yardstick of agreement."""
         path = self.manifest.trained_file(model, TrainedRecord.REFERENCE_FILE)
@@ -162,7 +162,7 @@ def runnable_runtime(case):
     return runtime
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sha256(path: str) -> str:
     return sha256_file(path)
 

@@ -31,7 +31,8 @@ def test_audit(benchmark, audit_case, bench):
     benchmark.extra_info.update(to_jsonable(result))
     if case.metric == "caching":
         assert audit.passed, (f"{case.id}: inputs ran {audit.speedup:.2f}x faster when repeated than on their first "
-                              f"call (limit {audit.threshold:.2f}x and {audit.min_saved_us:g} µs saved, p={audit.p_value:.2g}): "
+                              f"call (limit {audit.threshold:.2f}x and {audit.min_saved_us:g} µs saved, "
+                              f"p={audit.p_value:.2g}): "
                               "results may be cached")
     else:
         assert audit.passed, (f"{case.id}: the harness's median is {audit.overhead_pct:+.1f} % off a plain "

@@ -19,7 +19,8 @@ PIPELINES = {
 RESIZE_TO = 36
 CROP_TO = 32
 MAX_IMAGES = 1024  # one epoch = this many train images (keeps a row under a second here)
-MAP_WORK = f"resize {RESIZE_TO}x{RESIZE_TO} bicubic, to RGB, standardize | random crop {CROP_TO}x{CROP_TO}, brightness, contrast"
+MAP_WORK = (f"resize {RESIZE_TO}x{RESIZE_TO} bicubic, to RGB, standardize | "
+            f"random crop {CROP_TO}x{CROP_TO}, brightness, contrast")
 
 
 def build_pipeline(name: str, x: np.ndarray, y: np.ndarray, batch: int):

@@ -31,7 +31,8 @@ def sample_input(batch: int, seed: int = 0) -> np.ndarray:
 def build_tiny_artifacts(folder: Path) -> TinyArtifacts:
     """Write the four artifacts into `folder`, or reuse them when all four are already there."""
     folder = Path(folder)
-    art = TinyArtifacts(folder / "tiny.keras", folder / "tiny.tflite", folder / "tiny_int8.tflite", folder / "tiny.onnx")
+    art = TinyArtifacts(folder / "tiny.keras", folder / "tiny.tflite", folder / "tiny_int8.tflite",
+                        folder / "tiny.onnx")
     if all(p.exists() for p in (art.keras, art.tflite, art.tflite_int8, art.onnx)):
         return art
     folder.mkdir(parents=True, exist_ok=True)

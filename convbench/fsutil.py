@@ -12,7 +12,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 TMP_SUFFIX = ".tmp"
 

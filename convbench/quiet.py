@@ -24,7 +24,8 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
+from collections.abc import Iterator
 
 # Raised C++ log levels: TF 3 = errors too (cuInit's "failed call" on a machine without a GPU is an
 # E-level line; a real failure surfaces as a Python exception with its message).

@@ -4,7 +4,7 @@ output all go through it, so columns line up the same way everywhere."""
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from rich import box
 from rich.console import Console

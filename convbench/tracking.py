@@ -33,7 +33,8 @@ def client(uri: str):
     try:
         c.search_experiments(max_results=1)
     except (MlflowException, OSError) as exc:
-        raise UserError(f"--mlflow {uri}: no MLflow tracking server answers ({str(exc).splitlines()[0][:200]})") from None
+        raise UserError(f"--mlflow {uri}: no MLflow tracking server answers "
+                        f"({str(exc).splitlines()[0][:200]})") from None
     finally:
         if retries is None:
             del os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]

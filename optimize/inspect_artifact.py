@@ -69,7 +69,8 @@ def onnx_weights(path: Path) -> WeightStats:
 
 def _through(name: str, producer: dict, init: dict) -> str:
     """Follow DequantizeLinear / Transpose / Cast back to the stored initializer."""
-    while name not in init and name in producer and producer[name].op_type in ("DequantizeLinear", "Transpose", "Cast", "Reshape"):
+    passthrough = ("DequantizeLinear", "Transpose", "Cast", "Reshape")
+    while name not in init and name in producer and producer[name].op_type in passthrough:
         name = producer[name].input[0]
     return name
 

@@ -69,9 +69,11 @@ def _keras_zip(path: Path) -> ModelFile:
             names = archive.namelist()
             if any(name.endswith((".pkl", "/data.pkl")) for name in names):
                 # torch.save's zip format: a pickle inside a zip.
-                raise UserError(f"{path}: a zip holding a pickle (PyTorch-style) is refused: loading it could run code; {SAVE_HINT}")
+                raise UserError(f"{path}: a zip holding a pickle (PyTorch-style) is refused: loading it could run "
+                                f"code; {SAVE_HINT}")
             if "config.json" not in names or "metadata.json" not in names:
-                raise UserError(f"{path}: a zip file but not a Keras .keras archive (no config.json/metadata.json inside)")
+                raise UserError(f"{path}: a zip file but not a Keras .keras archive "
+                                "(no config.json/metadata.json inside)")
             broken = archive.testzip()   # reads every member and checks its CRC
             if broken is not None:
                 raise UserError(f"{path}: corrupt .keras file: member {broken} fails its CRC check")

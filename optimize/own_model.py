@@ -73,7 +73,8 @@ def _load(info: ModelFile):
         raise
     except Exception as exc:  # the loaders raise anything from OSError to TypeError on bad files
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UserError(f"{info.path}: cannot load this {info.framework} model ({type(exc).__name__}: {first_line[:300]})") from None
+        raise UserError(f"{info.path}: cannot load this {info.framework} model "
+                        f"({type(exc).__name__}: {first_line[:300]})") from None
 
 
 def check_fits_data(own: OwnModel, data_input_shape, data_num_classes: int | None) -> None:

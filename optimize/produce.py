@@ -60,7 +60,8 @@ class ModelContext:
     @property
     def finetune_data(self):
         n = self.config.max_finetune_samples
-        return (self.dataset.x_train[:n], self.dataset.y_train[:n]) if n else (self.dataset.x_train, self.dataset.y_train)
+        d = self.dataset
+        return (d.x_train[:n], d.y_train[:n]) if n else (d.x_train, d.y_train)
 
     def export_inputs(self, model) -> ExportInputs:
         return ExportInputs(model=model, calibration=self.calibration,
@@ -220,7 +221,8 @@ def _produce(fmt: str, inputs: ExportInputs, folder: Path, outcome: Outcome) -> 
     if exporter.source:
         _produce(exporter.source, inputs, folder, outcome)
         if exporter.source in outcome.skipped:
-            outcome.skipped[fmt] = f"made from {exporter.source}, which cannot apply: {outcome.skipped[exporter.source]}"
+            outcome.skipped[fmt] = (f"made from {exporter.source}, which cannot apply: "
+                                    f"{outcome.skipped[exporter.source]}")
             return
         if exporter.source in outcome.errors:
             outcome.errors[fmt] = f"needs {exporter.source}, which failed"

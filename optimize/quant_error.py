@@ -234,7 +234,8 @@ def format_report(r: QuantErrorReport) -> str:
     lines = [f"{r.quantized}\n  vs {r.reference}  ({r.samples} samples)",
              f"{'op':<18} {'SNR dB':>8} {'rel L2':>9} {'max abs':>9} {'match':>6}  name"]
     for e in (*r.layers, *([r.output] if r.output else [])):
-        lines.append(f"{e.op_type[:18]:<18} {snr(e)} {e.rel_l2:9.4f} {e.max_abs:9.4f} {e.matched_by[:6]:>6}  {e.name[:70]}")
+        lines.append(f"{e.op_type[:18]:<18} {snr(e)} {e.rel_l2:9.4f} {e.max_abs:9.4f} {e.matched_by[:6]:>6}  "
+                     f"{e.name[:70]}")
     lines.append(f"class decisions agree on {100 * r.decision_agreement:.1f} % of samples")
     if r.worst:
         lines.append(f"largest error: {r.worst.op_type} {r.worst.name[:70]} ({r.worst.snr_db:.2f} dB)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from convbench.errors import UserError
@@ -51,8 +51,8 @@ class OptimizeConfig:
         for path, name in zip(self.own_models, names):
             inspect_model_file(path)           # missing, pickle-based, corrupt: one line, before any work
             if name in CONVNETS or names.count(name) > 1:
-                raise UserError(f"{path}: its name {name!r} is taken by {'a lesson convnet' if name in CONVNETS else 'another --model'}; "
-                                "rename the file")
+                taken_by = "a lesson convnet" if name in CONVNETS else "another --model"
+                raise UserError(f"{path}: its name {name!r} is taken by {taken_by}; rename the file")
 
     @property
     def lessons(self) -> list[str]:
@@ -87,7 +87,7 @@ def optimize_all(config: OptimizeConfig, progress: bool = True) -> Manifest:
     info = dataset.describe()
     info.path = str(data_path(config.train).resolve())
     manifest = Manifest(
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), dataset=info, versions=library_versions(),
+        created=datetime.now(UTC).isoformat(timespec="seconds"), dataset=info, versions=library_versions(),
         config={"variants": [v.name for v in variants], "calibration_samples": config.calibration_samples,
                 "seed": config.train.seed, "workers": config.train.workers,
                 "finetune_epochs": config.finetune_epochs, "selective_budget_pp": config.selective_budget_pp},

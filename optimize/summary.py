@@ -25,7 +25,8 @@ def print_summary(manifest: Manifest, tables: bool = True) -> list[ArtifactRecor
     skipped = [a for a in manifest.artifacts if a.skipped]
     for model in manifest.models if tables else ():
         fp32 = manifest.fp32_accuracy(model)
-        rows = [_cells(a, fp32) for a in manifest.artifacts if a.model == model and a.format != "keras" and not a.skipped]
+        rows = [_cells(a, fp32) for a in manifest.artifacts
+                if a.model == model and a.format != "keras" and not a.skipped]
         print_table(HEADERS, rows, title=f"{model} (fp32 Keras accuracy {fp32:.2%}; each file run by its runtime)",
                     right=range(2, len(HEADERS)))
     verified = len(manifest.artifacts) - len(failed) - len(skipped)

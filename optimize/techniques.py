@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def flatten_model(model: keras.Model) -> keras.Sequential:
                 layers.append((layer, layer.trainable and m.trainable))
 
     walk(model)
-    copies = [type(l).from_config(l.get_config()) for l, _ in layers]
+    copies = [type(layer).from_config(layer.get_config()) for layer, _ in layers]
     flat = keras.Sequential([keras.Input(shape=model.input_shape[1:]), *copies], name=model.name)
     for (src, trainable), dst in zip(layers, copies):
         dst.set_weights(src.get_weights())
@@ -80,14 +80,15 @@ def fold_batchnorm_into_dense(model: keras.Sequential) -> tuple[keras.Sequential
             c = beta - a * mean
             kernel, bias = nxt.get_weights()
             folded[len(keep)] = (a[:, None] * kernel, bias + c @ kernel)
-            notes[layer.name] = f"folded into {nxt.name} before QAT (TFLite mis-converts a float BatchNorm between int8 layers)"
+            notes[layer.name] = (f"folded into {nxt.name} before QAT (TFLite mis-converts a float BatchNorm "
+                                 "between int8 layers)")
             i += 1
             continue
         keep.append(layer)
         i += 1
     if not notes:
         return model, notes
-    copies = [type(l).from_config(l.get_config()) for l in keep]
+    copies = [type(layer).from_config(layer.get_config()) for layer in keep]
     out = keras.Sequential([keras.Input(shape=model.input_shape[1:]), *copies], name=model.name)
     for index, (src, dst) in enumerate(zip(keep, copies)):
         dst.set_weights(list(folded[index]) if index in folded else src.get_weights())
@@ -124,7 +125,8 @@ def _steps(data, tune: FineTune) -> int:
     return int(np.ceil(len(data[0]) / tune.batch_size)) * tune.epochs
 
 
-def prune(model, data, tune: FineTune, final_sparsity: float = 0.5, m_by_n: tuple[int, int] | None = None) -> TechniqueResult:
+def prune(model, data, tune: FineTune, final_sparsity: float = 0.5,
+          m_by_n: tuple[int, int] | None = None) -> TechniqueResult:
     """Magnitude pruning: a polynomial schedule ramps sparsity 0 -> final over the first 70 %
     of fine-tuning steps; or structured M:N sparsity (e.g. 2 of every 4 weights zero)."""
     import tensorflow_model_optimization as tfmot
@@ -134,8 +136,9 @@ def prune(model, data, tune: FineTune, final_sparsity: float = 0.5, m_by_n: tupl
         kwargs = {"sparsity_m_by_n": tuple(m_by_n)}
     else:
         end_step = max(1, int(_steps(data, tune) * 0.7))
-        kwargs = {"pruning_schedule": sparsity.PolynomialDecay(0.0, final_sparsity, begin_step=0, end_step=end_step, frequency=max(1, end_step // 10))}
-    wrapped_model, wrapped, left_out = _wrap(model, lambda l: sparsity.prune_low_magnitude(l, **kwargs))
+        kwargs = {"pruning_schedule": sparsity.PolynomialDecay(0.0, final_sparsity, begin_step=0, end_step=end_step,
+                                                               frequency=max(1, end_step // 10))}
+    wrapped_model, wrapped, left_out = _wrap(model, lambda layer: sparsity.prune_low_magnitude(layer, **kwargs))
     history, seconds = _fit(wrapped_model, data, tune, [sparsity.UpdatePruningStep()])
     return TechniqueResult(sparsity.strip_pruning(wrapped_model), wrapped, left_out, seconds, history)
 
@@ -156,7 +159,8 @@ def cluster(model, data, tune: FineTune, clusters: int = 16, per_channel: bool =
         if channelwise and weights_per_channel < clusters:
             # k-means++ cannot pick 16 centroids from 9 weights (a 3x3 conv on 1 channel).
             channelwise = False
-            per_tensor_fallback[layer.name] = f"clustered per tensor: {weights_per_channel} weights per channel < {clusters}"
+            per_tensor_fallback[layer.name] = (f"clustered per tensor: {weights_per_channel} weights per channel "
+                                               f"< {clusters}")
         return clustering.cluster_weights(layer, number_of_clusters=clusters,
                                           cluster_centroids_init=clustering.CentroidInitialization.KMEANS_PLUS_PLUS,
                                           cluster_per_channel=channelwise, preserve_sparsity=preserve_sparsity)
@@ -184,8 +188,8 @@ def quantization_aware(model, data, tune: FineTune, preserve: str | None = None)
     }[preserve]
     flat, notes = fold_batchnorm_into_dense(flatten_model(strip_augmentation(model)))
     annotated, wrapped, left_out = _wrap(flat, quant.quantize_annotate_layer, include_frozen=True)
-    left_out.update({l.name: "augmentation layer: removed before QAT (the QAT model is what is converted)"
-                     for l in model.layers if isinstance(l, AUGMENTATION_LAYERS)})
+    left_out.update({layer.name: "augmentation layer: removed before QAT (the QAT model is what is converted)"
+                     for layer in model.layers if isinstance(layer, AUGMENTATION_LAYERS)})
     with quant.quantize_scope():
         qat_model = quant.quantize_apply(annotated, scheme)
     history, seconds = _fit(qat_model, data, tune)

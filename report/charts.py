@@ -220,7 +220,8 @@ def memory_chart(run: BenchRun) -> Chart:
             points.append(RowBar(**{**RowPoint.of(m), "batch": phase.batch}, label=f"{m.variant} {m.runtime}",
                                    series=f"batch {phase.batch}", value=phase.peak_rss_mib))
     return Chart("memory", "Peak memory of a fresh process, smallest and largest batch", "bar",
-                 Axis("value", "peak RSS of a fresh process (MiB)"), Axis("label", "variant, runtime", categorical=True),
+                 Axis("value", "peak RSS of a fresh process (MiB)"),
+                 Axis("label", "variant, runtime", categorical=True),
                  points,
                  "no memory rows in this run", color="series")
 

@@ -5,7 +5,8 @@ one entry in COLUMNS."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from convbench.records import ArtifactRecord, BenchRun, LatencyResult, MemoryResult
 from convbench.report.rows import eager_p50_ms, memory_of

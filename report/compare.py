@@ -44,7 +44,8 @@ class Side:
     latency: dict[tuple, list[float]]    # latency key -> raw per-round seconds
     accuracy: dict[tuple, float]         # accuracy key -> held-out accuracy, 0..1
     unmeasured: dict[tuple, str]         # accuracy key -> why no row of it measured accuracy
-    machine: str
+    machine_id: str                      # MachineInfo.fingerprint: the model name alone ("AMD EPYC") can hide two CPUs
+    machine: str                         # how it reads
     dataset_fingerprint: str
 
 
@@ -115,7 +116,7 @@ def read_side(path: str | Path) -> Side:
     m = run.record.machine
     return Side(path=run.bench_path, latency=latency, accuracy={k: r.accuracy for k, r in measured.items()},
                 unmeasured={k: why for k, why in notes.items() if k not in measured},
-                machine=f"{m.cpu_model}, {m.usable_cores} cores, GPU {m.gpu_name or 'none'}",
+                machine_id=m.fingerprint, machine=f"{m.cpu_name}, {m.usable_cores} cores, GPU {m.gpu_name or 'none'}",
                 dataset_fingerprint=run.record.dataset_fingerprint)
 
 
@@ -184,7 +185,7 @@ def compare_runs(baseline_path: str | Path, new_path: str | Path, max_accuracy_d
         why = {base.unmeasured[key], new.unmeasured[key]}
         result.accuracy_not_measured.append(f"{format_key(key)}: {'; '.join(sorted(why))}")
 
-    if base.machine != new.machine:
+    if base.machine_id != new.machine_id:
         result.notes.append(f"different machines (baseline: {base.machine}; new: {new.machine}): "
                             "latency changes may be the machine's")
     if base.dataset_fingerprint != new.dataset_fingerprint:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from convbench.records.results import cpu_name
 from convbench.report.figures import png, subplots
 from convbench.store.queries import History
 
@@ -25,7 +26,8 @@ def history_png(h: History) -> bytes:
     ax.set_xticks(range(len(runs)), [labels[r] for r in runs], fontsize=7)
     ax.set_ylabel(h.metric)
     ax.set_ylim(bottom=0)  # from zero: a 2 % wobble should look like one
-    ax.set_title(f"{h.metric} by run, {h.machine.cpu_model} ({h.machine.machine_id})", fontsize=9)
+    cpu = cpu_name(h.machine.cpu_model, h.machine.cpu_id)
+    ax.set_title(f"{h.metric} by run, {cpu} ({h.machine.machine_id})", fontsize=9)
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     return png(fig)

@@ -30,7 +30,8 @@ def print_interleaved(run: InterleavedRun, path, file=None) -> None:
                      for a in run.accuracy], right={1, 2, 3, 4, 5, 6}, file=file)
     tail = []
     if run.not_compared:
-        tail += ["", f"not compared ({len(run.not_compared)}):", *(f"  {label}: {why}" for label, why in run.not_compared.items())]
+        tail += ["", f"not compared ({len(run.not_compared)}):",
+                 *(f"  {label}: {why}" for label, why in run.not_compared.items())]
     regressions = [r for r in [*run.rows, *run.accuracy] if r.verdict == REGRESSION]
     count = {v: sum(r.verdict == v for r in run.rows) for v in (IMPROVED, NOISE)}
     tail += ["", f"{sum(r.verdict == REGRESSION for r in run.rows)} latency and "

@@ -36,8 +36,8 @@ def draw(chart: Chart) -> bytes | None:
 
 def _marks(ax, chart: Chart, points: list, series: list) -> None:
     for s in series:
-        mine = sorted(((getattr(p, chart.x.field), getattr(p, chart.y.field)) for p in points
-                       if s is None or getattr(p, chart.color) == s))
+        mine = sorted((getattr(p, chart.x.field), getattr(p, chart.y.field)) for p in points
+                       if s is None or getattr(p, chart.color) == s)
         if chart.mark == "line":
             ax.plot(*zip(*mine), marker=".", lw=1, label=s)
         else:

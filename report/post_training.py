@@ -109,7 +109,8 @@ def _pareto(run: BenchRun, a: ArtifactRecord) -> str:
     best: LatencyResult = min(mine, key=lambda r: r.stats.p50_ms)
     front = pareto_front([(r.stats.p50_ms, r.accuracy * 100) for r in rows])
     on = (best.stats.p50_ms, best.accuracy * 100) in front
-    return f" {'On' if on else 'Not on'} the batch-1 latency-accuracy Pareto frontier ({best.runtime}, {best.threads_label} thread(s))."
+    return (f" {'On' if on else 'Not on'} the batch-1 latency-accuracy Pareto frontier "
+            f"({best.runtime}, {best.threads_label} thread(s)).")
 
 
 def skipped_table(run: BenchRun, model: str) -> Table | None:

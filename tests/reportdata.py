@@ -49,7 +49,8 @@ def pipeline(name, images_per_s) -> PipelineResult:
 
 def artifact(variant, size, accuracy=FP32_ACCURACY, *, model=M5, fmt=None, sparsity=0.0, **extra) -> ArtifactRecord:
     return ArtifactRecord(model=model, variant=variant, format=fmt or variant, technique="ptq", bytes=size,
-                          gzip_bytes=size // 2, weights=WeightStats(params=100, nonzero_params=round(100 * (1 - sparsity)),
+                          gzip_bytes=size // 2,
+                          weights=WeightStats(params=100, nonzero_params=round(100 * (1 - sparsity)),
                                                                     unique_values_per_layer={}),
                           verification=Verification(runtime="litert", device="cpu", threads=1, images=100,
                                                     accuracy=accuracy, agreement_vs_fp32=1.0,

@@ -101,10 +101,13 @@ def _truncated(path: Path) -> Path:
 
 
 BAD_MODELS = {
-    "wrong_shape.keras": (lambda p: tf_keras_model(p, shape=(8, 8, 1)), "takes 8x8x1 images but the data's images are 16x16x1"),
+    "wrong_shape.keras": (lambda p: tf_keras_model(p, shape=(8, 8, 1)),
+                          "takes 8x8x1 images but the data's images are 16x16x1"),
     "two_inputs.keras": (_two_inputs, "the model has 2 inputs"),
-    "regression.keras": (lambda p: tf_keras_model(p, head=keras.layers.Dense(1)), "a regression head, not a classifier"),
-    "corrupt.keras": (lambda p: p.write_bytes(b"PK\x03\x04" + np.random.default_rng(0).bytes(500)), "corrupt or truncated"),
+    "regression.keras": (lambda p: tf_keras_model(p, head=keras.layers.Dense(1)),
+                         "a regression head, not a classifier"),
+    "corrupt.keras": (lambda p: p.write_bytes(b"PK\x03\x04" + np.random.default_rng(0).bytes(500)),
+                      "corrupt or truncated"),
     "truncated.keras": (_truncated, "corrupt or truncated .keras file"),
     "weights.pkl": (lambda p: p.write_bytes(pickle.dumps({"w": [1.0]})), "pickle-based format refused"),
 }
@@ -117,8 +120,8 @@ def test_bad_models_exit_2_with_one_line_naming_the_file(image_folder, tmp_path,
     make(path)
     out = tmp_path / "artifacts"
     # With a lesson convnet beside it: the bad model must stop the command before that one trains.
-    argv = ["optimize", "--model", str(path), "--models", "lesson5_custom", "--epochs", "1", "--data", str(image_folder),
-            *DATA_ARGS, "--out", str(out)]
+    argv = ["optimize", "--model", str(path), "--models", "lesson5_custom", "--epochs", "1",
+            "--data", str(image_folder), *DATA_ARGS, "--out", str(out)]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(path) in err and words in err and "Traceback" not in err

@@ -133,6 +133,16 @@ def test_machine_and_dataset_notes(tmp_path):
     notes = compare_runs(base, new).notes
     assert notes[0].startswith("different machines (baseline: Test CPU, 2 cores, GPU none; new: Other CPU")
     assert notes[1] == "different data sets (fingerprints differ): accuracies are not comparable"
+    # The same model name on another CPU family is another machine.
+    zen5, zen2 = ("vendor_id AuthenticAMD, cpu family 26, model 2, stepping 1",
+                  "vendor_id AuthenticAMD, cpu family 23, model 49, stepping 0")
+    a, b = (write_run(tmp_path / name, [latency_bench(TIGHT, samples(0, 1.0, 0.01))], cpu="AMD EPYC", cpu_id=cpu)
+            for name, cpu in (("zen5", zen5), ("zen2", zen2)))
+    assert compare_runs(a, b).notes == [
+        "different machines (baseline: AMD EPYC (AuthenticAMD, family 26, model 2, stepping 1), 2 cores, GPU none; "
+        "new: AMD EPYC (AuthenticAMD, family 23, model 49, stepping 0), 2 cores, GPU none): latency changes may be "
+        "the machine's"]
+    assert compare_runs(a, a).notes == []
 
 
 def test_exact_numbers_on_five_samples():
@@ -187,7 +197,8 @@ def bad_file_cases(tmp_path):
         "extra_info without kind": with_entry(extra_info={"model": "m"}),
         "latency without stats": with_entry(stats=None),
         "latency without timings": with_entry(stats={"data": []}),
-        "latency without runtime": with_entry(extra_info={k: v for k, v in entry["extra_info"].items() if k != "runtime"}),
+        "latency without runtime": with_entry(extra_info={k: v for k, v in entry["extra_info"].items()
+                                                          if k != "runtime"}),
         "bad accuracy": with_entry(extra_info={**entry["extra_info"], "accuracy": 97.0}),
         "duplicate row": doc(benchmarks=[entry, entry]),
     }

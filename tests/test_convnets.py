@@ -40,8 +40,8 @@ def test_lesson1_base_is_frozen_and_nested():
 def test_strip_augmentation_keeps_weights_and_drops_random_layers():
     model = CONVNETS["lesson6_augmented"].build((16, 16, 1), 3, flip=True)
     inference = strip_augmentation(model)
-    assert any(isinstance(l, AUGMENTATION_LAYERS) for l in model.layers)
-    assert not any(isinstance(l, AUGMENTATION_LAYERS) for l in inference.layers)
+    assert any(isinstance(layer, AUGMENTATION_LAYERS) for layer in model.layers)
+    assert not any(isinstance(layer, AUGMENTATION_LAYERS) for layer in inference.layers)
     x = np.random.default_rng(1).random((4, 16, 16, 1), dtype=np.float32)
     np.testing.assert_allclose(model(x, training=False), inference(x, training=False), rtol=1e-5, atol=1e-6)
     # A copy, not shared layers: changing the copy leaves the trained model alone.

@@ -106,7 +106,8 @@ def test_convbench_run_end_to_end(image_folder, tmp_path):
         assert section in md, section
     rec = json.loads((run_dir / "recommendation.json").read_text())
     pick = rec["devices"]["cpu"]["lesson5_custom"]["fastest"]
-    assert pick["p50_ms"] > 0 and pick["accuracy"] == pytest.approx(independent_accuracy(run_dir, pick_row(bench, pick)))
+    assert pick["p50_ms"] > 0
+    assert pick["accuracy"] == pytest.approx(independent_accuracy(run_dir, pick_row(bench, pick)))
 
 
 def pick_row(bench: dict, pick: dict) -> dict:

@@ -128,7 +128,8 @@ def test_an_accuracy_loss_fails_the_interleaved_gate(tiny, tmp_path, capsys):
     for r in run.rows:
         assert len(r.base_round_s) == len(r.change_round_s) >= 2 * FAST.min_blocks and r.calls_per_round >= 1
     assert {label: why.split(":")[0] for label, why in run.not_compared.items()} == {
-        "tiny/keras_fp32/keras": "the trained Keras model", "tiny/tflite_fp16/tflite_fp16": "failed in the base manifest"}
+        "tiny/keras_fp32/keras": "the trained Keras model",
+        "tiny/tflite_fp16/tflite_fp16": "failed in the base manifest"}
     assert run.machine.fingerprint and run.max_latency_regression_pct == 5.0  # the calibrated default
 
 

@@ -94,3 +94,15 @@ def test_a_server_that_does_not_answer_fails_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "no MLflow tracking server answers" in err
     assert not (out / "runs").exists()
+
+
+def test_a_run_mlflow_cannot_take_is_one_error_line_and_the_folder_stays(server, tmp_path, capsys):
+    from convbench.cli.stages import _log_mlflow
+
+    run = tmp_path / "20260101T000000Z"
+    run.mkdir()
+    (run / "bench.json").write_text("{not json")
+    assert _log_mlflow(client(server), run, 0) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"convbench: error: logging {run} to MLflow failed: ")
+    assert (run / "bench.json").read_text() == "{not json"

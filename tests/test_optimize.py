@@ -221,7 +221,7 @@ def test_batchnorm_folds_exactly_into_the_next_dense():
     bn = model.layers[0]
     bn.set_weights([rng.random(5) + 0.5, rng.random(5), rng.random(5), rng.random(5) + 0.1])
     folded, notes = fold_batchnorm_into_dense(model)
-    assert [type(l).__name__ for l in folded.layers] == ["Dense"] and bn.name in notes
+    assert [type(layer).__name__ for layer in folded.layers] == ["Dense"] and bn.name in notes
     x = rng.random((4, 5)).astype(np.float32)
     np.testing.assert_allclose(folded(x), model(x, training=False), rtol=1e-5, atol=1e-5)
 

@@ -67,7 +67,8 @@ def files(tmp_path_factory):
     k3.utils.set_random_seed(0)
     k3_model = keras3_classifier(k3)
     k3_model.save(root / "k3.keras")
-    k3.Sequential([k3.Input(SHAPE), k3.layers.Flatten(), k3.layers.Dense(2, activation="relu")]).save(root / "k3_regression.keras")
+    regression = k3.Sequential([k3.Input(SHAPE), k3.layers.Flatten(), k3.layers.Dense(2, activation="relu")])
+    regression.save(root / "k3_regression.keras")
     k3_model.export(str(root / "k3_export"), format="tf_saved_model", verbose=False)
     good = (root / "tk.keras").read_bytes()
     (root / "truncated.keras").write_bytes(good[: len(good) // 2])
@@ -165,7 +166,8 @@ def test_tfmot_techniques_cannot_apply_to_keras3_or_frozen_models(files):
 def test_nested_frozen_base_and_branching_model(tmp_path):
     base = keras.Sequential([keras.Input(SHAPE), keras.layers.Conv2D(4, 3, activation="relu")], name="base")
     base.trainable = False
-    nested = keras.Sequential([keras.Input(SHAPE), base, keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    nested = keras.Sequential([keras.Input(SHAPE), base, keras.layers.Flatten(),
+                               keras.layers.Dense(3, activation="softmax")])
     nested.save(tmp_path / "nested.keras")
     model, _ = load_own_model(tmp_path / "nested.keras", SHAPE, 3)
     assert not_applicable(model) == {}   # the head's Dense is trainable
@@ -238,7 +240,8 @@ def _op_dtypes(path: Path) -> dict[str, str]:
     """op name -> dtype of its output, for the ops of a .tflite file."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interp = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interp = Interpreter(model_path=str(path),
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
     return {op["op_name"]: tensors[op["outputs"][0]]["dtype"].__name__ for op in interp._get_ops_details()}
 
@@ -273,7 +276,8 @@ def test_rank_layers_counts_only_the_error_a_layer_adds():
     report = quant_error.QuantErrorReport("q", "f", 4, (err("conv", 0.02), err("pool", 0.02), err("dense", 0.10)),
                                           err("output", 0.1), 1.0, (),
                                           {"conv": ("input", "w"), "pool": ("conv",), "dense": ("pool", "w2")})
-    assert [(r.name, round(r.added_rel_l2, 6)) for r in selective.rank_layers(report)] == [("dense", 0.08), ("conv", 0.02)]
+    ranked = [(r.name, round(r.added_rel_l2, 6)) for r in selective.rank_layers(report)]
+    assert ranked == [("dense", 0.08), ("conv", 0.02)]
 
 
 def test_selective_search_stops_at_the_first_set_within_budget():

@@ -135,7 +135,8 @@ def test_a_drop_of_exactly_the_budget_is_within_it():
     assert (0.98 - 0.97) * 100 == pytest.approx(1.0) and (0.98 - 0.97) * 100 > 1.0   # the float trap
     rows = [lat("fast_but_bad", 0.1, 0.90), lat("int8", 0.3, 0.97), lat("fp32", 0.4, 0.98),
             lat("unmeasured_fastest", 0.01, None)]
-    arts = [artifact("fast_but_bad", 50), artifact("int8", 100), artifact("fp32", 400), artifact("unmeasured_fastest", 1)]
+    arts = [artifact("fast_but_bad", 50), artifact("int8", 100), artifact("fp32", 400),
+            artifact("unmeasured_fastest", 1)]
     rec = recommend(run_of(rows, arts), budget_pp=1.0).devices["cpu"][M5]
     assert rec.fastest.variant == "int8" and rec.smallest.variant == "int8"
     assert recommend(run_of(rows, arts), budget_pp=10.0).devices["cpu"][M5].fastest.variant == "fast_but_bad"

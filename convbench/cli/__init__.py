@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from convbench.errors import UserError
@@ -62,7 +62,7 @@ def library_log(args) -> Path | None:
     out = getattr(args, "out", None)
     if out is None:
         return None
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path(out) / "logs" / f"{stamp}-{args.command}.log"
 
 

@@ -49,7 +49,8 @@ def gate_mode(base: Path, new: Path) -> str:
                 return "runs"
             if (path / MANIFEST_FILE).is_file():
                 return "interleaved"
-            raise UserError(f"{path}: neither a run folder (no {BENCH_FILE}) nor an artifacts folder (no {MANIFEST_FILE})")
+            raise UserError(f"{path}: neither a run folder (no {BENCH_FILE}) nor an artifacts folder "
+                            f"(no {MANIFEST_FILE})")
         return "interleaved" if path.name != BENCH_FILE and _is_manifest(path) else "runs"
 
     modes = {kind(Path(base)), kind(Path(new))}

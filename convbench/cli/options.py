@@ -21,7 +21,8 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-size", type=int, default=128, metavar="PX", help="side for --data images (default 128)")
     g.add_argument("--color-mode", choices=["rgb", "grayscale"], default="rgb", help="for --data images (default rgb)")
     g.add_argument("--seed", type=int, default=0, help="shuffling, splits, initial weights (default 0)")
-    g.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR", help="artifacts folder (default artifacts/)")
+    g.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR",
+                   help="artifacts folder (default artifacts/)")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:

@@ -15,7 +15,8 @@ def register(sub) -> None:
     add_console_args(p)
     p.set_defaults(handler=_cmd_train)
 
-    p = sub.add_parser("optimize", help="prune, cluster, quantize and convert every trained convnet or your --model (cached)")
+    p = sub.add_parser("optimize",
+                       help="prune, cluster, quantize and convert every trained convnet or your --model (cached)")
     add_train_args(p)
     add_optimize_args(p)
     p.add_argument("--scaling-sides", nargs="*", type=int, metavar="PX",
@@ -27,7 +28,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("bench", help="benchmark every artifact in the manifest with pytest-benchmark")
     add_bench_args(p)
-    p.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR", help="artifacts folder (default artifacts/)")
+    p.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR",
+                   help="artifacts folder (default artifacts/)")
     add_console_args(p)
     p.set_defaults(handler=_cmd_bench)
 
@@ -42,7 +44,8 @@ def register(sub) -> None:
     add_train_args(p)
     add_optimize_args(p)
     add_bench_args(p, with_selection=False)
-    p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP", help="for the recommendation (default 1)")
+    p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP",
+                   help="for the recommendation (default 1)")
     add_data_args(p)
     add_console_args(p)
     p.set_defaults(handler=_cmd_run)
@@ -64,7 +67,8 @@ def _print_trained(dataset, trained: list, folders: list) -> None:
     from convbench.tables import print_table
 
     rows = [[t.name, f"{t.test_accuracy:.2%}", f"{t.params:,}", f"{t.flops_per_image / 1e6:.2f}",
-             "cached" if t.cached else ("your model, not retrained" if t.source else f"trained in {t.train_seconds:.1f} s"),
+             "cached" if t.cached else
+             ("your model, not retrained" if t.source else f"trained in {t.train_seconds:.1f} s"),
              str(folder)]
             for t, folder in zip(trained, folders)]
     print_table(["model", "test accuracy", "params", "MFLOP/image", "training", "folder"], rows,
@@ -107,13 +111,14 @@ def _mlflow_client(args):
 def _log_mlflow(tracker, run_dir, rc: int) -> int:
     if tracker is None or run_dir is None:
         return rc
+    from convbench import quiet
     from convbench.tracking import log_run
 
     try:
         print(f"mlflow: logged as run {log_run(tracker, run_dir)} at {tracker.tracking_uri}")
     except Exception as exc:  # the run folder is kept whatever the server says
         print(f"convbench: error: logging {run_dir} to MLflow failed: {str(exc).splitlines()[0][:300]}",
-              file=sys.stderr)
+              file=quiet.user_stream())
         return rc or 1
     return rc
 
@@ -158,7 +163,7 @@ def _cmd_run(args) -> int:
         print("convbench run: the benchmark wrote no results; no report", file=quiet.user_stream())
         return rc or 1
     report = write_report(run_dir, args.accuracy_budget)
-    print_lines(["", "what to ship (accuracy within %g pp of fp32):" % args.accuracy_budget,
+    print_lines(["", f"what to ship (accuracy within {args.accuracy_budget:g} pp of fp32):",
                  *(f"  {s.device}: {v}" for s in report.summaries for v in s.verdicts)])
     html = run_dir / "report.html"
     print(f"\nreport: {html}\n        {html.with_suffix('.md')}\n"

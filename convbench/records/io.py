@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, Union
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -22,13 +22,13 @@ from convbench.records.results import (BENCH_SCHEMA, AuditResult, LatencyResult,
 
 T = TypeVar("T")
 # Every kind of row a bench file holds, told apart by `kind`.
-Result = Annotated[Union[LatencyResult, MemoryResult, AuditResult, ScalingLatency, ScalingMemory, PipelineResult,
-                         LayerProfileResult], Field(discriminator="kind")]
+Result = Annotated[LatencyResult | MemoryResult | AuditResult | ScalingLatency | ScalingMemory | PipelineResult
+                   | LayerProfileResult, Field(discriminator="kind")]
 BENCH_FILE = "bench.json"
 MANIFEST_FILE = "manifest.json"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _adapter(kind) -> TypeAdapter:
     return TypeAdapter(kind)
 

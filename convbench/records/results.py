@@ -132,7 +132,8 @@ class RowBase:
 
     @property
     def label(self) -> str:
-        return f"{self.model}/{self.variant}/{self.format} {self.runtime} {self.device} b{self.batch} t{self.threads_label}"
+        return (f"{self.model}/{self.variant}/{self.format} {self.runtime} {self.device} b{self.batch} "
+                f"t{self.threads_label}")
 
 
 @dataclass(kw_only=True)
@@ -223,11 +224,13 @@ class ScalingFields:
 
     @property
     def key(self) -> tuple:
-        return (self.kind, self.side, self.model, self.format, self.runtime, self.device, self.batch, self.threads_label)
+        return (self.kind, self.side, self.model, self.format, self.runtime, self.device, self.batch,
+                self.threads_label)
 
     @property
     def label(self) -> str:
-        return f"{self.model} {self.side}px {self.format} {self.runtime} {self.device} b{self.batch} t{self.threads_label}"
+        return (f"{self.model} {self.side}px {self.format} {self.runtime} {self.device} b{self.batch} "
+                f"t{self.threads_label}")
 
 
 @dataclass(kw_only=True)
@@ -269,6 +272,14 @@ class PipelineResult:
         return f"{self.pipeline} consumer {self.consumer_ms:g} ms"
 
 
+def cpu_name(cpu_model: str, cpu_id: str | None) -> str:
+    """The CPU's model name with its family/model/stepping where known: a VM's model name can be
+    as vague as "AMD EPYC", on a Zen 2 one day and a Zen 5 the next."""
+    if not cpu_id:
+        return cpu_model
+    return f"{cpu_model} ({cpu_id.replace('vendor_id ', '').replace('cpu family', 'family')})"
+
+
 @dataclass(kw_only=True)
 class MachineInfo:
     cpu_model: str
@@ -303,13 +314,14 @@ class MachineInfo:
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
     @property
+    def cpu_name(self) -> str:
+        return cpu_name(self.cpu_model, self.cpu_id)
+
+    @property
     def summary(self) -> str:
         flags = ",".join(f for f, on in self.cpu_flags.items() if on) or "none of interest"
         gpu = f"{self.gpu_name} (driver {self.gpu_driver or '?'})" if self.gpu_name else "no GPU"
-        # A VM's model name can be as vague as "AMD EPYC": family/model/stepping tell Zen 2 from Zen 5.
-        cpu = self.cpu_model + (f" ({self.cpu_id.replace('vendor_id ', '').replace('cpu family', 'family')})"
-                                if self.cpu_id else "")
-        return (f"{cpu} [{flags}], {self.usable_cores}/{self.logical_cores} cores, {self.ram_gib:.1f} GiB, "
+        return (f"{self.cpu_name} [{flags}], {self.usable_cores}/{self.logical_cores} cores, {self.ram_gib:.1f} GiB, "
                 f"{gpu}, {self.os_name or self.platform}")
 
 

@@ -62,7 +62,7 @@ def keras_zip_version(path: Path) -> str:
 
 class KerasSession(Session):
     def __init__(self, path: Path, name: str, mode: str, device: str, batch: int):
-        from convbench.tfsetup import keras, tf
+        from convbench.tfsetup import tf
 
         self._tf = tf
         self._device = "/GPU:0" if device == "gpu" else "/CPU:0"

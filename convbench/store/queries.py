@@ -44,7 +44,8 @@ def history(con, metric: str, filters: dict, machine: str | None = None) -> Hist
     if metric not in HISTORY_METRICS:
         raise UserError(f"metric {metric!r}: expected one of {', '.join(HISTORY_METRICS)}")
     where, params = _where(filters)
-    rows = con.execute(f"SELECT {RUNS.select()}, {RESULTS.select()} FROM results JOIN runs ON results.run_id = runs.run_id "
+    rows = con.execute(f"SELECT {RUNS.select()}, {RESULTS.select()} FROM results "
+                       "JOIN runs ON results.run_id = runs.run_id "
                        f"WHERE {where} AND results.{metric} IS NOT NULL ORDER BY runs.started, results.row_key",
                        params).fetchall()
     n = len(RUNS.columns)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from convbench.records import (AuditResult, BenchRun, LatencyResult, MachineInfo, MemoryResult, PipelineResult,
                                ScalingLatency, ScalingMemory, read_bench_file, to_jsonable)
@@ -37,7 +37,7 @@ def stored_run(run: BenchRun, identity: str) -> StoredRun:
                      versions=json.dumps({**record.versions, **record.runtime_versions}, sort_keys=True),
                      roofs=record.roofs.describe(), rows=len(run.results),
                      source=str(run.folder.resolve()),
-                     imported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                     imported_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def stored_result(identity: str, result) -> StoredResult:

@@ -27,7 +27,8 @@ class Table:
     def ddl(self) -> str:
         hints = typing.get_type_hints(self.record)
         cols = [f"{name} {_sql_type(hints[name])}" for name in self.columns]
-        return f"CREATE TABLE IF NOT EXISTS {self.name} ({', '.join(cols)}, PRIMARY KEY ({', '.join(self.primary_key)}))"
+        key = ", ".join(self.primary_key)
+        return f"CREATE TABLE IF NOT EXISTS {self.name} ({', '.join(cols)}, PRIMARY KEY ({key}))"
 
     def insert_sql(self) -> str:
         return f"INSERT INTO {self.name} ({', '.join(self.columns)}) VALUES ({', '.join('?' * len(self.columns))})"
