@@ -113,8 +113,8 @@ def draw_pngs(report: Report) -> None:
 def machine_line(run: BenchRun) -> str:
     rec, m = run.record, run.record.machine
     commit = f"commit {rec.git_commit[:10]}{' (dirty)' if rec.git_dirty else ''}" if rec.git_commit else "no git commit"
-    return (f"Measured on {m.cpu_name} ({m.usable_cores} of {m.logical_cores} cores usable, {m.ram_gib} GiB RAM, "
-            f"GPU: {m.gpu_name or 'none'}), {rec.started[:16].replace('T', ' ')} UTC, {commit}. Generated "
+    return (f"Measured on {m.cpu_name}: {m.usable_cores} of {m.logical_cores} cores usable, {m.ram_gib} GiB RAM, "
+            f"GPU: {m.gpu_name or 'none'}; {rec.started[:16].replace('T', ' ')} UTC, {commit}. Generated "
             f"{datetime.now(UTC).isoformat(timespec='seconds')} from {run.bench_path}; every number below "
             "was measured in this run.")
 
@@ -127,7 +127,7 @@ def provenance(run: BenchRun) -> Table:
         dataset = f"{manifest.dataset.name} — {dataset}, splits {manifest.dataset.split_sizes}"
     rows = [
         ("date", rec.started + (f" to {rec.finished}" if rec.finished else " (no finish time recorded)")),
-        ("CPU", f"{m.cpu_name} ({m.usable_cores} usable of {m.logical_cores} logical cores; flags: {flags})"),
+        ("CPU", f"{m.cpu_name}; {m.usable_cores} usable of {m.logical_cores} logical cores; flags: {flags}"),
         ("RAM", f"{m.ram_gib} GiB"),
         ("GPU", m.gpu_name or "none"),
         ("roofs", rec.roofs.describe()),
