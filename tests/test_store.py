@@ -23,8 +23,9 @@ ZEN = {"avx2": True, "avx512f": False}
 AVX512 = {"avx2": True, "avx512f": True}
 
 
-def run_at(folder, commit, fp32_ms, started, cpu_flags=ZEN, int8_sha="i" * 64, cpu_id=None):
-    return write_run(folder, [latency_bench(FP32, samples(1, fp32_ms, 0.001), sha256="f" * 64, fraction_of_roof=0.2),
+def run_at(folder, commit, fp32_ms, started, cpu_flags=ZEN, int8_sha="i" * 64, cpu_id=None, fp32_roof=100.0):
+    return write_run(folder, [latency_bench(FP32, samples(1, fp32_ms, 0.001), sha256="f" * 64, fraction_of_roof=0.2,
+                                            roof_gflops=fp32_roof, roof_precision="fp32"),
                               latency_bench(INT8, samples(2, 0.5, 0.001), sha256=int8_sha), memory_bench()],
                      git_commit=commit, started=started, cpu_flags=cpu_flags, cpu_id=cpu_id)
 
@@ -125,15 +126,19 @@ def test_machines_sets_the_same_files_side_by_side(tmp_path, capsys):
         compare_machines(con, [], {})
     # The other machine built its own int8 file: a different artifact, not compared.
     import_runs(store, [run_at(tmp_path / "avx512", "c1", 0.5, "2026-01-02T00:00:00", cpu_flags=AVX512,
-                               int8_sha="j" * 64)])
+                               int8_sha="j" * 64, fp32_roof=250.0)])
     with connect(store) as con:
         c = compare_machines(con, [], {})
     assert len(c.runs) == 2 and c.other_artifacts == 1 and c.not_everywhere == 0
     ((ref, other),) = c.rows
     assert (ref.variant, round(other.p50_ms / ref.p50_ms, 2)) == ("tflite_fp32", 0.5)
+    # Grouped by runtime and roof precision, beside what the two roofs alone predict (100 / 250).
+    (group,) = c.groups()
+    assert (group.runtime, group.precision, group.side, group.rows) == ("litert", "fp32", 1, 1)
+    assert (round(group.median_ratio, 2), group.roofs_ratio) == (0.5, 0.4)
     assert main(["machines", "--store", str(store)]) == 0
     out = capsys.readouterr().out
-    assert "0.50x" in out and "1 row(s) whose files differ" in out and "20.0" in out
+    assert "0.50x" in out and "1 row(s) whose files differ" in out and "20.0" in out and "0.40x" in out
 
 
 def test_machines_says_when_two_ids_may_be_one_machine(tmp_path, capsys):

@@ -127,6 +127,13 @@ def _cmd_machines(args) -> int:
             + [v for r in side for v in (f"{r.p50_ms:.4f}", pct(r.fraction_of_roof))]
             + [f"{r.p50_ms / side[0].p50_ms:.2f}x" for r in side[1:]] for side in c.rows]
     print_table(headers, rows, right=set(range(1, len(headers))))
+    # The rows grouped: does each group move as the machines' roofs say, or not (memory, overhead)?
+    print_table(["runtime", "roof precision", "side", "rows", "median p50 ratio", "range", "roofs predict"],
+                [[g.runtime, g.precision, f"m{g.side}/m0", str(g.rows), f"{g.median_ratio:.2f}x",
+                  f"{g.min_ratio:.2f}-{g.max_ratio:.2f}x", "–" if g.roofs_ratio is None else f"{g.roofs_ratio:.2f}x"]
+                 for g in c.groups()],
+                title="by runtime and roof precision (roofs predict: the first machine's roof over this one's, "
+                      "the ratio if every row kept its efficiency)", right={3, 4, 5, 6})
     same = len({m.machine_id for _, m in c.runs}) < len(c.runs)
     print_lines([f"{len(c.rows)} row(s) with the same artifact file on every machine; {c.other_artifacts} row(s) "
                  f"whose files differ (not compared); {c.not_everywhere} row(s) not run on every machine"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from convbench.errors import UserError
@@ -70,12 +71,44 @@ def _machine(prefix: str, with_rows: set[str], machines: dict[str, StoredMachine
     return hits[0]
 
 
+@dataclass(frozen=True)
+class MachineGroup:
+    """One runtime and roof precision on side `side` against side 0."""
+
+    runtime: str
+    precision: str
+    side: int
+    rows: int
+    median_ratio: float                # p50 on that side / p50 on side 0
+    min_ratio: float
+    max_ratio: float
+    roofs_ratio: float | None          # side 0's roof / that side's: the ratio at unchanged efficiency
+
+
 @dataclass
 class MachineComparison:
     runs: list[tuple[StoredRun, StoredMachine]]         # the first is the reference
     rows: list[list[StoredResult]]                      # per row: one result per run, same artifact file
     other_artifacts: int                                # rows on every side whose files differ
     not_everywhere: int                                 # rows missing on some side
+
+    def groups(self) -> list[MachineGroup]:
+        """The rows by (runtime, roof precision), each other side against the first: how much
+        faster or slower, and how much the two machines' roofs alone would predict."""
+        from statistics import median
+
+        by: dict[tuple[str, str, int], list[list[StoredResult]]] = {}
+        for side in self.rows:
+            precision = json.loads(side[0].record).get("roof_precision") or "no roof"
+            for i in range(1, len(side)):
+                by.setdefault((side[0].runtime or "", precision, i), []).append([side[0], side[i]])
+        out = []
+        for (runtime, precision, i), pairs in sorted(by.items()):
+            ratios = [b.p50_ms / a.p50_ms for a, b in pairs]
+            roofs = [a.roof_gflops / b.roof_gflops for a, b in pairs if a.roof_gflops and b.roof_gflops]
+            out.append(MachineGroup(runtime, precision, i, len(pairs), median(ratios), min(ratios), max(ratios),
+                                    median(roofs) if roofs else None))
+        return out
 
     @property
     def maybe_same(self) -> list[tuple[int, int]]:
