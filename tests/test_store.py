@@ -141,6 +141,20 @@ def test_machines_sets_the_same_files_side_by_side(tmp_path, capsys):
     assert "0.50x" in out and "1 row(s) whose files differ" in out and "20.0" in out and "0.40x" in out
 
 
+def test_machines_compares_run_folders_without_a_store(tmp_path, capsys):
+    zen = run_at(tmp_path / "zen", "c1", 1.0, "2026-01-01T00:00:00")
+    avx512 = run_at(tmp_path / "avx512", "c1", 0.5, "2026-01-02T00:00:00", cpu_flags=AVX512, fp32_roof=250.0)
+    # The first folder named is the reference, whatever the dates.
+    assert main(["machines", str(avx512), str(zen), "--variant", "tflite_fp32"]) == 0
+    out = capsys.readouterr().out
+    assert "2.00x" in out and "1 row(s) with the same artifact file" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["avx512", "zen"]   # no store left anywhere
+    assert main(["machines", str(zen)]) == 2
+    assert "name at least two run folders" in capsys.readouterr().err
+    assert main(["machines", str(zen), str(avx512), "--runs", "abc"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
 def test_machines_says_when_two_ids_may_be_one_machine(tmp_path, capsys):
     """A run recorded before convbench read the CPU's family/model/stepping hashes its flags
     instead: the same machine under two ids. `machines` cannot know, so it says so; a machine

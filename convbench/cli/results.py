@@ -48,10 +48,13 @@ def register(sub) -> None:
     p.set_defaults(handler=_cmd_history)
 
     p = sub.add_parser("machines", help="the same artifacts across machines: per-row ratio and efficiency vs each roof")
+    p.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR",
+                   help="compare these run folders directly, the first as reference (no store needed); "
+                        "default: the newest stored run of each machine")
     _add_row_filters(p, model_required=False)
     p.add_argument("--runs", nargs="+", metavar="ID",
-                   help="compare these runs (ids or prefixes; the first is the reference) instead of the newest "
-                        "run of each machine")
+                   help="compare these stored runs (ids or prefixes; the first is the reference) instead of the "
+                        "newest run of each machine")
     _add_store(p)
     p.set_defaults(handler=_cmd_machines)
 
@@ -105,13 +108,28 @@ def _cmd_history(args) -> int:
 
 
 def _cmd_machines(args) -> int:
+    import tempfile
+
+    from convbench.errors import UserError
     from convbench.report.history import commit_label
-    from convbench.store.db import connect
+    from convbench.store.db import connect, import_runs
     from convbench.store.queries import compare_machines
     from convbench.tables import print_lines, print_table
 
-    with connect(args.store) as con:
-        c = compare_machines(con, args.runs or [], _filters(args))
+    if args.run_dirs:
+        if args.runs:
+            raise UserError("machines: name run folders or --runs ID, not both")
+        if len(args.run_dirs) < 2:
+            raise UserError(f"machines: {args.run_dirs[0]}: name at least two run folders to compare")
+        # A throwaway store: the same import (validation, run identity) as a kept one, nothing left behind.
+        with tempfile.TemporaryDirectory(prefix="convbench-machines-") as tmp:
+            store = Path(tmp) / "results.duckdb"
+            ids = [done.run_id for done in import_runs(store, args.run_dirs)]
+            with connect(store) as con:
+                c = compare_machines(con, ids, _filters(args))
+    else:
+        with connect(args.store) as con:
+            c = compare_machines(con, args.runs or [], _filters(args))
     head = [f"m{i}: machine {m.machine_id} {m.summary}\n    run {r.run_id[:12]} {r.started} commit "
             f"{commit_label(r.git_commit, r.git_dirty)}; roofs {r.roofs}"
             for i, (r, m) in enumerate(c.runs)]
