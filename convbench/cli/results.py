@@ -74,14 +74,15 @@ def _cmd_runs(args) -> int:
     from convbench.report.history import commit_label
     from convbench.store.db import connect
     from convbench.store.queries import list_runs
-    from convbench.tables import print_table
+    from convbench.tables import print_lines, print_table
 
     with connect(args.store) as con:
         runs = list_runs(con)
-    print_table(["run", "started", "commit", "machine", "CPU / GPU", "quick", "rows", "folder"],
-                [[r.run_id[:12], r.started, commit_label(r.git_commit, r.git_dirty), m.machine_id,
-                  m.summary, "yes" if r.quick else "no", r.rows, r.source] for r, m in runs],
+    print_table(["run", "started (UTC)", "commit", "machine", "CPU / GPU", "quick", "rows", "folder"],
+                [[r.run_id[:12], r.started[:16].replace("T", " "), commit_label(r.git_commit, r.git_dirty),
+                  m.machine_id, m.short, "yes" if r.quick else "no", r.rows, r.source] for r, m in runs],
                 title=f"{len(runs)} run(s) in {args.store}  (commit+ = uncommitted changes)", right={6})
+    print_lines([f"machine {m.machine_id}: {m.summary}" for m in {m.machine_id: m for _, m in runs}.values()])
     return 0
 
 

@@ -25,7 +25,14 @@ class StoredMachine:
     gpu_name: str | None
     gpu_driver: str | None
     os_name: str
-    summary: str                       # one line for tables
+    summary: str                       # one line for headers: everything above
+
+    @property
+    def short(self) -> str:
+        """CPU, cores and GPU: what tells machines apart in a table of runs."""
+        from convbench.records.results import cpu_name
+
+        return f"{cpu_name(self.cpu_model, self.cpu_id)}, {self.usable_cores} cores, {self.gpu_name or 'no GPU'}"
 
 
 @dataclass(kw_only=True)
