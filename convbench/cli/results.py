@@ -108,29 +108,34 @@ def _cmd_history(args) -> int:
     return 0
 
 
-def _cmd_machines(args) -> int:
+def _machine_comparison(args):
+    """The runs `machines` compares: the run folders named (through a throwaway store: the same
+    validation and run identity as `import`, nothing left behind), or those of --store."""
     import tempfile
 
     from convbench.errors import UserError
-    from convbench.report.history import commit_label
     from convbench.store.db import connect, import_runs
     from convbench.store.queries import compare_machines
+
+    if not args.run_dirs:
+        with connect(args.store) as con:
+            return compare_machines(con, args.runs or [], _filters(args))
+    if args.runs:
+        raise UserError("machines: name run folders or --runs ID, not both")
+    if len(args.run_dirs) < 2:
+        raise UserError(f"machines: {args.run_dirs[0]}: name at least two run folders to compare")
+    with tempfile.TemporaryDirectory(prefix="convbench-machines-") as tmp:
+        store = Path(tmp) / "results.duckdb"
+        ids = [done.run_id for done in import_runs(store, args.run_dirs)]
+        with connect(store) as con:
+            return compare_machines(con, ids, _filters(args))
+
+
+def _cmd_machines(args) -> int:
+    from convbench.report.history import commit_label
     from convbench.tables import print_lines, print_table
 
-    if args.run_dirs:
-        if args.runs:
-            raise UserError("machines: name run folders or --runs ID, not both")
-        if len(args.run_dirs) < 2:
-            raise UserError(f"machines: {args.run_dirs[0]}: name at least two run folders to compare")
-        # A throwaway store: the same import (validation, run identity) as a kept one, nothing left behind.
-        with tempfile.TemporaryDirectory(prefix="convbench-machines-") as tmp:
-            store = Path(tmp) / "results.duckdb"
-            ids = [done.run_id for done in import_runs(store, args.run_dirs)]
-            with connect(store) as con:
-                c = compare_machines(con, ids, _filters(args))
-    else:
-        with connect(args.store) as con:
-            c = compare_machines(con, args.runs or [], _filters(args))
+    c = _machine_comparison(args)
     head = [f"m{i}: machine {m.machine_id} {m.summary}\n    run {r.run_id[:12]} {r.started} commit "
             f"{commit_label(r.git_commit, r.git_dirty)}; roofs {r.roofs}"
             for i, (r, m) in enumerate(c.runs)]
