@@ -4,6 +4,7 @@ skipped with a reason, bad names and a missing manifest as user errors."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -212,6 +213,18 @@ def test_unknown_names_list_valid_ones(tiny_manifest):
         BenchOptions(device="tpu")
     with pytest.raises(UserError, match="batches"):
         BenchOptions(batches=(0,))
+
+
+def test_suites_option_reaches_the_bench_options(tmp_path, capsys):
+    from convbench.cli import main
+    from convbench.cli.options import add_bench_args, bench_options
+
+    assert main(["bench", "--out", str(tmp_path), "--suites", "latency", "nope"]) == 2
+    assert "unknown suite(s) 'nope'; valid: latency, audit" in capsys.readouterr().err
+    parser = argparse.ArgumentParser()
+    add_bench_args(parser)
+    parser.add_argument("--out", default=".")
+    assert bench_options(parser.parse_args(["--suites", "memory", "latency"])).suite_list == ("latency", "memory")
 
 
 def test_default_matrix_from_tiny_manifest(tiny_manifest):

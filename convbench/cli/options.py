@@ -56,6 +56,8 @@ def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True) -> N
         g.add_argument("--models", nargs="+", metavar="NAME", help="lesson convnets (default: all in the manifest)")
         g.add_argument("--variants", nargs="+", metavar="NAME", help="variants (default: all in the manifest)")
     g.add_argument("--runtimes", nargs="+", metavar="NAME", help="runtimes (default: the default matrix)")
+    g.add_argument("--suites", nargs="+", metavar="NAME",
+                   help="suites to run (default: all: latency audit layers memory scaling pipeline)")
     g.add_argument("--device", choices=["cpu", "gpu", "all"], default="cpu", help="cpu, gpu or all (default cpu)")
     g.add_argument("--batches", nargs="+", type=int, metavar="N", help="batch sizes (default 1 8 32 128)")
     g.add_argument("--mlflow", metavar="URI", help="also log the run to this MLflow tracking server "
@@ -83,5 +85,5 @@ def bench_options(args):
     from convbench.benchmarks.bench import BenchOptions
 
     return BenchOptions(quick=args.quick, models=tuple(args.models or ()), variants=tuple(args.variants or ()),
-                        runtimes=tuple(args.runtimes or ()), device=args.device, batches=tuple(args.batches or ()),
-                        out=args.out)
+                        runtimes=tuple(args.runtimes or ()), suites=tuple(args.suites or ()), device=args.device,
+                        batches=tuple(args.batches or ()), out=args.out)
