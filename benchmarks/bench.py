@@ -226,8 +226,9 @@ def check_store(out: Path) -> None:
     not a store, in use): a UserError now rather than after minutes of measuring."""
     from convbench.store.db import connect, store_path
 
-    if store_path(out).is_file():
-        with connect(store_path(out)):
+    store = store_path(out)
+    if store.is_file():
+        with connect(store):   # connecting checks the file and its schema
             pass
 
 

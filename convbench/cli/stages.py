@@ -154,7 +154,7 @@ def _cmd_run(args) -> int:
     # Every option is checked before the first model trains: a typo fails in a second.
     config, options = optimize_config(args, QUICK_SIDES if args.quick else SIDES), bench_options(args)
     tracker = _mlflow_client(args)
-    check_store(args.out)
+    check_store(args.out)   # before training and optimizing (minutes); bench checks again before measuring
     with folder_lock(args.out, "run"):
         # The stages' own tables stay out: the report has them, the console a short summary.
         _, failed = _optimize(args, config, tables=False)

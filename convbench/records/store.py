@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convbench.records.results import cpu_name
+
 STORE_SCHEMA = "convbench.store/3"  # 2: roofs per precision replace the SGEMM peaks; 3: machines.cpu_id
 STORE_FILE = "results.duckdb"
 
@@ -30,8 +32,6 @@ class StoredMachine:
     @property
     def short(self) -> str:
         """CPU, cores and GPU: what tells machines apart in a table of runs."""
-        from convbench.records.results import cpu_name
-
         return f"{cpu_name(self.cpu_model, self.cpu_id)}, {self.usable_cores} cores, {self.gpu_name or 'no GPU'}"
 
 
