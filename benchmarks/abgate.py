@@ -18,13 +18,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from convbench import classes
+from convbench.core import classes
 from convbench.benchmarks.interleave import InterleaveBudget, time_interleaved
-from convbench.errors import UserError
-from convbench.formats import family
-from convbench.paired import BOOTSTRAP_RESAMPLES, accuracy_verdict, latency_verdict, mcnemar, median_ratio
-from convbench.records import MANIFEST_FILE, ArtifactRecord, Manifest, read_manifest
-from convbench.records.gate import INTERLEAVED_FILE, InterleavedRun, PairedAccuracy, PairedLatency
+from convbench.core.errors import UserError
+from convbench.core.formats import family
+from convbench.core.paired import BOOTSTRAP_RESAMPLES, accuracy_verdict, latency_verdict, mcnemar, median_ratio
+from convbench.core.records import MANIFEST_FILE, ArtifactRecord, Manifest, read_manifest
+from convbench.core.records.gate import INTERLEAVED_FILE, InterleavedRun, PairedAccuracy, PairedLatency
 
 GATE_BATCH, GATE_THREADS, GATE_DEVICE = 1, 1, "cpu"
 GATE_RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}   # the first of matrix.PRIMARY_RUNTIMES
@@ -103,8 +103,8 @@ def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
     from convbench.benchmarks.bench import BenchOptions, validate_names
     from convbench.benchmarks.machine import machine_info
     from convbench.benchmarks.suite import BenchContext, _git
-    from convbench.fingerprint import sha256_file
-    from convbench.records import write_record
+    from convbench.core.fingerprint import sha256_file
+    from convbench.core.records import write_record
 
     base_m, change_m = read_manifest(manifest_path(options.base)), read_manifest(manifest_path(options.change))
     if base_m.dataset.fingerprint != change_m.dataset.fingerprint:
@@ -153,7 +153,7 @@ def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
 
 def _measure(row: GateRow, base_m: Manifest, change_m: Manifest, context, options: GateOptions,
              change_hook: ChangeHook | None) -> tuple[PairedLatency, PairedAccuracy | None]:
-    from convbench.runtimes import get_runtime
+    from convbench.core.runtimes import get_runtime
 
     runtime = get_runtime(row.runtime)
     runtime.import_modules()
@@ -190,6 +190,6 @@ def _measure(row: GateRow, base_m: Manifest, change_m: Manifest, context, option
 
 
 def _runtime_versions(rows: list[GateRow]) -> dict[str, str]:
-    from convbench.runtimes import get_runtime
+    from convbench.core.runtimes import get_runtime
 
     return {name: get_runtime(name).version() for name in dict.fromkeys(r.runtime for r in rows)}

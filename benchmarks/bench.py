@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
 
-from convbench import quiet
+from convbench.core import quiet
 from convbench.benchmarks.harness import RoundBudget
 from convbench.benchmarks.matrix import DEFAULT_BATCHES, QUICK_BATCHES
 from convbench.benchmarks.progress import run_with_progress
-from convbench.errors import UserError
-from convbench.fsutil import make_temp_dir, publish_dir
-from convbench.records import (BENCH_FILE, MANIFEST_FILE, Manifest, TrainedRecord, finish_bench_file, read_manifest,
-                               write_manifest)
+from convbench.core.errors import UserError
+from convbench.core.fsutil import make_temp_dir, publish_dir
+from convbench.core.records import (BENCH_FILE, MANIFEST_FILE, Manifest, TrainedRecord, finish_bench_file,
+                                    read_manifest, write_manifest)
 
 SUITES = ("latency", "audit", "layers", "memory", "scaling", "pipeline")  # also the order they run in
 DEVICES = ("cpu", "gpu", "all")
@@ -81,7 +81,7 @@ class BenchOptions:
             raise UserError(f"unknown suite(s) {', '.join(map(repr, unknown))}; valid: {', '.join(SUITES)}")
         if self.row_time_s is not None and not self.row_time_s > 0:
             raise UserError(f"row time {self.row_time_s}: must be > 0 seconds")
-        from convbench.runtimes import get_runtimes
+        from convbench.core.runtimes import get_runtimes
 
         get_runtimes(self.runtimes)  # UserError listing the valid names
 
@@ -187,7 +187,7 @@ def run_bench_with_folder(options: BenchOptions, tables: bool = True) -> tuple[i
     The folder is filled under a temporary name and renamed when bench.json is complete, so
     runs/ never holds a half-written run."""
     from convbench.benchmarks.summary import print_summary
-    from convbench.records import load_run
+    from convbench.core.records import load_run
 
     manifest = read_manifest(options.manifest_path)  # UserError: run `convbench optimize` first
     validate_names(options, manifest)

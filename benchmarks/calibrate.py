@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from convbench.benchmarks.abgate import GateOptions, run_interleaved
-from convbench.records import write_record
-from convbench.records.gate import CALIBRATION_FILE, IMPROVED, NOISE, GateCalibration
-from convbench.runtimes.base import Session
-from convbench.tables import print_lines
+from convbench.core.records import write_record
+from convbench.core.records.gate import CALIBRATION_FILE, IMPROVED, NOISE, GateCalibration
+from convbench.core.runtimes.base import Session
+from convbench.core.tables import print_lines
 
 INJECTION = ("the change side's session is wrapped: after each run() it spins on time.perf_counter() for "
              "{pct:g} % of the base session's median call, measured on the same inputs right before the row "

@@ -17,8 +17,8 @@ from convbench.benchmarks import matrix
 from convbench.benchmarks.bench import SUITES, BenchOptions, validate_names
 from convbench.benchmarks.results import apply_roofs
 from convbench.benchmarks.suite import BenchContext
-from convbench.errors import UserError
-from convbench.records import RunRecord, Skip, read_manifest, to_jsonable
+from convbench.core.errors import UserError
+from convbench.core.records import RunRecord, Skip, read_manifest, to_jsonable
 
 STATE = pytest.StashKey[dict]()
 

@@ -5,7 +5,7 @@ assumed about a CPU family: a precision whose instruction is not in the flags ge
 from __future__ import annotations
 
 from convbench.benchmarks.machine import cpuinfo
-from convbench.records import TheoreticalPeak
+from convbench.core.records import TheoreticalPeak
 
 # (flag, precision, instruction, ops per instruction), the widest first for each precision.
 # One MAC = 2 ops. Without VNNI, int8 takes three instructions (vpmaddubsw + vpmaddwd + vpaddd)

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from convbench import classes
-from convbench.records import CachingAudit, LatencyStats, OutputAudit, OverheadAudit
+from convbench.core import classes
+from convbench.core.records import CachingAudit, LatencyStats, OutputAudit, OverheadAudit
 
 # pedantic(target, setup, rounds) -> per-round seconds. pytest-benchmark's fixture in the suites,
 # a plain loop (plain_pedantic) in unit tests and for the harness-overhead comparison.

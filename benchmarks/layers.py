@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.records import LayerTiming
+from convbench.core.records import LayerTiming
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def sample_input(shape, seed: int = 0) -> np.ndarray:
 
 def profile_tflite(path, threads: int = 1, x: np.ndarray | None = None, budget_s: float = 1.5) -> LayerProfile:
     from convbench.benchmarks import tflite_graph as tg
-    from convbench.runtimes.int8_io import quantize_input
+    from convbench.core.runtimes.int8_io import quantize_input
 
     path = Path(path)
     model = tg.read_model(path)
@@ -164,7 +164,7 @@ def profile(path, threads: int = 1, budget_s: float = 1.5, onnx_method: str = "p
 
 
 def main(argv=None) -> None:
-    from convbench.tables import print_lines, print_table
+    from convbench.core.tables import print_lines, print_table
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", type=Path)

@@ -7,7 +7,7 @@ import os
 import platform
 from pathlib import Path
 
-from convbench.records import MachineInfo
+from convbench.core.records import MachineInfo
 
 # Flags that decide which kernels TF/XNNPACK/ORT pick: VNNI is what makes int8 fast.
 FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_int8",
@@ -61,7 +61,7 @@ def machine_info() -> MachineInfo:
     import psutil
     from threadpoolctl import threadpool_info
 
-    from convbench.runtimes.gpu import gpu_driver_version, gpu_names
+    from convbench.core.runtimes.gpu import gpu_driver_version, gpu_names
 
     cpu = cpuinfo()
     flags = cpu_flags(cpu)

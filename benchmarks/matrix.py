@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from convbench.formats import family
+from convbench.core.formats import family
 from convbench.optimize import scaling
-from convbench.records import ArtifactRecord, Manifest
-from convbench.runtimes import RUNTIMES, Plan
+from convbench.core.records import ArtifactRecord, Manifest
+from convbench.core.runtimes import RUNTIMES, Plan
 
 TF_RUNTIMES = ("keras_eager", "tf_function", "tf_xla")
 DEFAULT_BATCHES = (1, 8, 32, 128)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.errors import UserError
+from convbench.core.errors import UserError
 
 TIMEOUT_S = 600
 
@@ -68,13 +68,13 @@ def _reset_peak_rss() -> bool:
 
 
 def _gpu_memory_mib(runtime) -> tuple[float | None, str | None]:
-    from convbench.runtimes.keras_tf import KerasRuntime
+    from convbench.core.runtimes.keras_tf import KerasRuntime
 
     if isinstance(runtime, KerasRuntime):
-        from convbench.tfsetup import tf
+        from convbench.core.tfsetup import tf
 
         return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20, "tensorflow peak"
-    from convbench.runtimes.gpu import nvml_process_used_mib
+    from convbench.core.runtimes.gpu import nvml_process_used_mib
 
     used = nvml_process_used_mib()
     return used, (None if used is None else "nvml process used, after runs")
@@ -93,7 +93,7 @@ def _child_main(argv: list[str]) -> dict:
     p.add_argument("--baseline", action="store_true", help="only import the runtime's modules")
     args = p.parse_args(argv)
 
-    from convbench.runtimes import get_runtime
+    from convbench.core.runtimes import get_runtime
 
     runtime = get_runtime(args.runtime)
     if args.baseline:
@@ -128,7 +128,7 @@ def _run_child(args: list[str], what: str) -> dict:
     if proc.returncode == 0 and "peak_rss_mib" in out:
         return out
     if "error" in out:
-        from convbench.runtimes import DeviceUnavailable
+        from convbench.core.runtimes import DeviceUnavailable
 
         raise (DeviceUnavailable if out.get("error_type") == "DeviceUnavailable" else UserError)(out["error"])
     raise RuntimeError(f"memory child for {what} exited {proc.returncode}:\n{proc.stderr[-3000:]}")

@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from convbench.progress import Progress
+from convbench.core.progress import Progress
 
 PROGRESS_FD_ENV = "CONVBENCH_PROGRESS_FD"
 LABEL_CHARS = 48                        # of the current row's id beside the bar: the bar keeps its width

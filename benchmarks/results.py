@@ -10,11 +10,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from convbench import classes
+from convbench.core import classes
 from convbench.benchmarks.artifact_ops import ArtifactOps
 from convbench.benchmarks.harness import LatencyRun
 from convbench.benchmarks.matrix import Case
-from convbench.records import (OPS_COUNT, LatencyResult, LatencyStats, MemoryPhase, MemoryResult, Result, RunRoofs,
+from convbench.core.records import (OPS_COUNT, LatencyResult, LatencyStats, MemoryPhase, MemoryResult, Result, RunRoofs,
                                Skip, from_jsonable, to_jsonable)
 
 ROOFED_KINDS = ("latency", "scaling_latency")   # the rows divided by a roof

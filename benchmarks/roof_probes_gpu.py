@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from convbench.benchmarks.roof_probes import Probe
-from convbench.records import BandwidthMeasurement, DeviceRoofs
+from convbench.core.records import BandwidthMeasurement, DeviceRoofs
 
 GEMM_N = 4096                    # 137 Gop per call: milliseconds on any data-centre GPU
 TRIAD_ELEMENTS = 64 * 2**20      # 3 x 256 MiB fp32 arrays, beyond any GPU's L2
@@ -74,7 +74,7 @@ def _ort_bound(graph, inputs: dict[str, np.ndarray]):
 
 
 def _tf_probes() -> tuple[list[Probe], list[BandwidthMeasurement]]:
-    from convbench.tfsetup import tf
+    from convbench.core.tfsetup import tf
 
     if not tf.config.list_physical_devices("GPU"):
         raise RuntimeError("TensorFlow sees no GPU (CPU-only wheel? install with `make gpu-env`)")

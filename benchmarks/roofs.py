@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 
 from convbench.benchmarks.cpu_peak import theoretical_peaks  # noqa: E402
 from convbench.benchmarks.machine import FLAGS_OF_INTEREST, cpu_flags, cpuinfo, usable_cores  # noqa: E402
-from convbench.records import (BandwidthMeasurement, DeviceRoofs, RoofMeasurement, RunRoofs,  # noqa: E402
+from convbench.core.records import (BandwidthMeasurement, DeviceRoofs, RoofMeasurement, RunRoofs,  # noqa: E402
                                read_record, write_record)
 
 GEMM_MKN = (512, 1024, 1024)    # 1.07 Gop: 4 ms fp32 / 1 ms int8 on one Zen 5 core; far beyond L2
@@ -171,7 +171,7 @@ def _l3_bytes() -> int:
 
 def measure_roofs(devices=("cpu",), budget: RoofBudget = DEFAULT_BUDGET) -> RunRoofs:
     """Every device's roofs (as `at_start`); a device without roofs is listed with the reason."""
-    from convbench.runtimes.gpu import gpu_available
+    from convbench.core.runtimes.gpu import gpu_available
 
     found, missing = [], {}
     if "cpu" in devices:
@@ -218,7 +218,7 @@ def summary_lines(roofs: DeviceRoofs) -> list[str]:
 
 
 def main(argv=None) -> None:
-    from convbench.tables import print_lines
+    from convbench.core.tables import print_lines
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", nargs="+", choices=["cpu", "gpu"], default=["cpu"])

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from convbench.benchmarks.artifact_ops import ArtifactOps, count_file
-from convbench.errors import UserError
-from convbench.fingerprint import sha256_file
-from convbench.formats import family
-from convbench.records import Manifest, RunRecord, RunRoofs, TrainedRecord, relative_path
+from convbench.core.errors import UserError
+from convbench.core.fingerprint import sha256_file
+from convbench.core.formats import family
+from convbench.core.records import Manifest, RunRecord, RunRoofs, TrainedRecord, relative_path
 
 def _git(*args: str) -> str | None:
     """git's answer in the package's folder, None where it is not a checkout or git is missing."""
@@ -73,8 +73,8 @@ class BenchContext:
     @cached_property
     def record(self) -> RunRecord:
         from convbench.benchmarks.machine import machine_info
-        from convbench.fingerprint import FINGERPRINT_PACKAGES, library_versions
-        from convbench.runtimes import RUNTIMES
+        from convbench.core.fingerprint import FINGERPRINT_PACKAGES, library_versions
+        from convbench.core.runtimes import RUNTIMES
 
         options = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self.options).items()}
         return RunRecord(
@@ -151,7 +151,7 @@ def pool_count(batch: int, test_images: int = 256) -> int:
 
 def runnable_runtime(case):
     """The row's runtime, or pytest.skip with the reason (a failed artifact, no GPU here)."""
-    from convbench.runtimes import RUNTIMES
+    from convbench.core.runtimes import RUNTIMES
 
     if case.skip:
         pytest.skip(case.skip)
@@ -181,7 +181,7 @@ def check_file(case) -> None:
 
 def load_session(case):
     """Skip rows that cannot run here (with the reason), else load: (session, load seconds)."""
-    from convbench.runtimes import DeviceUnavailable
+    from convbench.core.runtimes import DeviceUnavailable
 
     runtime = runnable_runtime(case)
     check_file(case)
@@ -198,7 +198,7 @@ def load_session(case):
 
 def session_info(case, session) -> dict:
     """Where the row really ran: the device and providers the session got, and the version."""
-    from convbench.runtimes import RUNTIMES
+    from convbench.core.runtimes import RUNTIMES
 
     return dict(device_used=session.device_used, providers=list(session.providers),
                 runtime_version=RUNTIMES[case.runtime].version())

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter
 
 from convbench.benchmarks.matrix import TF_RUNTIMES
-from convbench.records import BenchRun
-from convbench.records.roofs import PRECISIONS
-from convbench.tables import print_lines, print_table
+from convbench.core.records import BenchRun
+from convbench.core.records.roofs import PRECISIONS
+from convbench.core.tables import print_lines, print_table
 
 BUSY_FRACTION = 0.2  # foreign CPU share above which a row is reported as timed on a busy machine
 ROOF_DRIFT = 0.15  # start/end roof change above which the run is reported as timed on shared cores

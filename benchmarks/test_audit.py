@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from convbench.benchmarks.harness import measure_caching, measure_overhead, pytest_benchmark_pedantic
 from convbench.benchmarks.suite import ForeignCpu, load_session, pool_count, session_info
-from convbench.records import AuditResult, to_jsonable
+from convbench.core.records import AuditResult, to_jsonable
 
 CACHING_INPUTS, CACHING_REPEATS = 40, 5  # 200 timed calls
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from convbench.benchmarks.harness import measure_latency, pytest_benchmark_pedantic
 from convbench.benchmarks.results import accuracy_fields, latency_result
 from convbench.benchmarks.suite import ForeignCpu, load_session, pool_count, session_info
-from convbench.records import to_jsonable
+from convbench.core.records import to_jsonable
 
 
 def test_latency(benchmark, latency_case, bench):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from convbench.benchmarks.layers import profile
 from convbench.benchmarks.suite import ForeignCpu, check_file, runnable_runtime
-from convbench.records import OPS_COUNT, LayerProfileResult, to_jsonable
+from convbench.core.records import OPS_COUNT, LayerProfileResult, to_jsonable
 
 # The bar, plus the method's own resolution per layer (half the measured per-invoke
 # overhead for LiteRT's single-op models, 0.5 µs per node for ORT's profiler). Zen 5, 1 thread:

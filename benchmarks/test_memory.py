@@ -9,8 +9,8 @@ import pytest
 from convbench.benchmarks.memory import measure_baseline_rss_mib, measure_peak_rss_batches
 from convbench.benchmarks.results import memory_result
 from convbench.benchmarks.suite import check_file, runnable_runtime
-from convbench.records import to_jsonable
-from convbench.runtimes import DeviceUnavailable
+from convbench.core.records import to_jsonable
+from convbench.core.runtimes import DeviceUnavailable
 
 
 def test_memory(benchmark, memory_case, bench):

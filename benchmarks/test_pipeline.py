@@ -4,7 +4,7 @@ parallel map (AUTOTUNE), alone and feeding a consumer that spends 2 ms per batch
 from __future__ import annotations
 
 from convbench.benchmarks.tfdata import MAP_WORK, MAX_IMAGES, PIPELINES, build_pipeline, run_epoch
-from convbench.records import LatencyStats, PipelineResult, to_jsonable
+from convbench.core.records import LatencyStats, PipelineResult, to_jsonable
 
 ROUNDS = 5  # timed epochs (after one untimed epoch that also fills the cache)
 QUICK_ROUNDS = 2

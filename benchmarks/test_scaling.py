@@ -14,7 +14,7 @@ from convbench.benchmarks.memory import measure_baseline_rss_mib, measure_peak_r
 from convbench.benchmarks.results import accuracy_fields, latency_result, memory_result
 from convbench.benchmarks.suite import load_session, runnable_runtime, session_info
 from convbench.optimize.scaling import CHANNELS
-from convbench.records import ScalingLatency, ScalingMemory, to_jsonable
+from convbench.core.records import ScalingLatency, ScalingMemory, to_jsonable
 
 
 @pytest.fixture(scope="session")

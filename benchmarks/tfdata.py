@@ -24,7 +24,7 @@ MAP_WORK = (f"resize {RESIZE_TO}x{RESIZE_TO} bicubic, to RGB, standardize | "
 
 
 def build_pipeline(name: str, x: np.ndarray, y: np.ndarray, batch: int):
-    from convbench.tfsetup import tf
+    from convbench.core.tfsetup import tf
 
     parallel, cache, prefetch = PIPELINES[name]
     calls = tf.data.AUTOTUNE if parallel else None

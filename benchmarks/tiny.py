@@ -36,7 +36,7 @@ def build_tiny_artifacts(folder: Path) -> TinyArtifacts:
     if all(p.exists() for p in (art.keras, art.tflite, art.tflite_int8, art.onnx)):
         return art
     folder.mkdir(parents=True, exist_ok=True)
-    from convbench.tfsetup import keras, tf
+    from convbench.core.tfsetup import keras, tf
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
@@ -76,12 +76,12 @@ def write_tiny_manifest(out: Path, n_test: int = 64) -> Path:
     import hashlib
     import io
 
-    from convbench import classes
-    from convbench.fingerprint import sha256_file
+    from convbench.core import classes
+    from convbench.core.fingerprint import sha256_file
     from convbench.models.data import Dataset
-    from convbench.records import (MANIFEST_FILE, ArtifactRecord, Manifest, TrainedRecord, Verification,
+    from convbench.core.records import (MANIFEST_FILE, ArtifactRecord, Manifest, TrainedRecord, Verification,
                                    write_manifest, write_record)
-    from convbench.runtimes import get_runtime
+    from convbench.core.runtimes import get_runtime
 
     out = Path(out)
     art = build_tiny_artifacts(out / "tiny_artifacts")

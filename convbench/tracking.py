@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from convbench.errors import UserError
+from convbench.core.errors import UserError
 
 EXPERIMENT = "convbench"
 HEADLINES = ("p50_ms", "accuracy", "fraction_of_roof", "peak_rss_mib")   # StoredResult columns
@@ -47,7 +47,7 @@ def log_run(c, run_dir: Path, experiment: str = EXPERIMENT) -> str:
     """Log the run folder `run_dir` as one MLflow run; returns its MLflow run id."""
     from mlflow.entities import Metric, Param, RunTag
 
-    from convbench.records import load_run
+    from convbench.core.records import load_run
     from convbench.store.rows import run_id, stored_result
 
     run = load_run(run_dir)

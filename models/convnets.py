@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from collections.abc import Callable
 
-from convbench.errors import UserError
-from convbench.tfsetup import keras
+from convbench.core.errors import UserError
+from convbench.core.tfsetup import keras
 
 layers = keras.layers
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.errors import UserError
-from convbench.records import DatasetInfo, from_jsonable, to_jsonable
+from convbench.core.errors import UserError
+from convbench.core.records import DatasetInfo, from_jsonable, to_jsonable
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 # Images per class a stratified split needs: train, validation and test each get some of
@@ -87,7 +87,7 @@ class Dataset:
 
     def save(self, path: Path) -> None:
         """One .npz holding every split, so later stages reuse the exact arrays (atomic)."""
-        from convbench.fsutil import write_bytes_atomic
+        from convbench.core.fsutil import write_bytes_atomic
         import io
 
         buf = io.BytesIO()

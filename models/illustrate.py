@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.fsutil import write_bytes_atomic
+from convbench.core.fsutil import write_bytes_atomic
 from convbench.models.flops import is_kind, is_model
-from convbench.tfsetup import tf
+from convbench.core.tfsetup import tf
 
 STRIDES = ((1, "SAME"), (2, "SAME"), (2, "VALID"), (3, "VALID"))
 

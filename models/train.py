@@ -12,18 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench import classes
-from convbench.errors import UserError
-from convbench.fingerprint import FINGERPRINT_PACKAGES, code_of, fingerprint, library_versions
-from convbench.fsutil import atomic_dir, write_bytes_atomic
+from convbench.core import classes
+from convbench.core.errors import UserError
+from convbench.core.fingerprint import FINGERPRINT_PACKAGES, code_of, fingerprint, library_versions
+from convbench.core.fsutil import atomic_dir, write_bytes_atomic
 from convbench.models.convnets import LessonConvnet, get_convnets, make_base, strip_augmentation
 from convbench.models.data import DataConfig, Dataset, load_dataset
 from convbench.models.flops import count_flops
 from convbench.models.illustrate import write_illustrations
-from convbench.records import BaseRecord, TrainedRecord, read_record, write_record
-from convbench.runtimes.keras_tf import load_keras_safely
-from convbench.tfsetup import keras, seed_everything, tf
-from convbench.workers import Job, run_jobs, tick, tf_intra_op_threads
+from convbench.core.records import BaseRecord, TrainedRecord, read_record, write_record
+from convbench.core.runtimes.keras_tf import load_keras_safely
+from convbench.core.tfsetup import keras, seed_everything, tf
+from convbench.core.workers import Job, run_jobs, tick, tf_intra_op_threads
 
 
 @dataclass(frozen=True)

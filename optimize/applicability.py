@@ -8,7 +8,7 @@ that meets an op it has no kernel for says so when it runs (errors.NotApplicable
 
 from __future__ import annotations
 
-from convbench.tfsetup import is_keras3
+from convbench.core.tfsetup import is_keras3
 
 WRAPPED_KINDS = ("Conv2D", "Dense")   # what techniques.py wraps for pruning, clustering and QAT
 

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from convbench.errors import NotApplicable
-from convbench.fsutil import write_bytes_atomic
-from convbench.records import SelectiveSearch
-from convbench.tfsetup import is_keras3, keras, tf
+from convbench.core.errors import NotApplicable
+from convbench.core.fsutil import write_bytes_atomic
+from convbench.core.records import SelectiveSearch
+from convbench.core.tfsetup import is_keras3, keras, tf
 
 ONNX_OPSET = 17          # tf2onnx 1.17 supports opsets 11-18
 TFLITE_MODES = ("fp32", "dynamic", "fp16", "int8", "int8_io")

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench import classes
-from convbench.fingerprint import FINGERPRINT_PACKAGES, code_of, fingerprint, library_versions
+from convbench.core import classes
+from convbench.core.fingerprint import FINGERPRINT_PACKAGES, code_of, fingerprint, library_versions
 from convbench.models.data import Dataset
 from convbench.models.flops import count_flops
 from convbench.models.train import TrainConfig, TrainedModel, cached_trained, save_trained
 from convbench.optimize import model_file, own_model
 from convbench.optimize.own_model import load_own_model
-from convbench.records import ModelSource, TrainedRecord
-from convbench.workers import tf_intra_op_threads
+from convbench.core.records import ModelSource, TrainedRecord
+from convbench.core.workers import tf_intra_op_threads
 
 # Below this multiple of chance the model most likely expects other pixels than convbench's
 # [0, 1] scaling (or other classes): said in the record's notes and printed.

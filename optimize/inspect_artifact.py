@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.formats import family_of_path
-from convbench.records import WeightStats
+from convbench.core.formats import family_of_path
+from convbench.core.records import WeightStats
 
 # Ops whose weight inputs are the model's parameters (input 1: kernel, input 2: bias).
 TFLITE_WEIGHT_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}

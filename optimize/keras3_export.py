@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.fsutil import write_bytes_atomic
+from convbench.core.fsutil import write_bytes_atomic
 from convbench.optimize import export
 
 

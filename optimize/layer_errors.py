@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.formats import family, get_format
+from convbench.core.formats import family, get_format
 from convbench.optimize import quant_error
 from convbench.optimize.variants import VARIANTS, Variant
-from convbench.records import ArtifactRecord, VariantRecord
+from convbench.core.records import ArtifactRecord, VariantRecord
 
 
 def reference(variant: Variant, fmt: str, produced: dict[str, Path],

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.fsutil import write_bytes_atomic
+from convbench.core.fsutil import write_bytes_atomic
 
 # recipe name -> the ai_edge_quantizer.recipe function that builds it
 RECIPES = {

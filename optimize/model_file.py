@@ -11,8 +11,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from convbench.errors import UserError
-from convbench.fingerprint import sha256_path
+from convbench.core.errors import UserError
+from convbench.core.fingerprint import sha256_path
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")     # a local file header; an empty archive

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from convbench.errors import UserError
+from convbench.core.errors import UserError
 from convbench.optimize.model_file import ModelFile, inspect_model_file
 
 # Layers that pass their input through unchanged at inference: the activation is behind them.
@@ -63,10 +63,10 @@ def load_own_model(path, data_input_shape=None, data_num_classes: int | None = N
 def _load(info: ModelFile):
     try:
         if info.framework == "keras3":
-            from convbench.tfsetup import import_keras3
+            from convbench.core.tfsetup import import_keras3
 
             return import_keras3().models.load_model(info.path, compile=False, safe_mode=True)
-        from convbench.tfsetup import keras
+        from convbench.core.tfsetup import keras
 
         return keras.models.load_model(info.path, compile=False, safe_mode=True)
     except UserError:

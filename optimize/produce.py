@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from convbench import classes
-from convbench.errors import NotApplicable
-from convbench.fingerprint import code_of, fingerprint, library_versions, sha256_file
-from convbench.formats import family, file_name
-from convbench.fsutil import atomic_dir
+from convbench.core import classes
+from convbench.core.errors import NotApplicable
+from convbench.core.fingerprint import code_of, fingerprint, library_versions, sha256_file
+from convbench.core.formats import family, file_name
+from convbench.core.fsutil import atomic_dir
 from convbench.models.convnets import strip_augmentation
 from convbench.models.data import Dataset
 from convbench.models.train import TrainedModel
@@ -29,11 +29,11 @@ from convbench.optimize import (export, inspect_artifact, keras3_export, layer_e
 from convbench.optimize.export import EXPORTERS, ExportInputs, Exported
 from convbench.optimize.techniques import TECHNIQUES, FineTune, TechniqueResult
 from convbench.optimize.variants import VARIANTS, Variant, is_parent
-from convbench.records import ArtifactRecord, TrainedRecord, VariantRecord, Verification, read_record, write_record
-from convbench.runtimes import runtime_for
-from convbench.runtimes.keras_tf import load_keras_safely
-from convbench.tfsetup import keras, seed_everything
-from convbench.workers import tf_intra_op_threads
+from convbench.core.records import ArtifactRecord, TrainedRecord, VariantRecord, Verification, read_record, write_record
+from convbench.core.runtimes import runtime_for
+from convbench.core.runtimes.keras_tf import load_keras_safely
+from convbench.core.tfsetup import keras, seed_everything
+from convbench.core.workers import tf_intra_op_threads
 
 if TYPE_CHECKING:
     from convbench.optimize.stage import OptimizeConfig

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench import classes
-from convbench.records import LayerError
+from convbench.core import classes
+from convbench.core.records import LayerError
 
 # DELEGATE: with preserve_all_tensors, XNNPACK adds one delegate node per op after the model's
 # own ops (same output tensors); the model's ops name the layers.
@@ -126,7 +126,7 @@ def _tflite_layers(interp) -> list[Layer]:
 def _tflite_run(path: Path, xs: np.ndarray):
     from ai_edge_litert.interpreter import Interpreter
 
-    from convbench.runtimes.int8_io import dequantize_output, quantize_input
+    from convbench.core.runtimes.int8_io import dequantize_output, quantize_input
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -256,8 +256,8 @@ def main(argv=None) -> None:
 
         xs = Dataset.load(args.data).x_val[: args.n]
     else:
-        from convbench.runtimes import runtime_for
-        from convbench.formats import family_of_path
+        from convbench.core.runtimes import runtime_for
+        from convbench.core.formats import family_of_path
 
         shape = runtime_for(family_of_path(args.reference)).load(args.reference).input_shape[1:]
         xs = np.random.default_rng(0).random((args.n, *shape), dtype=np.float32)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.formats import file_name
-from convbench.records import ScalingRecord, read_record, write_record
+from convbench.core.formats import file_name
+from convbench.core.records import ScalingRecord, read_record, write_record
 
 FORMATS = ("tflite_fp32", "tflite_int8", "onnx_fp32", "onnx_int8")
 CALIBRATION_SAMPLES = 8  # random images in [0, 1): the weights are random too, ranges only need to exist
@@ -23,7 +23,7 @@ CHANNELS = 3  # the Kaggle course's 128x128x3 images; every side uses 3 channels
 
 
 def scaling_fingerprint(arch: str, input_shape, num_classes: int) -> str:
-    from convbench.fingerprint import code_of, fingerprint, library_versions
+    from convbench.core.fingerprint import code_of, fingerprint, library_versions
     from convbench.models.convnets import CONVNETS
     from convbench.optimize import export
 
@@ -38,7 +38,7 @@ def scaling_fingerprint(arch: str, input_shape, num_classes: int) -> str:
 
 def get_scaling_artifacts(root: Path, arch: str, side: int, channels: int, num_classes: int) -> ScalingRecord:
     """The four files for (arch, side), built once and then read from the cache folder."""
-    from convbench.fsutil import atomic_dir
+    from convbench.core.fsutil import atomic_dir
     from convbench.models.convnets import CONVNETS, get_convnets
 
     get_convnets([arch])  # UserError listing the valid names
@@ -52,7 +52,7 @@ def get_scaling_artifacts(root: Path, arch: str, side: int, channels: int, num_c
     from convbench.models.convnets import strip_augmentation
     from convbench.models.flops import count_flops
     from convbench.optimize.export import EXPORTERS, ExportInputs
-    from convbench.tfsetup import keras
+    from convbench.core.tfsetup import keras
 
     keras.utils.set_random_seed(SEED)
     # lesson1 without its pretrained base: build() makes a fresh, randomly initialised one.
@@ -73,7 +73,7 @@ def get_scaling_artifacts(root: Path, arch: str, side: int, channels: int, num_c
 
 def scaling_job(root: Path, arch: str, side: int, num_classes: int) -> ScalingRecord:
     """One (architecture, side), in an optimize worker: ticks once when its files exist."""
-    from convbench.workers import tick
+    from convbench.core.workers import tick
 
     artifacts = get_scaling_artifacts(root, arch, side, CHANNELS, num_classes)
     tick(f"{arch}@{side}px")

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from convbench import classes
-from convbench.records import RankedLayer, SelectionStep, SelectiveSearch
+from convbench.core import classes
+from convbench.core.records import RankedLayer, SelectionStep, SelectiveSearch
 
 DEFAULT_BUDGET_PP = 0.5   # percentage points of accuracy below fp32 that a selective variant may lose
 QUANTIZERS = ("tflite_converter", "litert_quantizer")
@@ -74,7 +74,7 @@ def build(quantizer: str, inputs, out_path: Path, fp32_path: Path) -> SelectiveS
     inputs: export.ExportInputs (model, calibration, validation, budget). fp32_path: the fp32
     .tflite (the reference, and the LiteRT Quantizer's input). Tries live in a scratch folder
     beside out_path, removed afterwards."""
-    from convbench.fsutil import write_bytes_atomic
+    from convbench.core.fsutil import write_bytes_atomic
     from convbench.optimize import litert_quantizer, quant_error
 
     if quantizer not in QUANTIZERS:
@@ -118,7 +118,7 @@ def build(quantizer: str, inputs, out_path: Path, fp32_path: Path) -> SelectiveS
 
 def _val_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
     """Through the runtime registry's LiteRT session: the same one that verifies and benchmarks."""
-    from convbench.runtimes import runtime_for
+    from convbench.core.runtimes import runtime_for
 
     return classes.accuracy(runtime_for("tflite").load(path, threads=1, batch=100).predict_all(x), y)
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, UTC
 from pathlib import Path
 
-from convbench.errors import UserError
-from convbench.fingerprint import library_versions
+from convbench.core.errors import UserError
+from convbench.core.fingerprint import library_versions
 from convbench.models.convnets import CONVNETS, get_convnets
 from convbench.models.train import TrainConfig, TrainedModel, data_path, prepare_data, train_one
 from convbench.optimize import scaling
@@ -22,8 +22,8 @@ from convbench.optimize.own_model import load_own_model, own_model_name
 from convbench.optimize.produce import ModelContext, keras_artifact, optimize_one
 from convbench.optimize.selective import DEFAULT_BUDGET_PP
 from convbench.optimize.variants import resolve_variants
-from convbench.records import MANIFEST_FILE, ArtifactRecord, Manifest, VariantRecord, read_manifest, write_manifest
-from convbench.workers import Job, run_jobs, tick
+from convbench.core.records import MANIFEST_FILE, ArtifactRecord, Manifest, VariantRecord, read_manifest, write_manifest
+from convbench.core.workers import Job, run_jobs, tick
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from convbench.records import ArtifactRecord, Manifest
-from convbench.tables import print_lines, print_table
+from convbench.core.records import ArtifactRecord, Manifest
+from convbench.core.tables import print_lines, print_table
 
 HEADERS = ("variant", "format", "accuracy %", "vs fp32 pp", "agree %", "KiB", "gzip KiB", "sparsity %")
 

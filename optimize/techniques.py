@@ -17,7 +17,7 @@ import numpy as np
 
 from convbench.models.convnets import AUGMENTATION_LAYERS, strip_augmentation
 from convbench.models.train import compile_and_fit
-from convbench.tfsetup import keras
+from convbench.core.tfsetup import keras
 
 WRAPPABLE = (keras.layers.Conv2D, keras.layers.Dense)
 

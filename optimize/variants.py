@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from convbench.errors import UserError
-from convbench.formats import FORMATS
+from convbench.core.errors import UserError
+from convbench.core.formats import FORMATS
 from convbench.optimize.techniques import TECHNIQUES, FineTune
 
 PRUNE_TUNE = FineTune(epochs=2, learning_rate=1e-3)      # TFMOT's pruning guide: 2 epochs, Adam default

@@ -1,5 +1,5 @@
 """Reports (report.md, report.html, recommendation.json) and the regression gate (stage 4).
-Every run is read through convbench.records.load_run; nothing here imports TensorFlow.
+Every run is read through convbench.core.records.load_run; nothing here imports TensorFlow.
 
     build.py        `convbench report RUN`: load the run, build the data model, write the files
     model.py        the data model, built once, in reading order (summary, roofline, notes, details)

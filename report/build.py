@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convbench.fsutil import write_bytes_atomic
-from convbench.records import RECOMMENDATION_FILE, load_run, write_record
+from convbench.core.fsutil import write_bytes_atomic
+from convbench.core.records import RECOMMENDATION_FILE, load_run, write_record
 from convbench.report.model import Report, build_model, draw_pngs
 from convbench.report.render import FIGURES_DIR, render
 

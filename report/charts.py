@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from convbench.formats import family
-from convbench.records import BenchRun
+from convbench.core.formats import family
+from convbench.core.records import BenchRun
 from convbench.report.rows import EAGER_RUNTIME, model_rows
 from convbench.report.significance import difference
-from convbench.runtimes import FP32_INT8
+from convbench.core.runtimes import FP32_INT8
 
 KERAS_BASELINE = "keras_fp32"
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
-from convbench.records import ArtifactRecord, BenchRun, LatencyResult, MemoryResult
+from convbench.core.records import ArtifactRecord, BenchRun, LatencyResult, MemoryResult
 from convbench.report.rows import eager_p50_ms, memory_of
 from convbench.report.significance import AccuracyDifference, difference
 

@@ -15,11 +15,11 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from convbench.errors import UserError
-from convbench.records import LatencyResult, load_run
-from convbench.records.gate import IMPROVED, NOISE, OK, REGRESSION
+from convbench.core.errors import UserError
+from convbench.core.records import LatencyResult, load_run
+from convbench.core.records.gate import IMPROVED, NOISE, OK, REGRESSION
 from convbench.report.rows import accuracy_drop_pp
-from convbench.tables import print_lines, print_table
+from convbench.core.tables import print_lines, print_table
 
 DEFAULT_THRESHOLD_PCT = 10.0     # between runs
 INTERLEAVED_THRESHOLD_PCT = 5.0  # interleaved A/B: calibrated by benchmarks/calibrate.py (README)

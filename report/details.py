@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from convbench.records import BenchRun
+from convbench.core.records import BenchRun
 from convbench.report.columns import COLUMNS, RowView
 from convbench.report.layers import LayerSection, layer_sections
 from convbench.report.post_training import skipped_table

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from convbench.records.results import cpu_name
+from convbench.core.records.results import cpu_name
 from convbench.report.figures import png, subplots
 from convbench.store.queries import History
 

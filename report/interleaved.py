@@ -4,8 +4,8 @@ was left out, and the result."""
 
 from __future__ import annotations
 
-from convbench.records.gate import IMPROVED, NOISE, REGRESSION, InterleavedRun, PairedLatency
-from convbench.tables import print_lines, print_table
+from convbench.core.records.gate import IMPROVED, NOISE, REGRESSION, InterleavedRun, PairedLatency
+from convbench.core.tables import print_lines, print_table
 
 
 def print_interleaved(run: InterleavedRun, path, file=None) -> None:

@@ -9,7 +9,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from convbench.records import BenchRun, LayerError, LayerProfileResult, LayerTiming
+from convbench.core.records import BenchRun, LayerError, LayerProfileResult, LayerTiming
 from convbench.report.rows import accuracy_drop_pp, fastest
 from convbench.report.table import Cell, Table, number_or_text
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.errors import UserError
-from convbench.records import BenchRun
+from convbench.core.errors import UserError
+from convbench.core.records import BenchRun
 from convbench.report.figures import Figure, png, subplots
 
 ILLUSTRATIONS_DIR = "illustrations"

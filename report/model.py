@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
 
-from convbench.records import PERCENTILE_METHOD, BenchRun, Recommendation
+from convbench.core.records import PERCENTILE_METHOD, BenchRun, Recommendation
 from convbench.report.charts import Chart, run_charts
 from convbench.report.details import ModelSection, filter_options, harness_table, model_sections
 from convbench.report.figures import Figure

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import InitVar, dataclass, field
 
-from convbench.records import ArtifactRecord, BenchRun
+from convbench.core.records import ArtifactRecord, BenchRun
 from convbench.report.layers import compression_layers
 from convbench.report.rows import accuracy_drop_pp, is_post_training, models, precision
 from convbench.report.table import Cell, Table, kib, pct, times, verdict

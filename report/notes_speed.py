@@ -4,7 +4,7 @@ optimization, int8 kernels, sparsity) and the data pipeline, each a claim and a 
 
 from __future__ import annotations
 
-from convbench.records import BenchRun
+from convbench.core.records import BenchRun
 from convbench.report.layers import hardware_layers
 from convbench.report.notes import Note
 from convbench.report.rows import fastest, model_rows, models

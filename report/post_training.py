@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from convbench.records import ArtifactRecord, BenchRun, LatencyResult
+from convbench.core.records import ArtifactRecord, BenchRun, LatencyResult
 from convbench.report.charts import pareto_front
 from convbench.report.rows import fastest, kib, model_rows, percent
 from convbench.report.table import Cell, Table

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
-from convbench.errors import UserError
-from convbench.records import BenchRun, LatencyResult, ModelRecommendation, Recommendation, RecommendedRow
+from convbench.core.errors import UserError
+from convbench.core.records import BenchRun, LatencyResult, ModelRecommendation, Recommendation, RecommendedRow
 from convbench.report.rows import accuracy_drop_pp, model_rows
 
 

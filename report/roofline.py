@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convbench.records import BenchRun, DeviceRoofs
-from convbench.records.roofs import PRECISIONS
+from convbench.core.records import BenchRun, DeviceRoofs
+from convbench.core.records.roofs import PRECISIONS
 from convbench.report.figures import Figure, png, subplots
 from convbench.report.rows import model_rows, precision
 from convbench.report.table import Cell, Table
@@ -119,7 +119,7 @@ def _points(run: BenchRun, device: str) -> list:
 def roofline_png(roofs: DeviceRoofs, rows: list) -> bytes | None:
     if not rows:
         return None
-    from convbench.formats import family
+    from convbench.core.formats import family
 
     fig, ax = subplots(figsize=(9, 4.8))
     xs = np.array([r.arithmetic_intensity for r in rows])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from convbench.formats import FORMATS
-from convbench.records import BenchRun, LatencyResult, MemoryResult
+from convbench.core.formats import FORMATS
+from convbench.core.records import BenchRun, LatencyResult, MemoryResult
 
 NULL_RUNTIME = "null"            # times the harness on a constant output: no model, no accuracy
 EAGER_RUNTIME = "keras_eager"    # the speed-up column's yardstick

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convbench.records import BenchRun, LatencyResult
+from convbench.core.records import BenchRun, LatencyResult
 from convbench.report.charts import Chart, latency_chart
 from convbench.report.recommend import pick_rows
 from convbench.report.rows import fastest, is_post_training, memory_of, model_rows, precision

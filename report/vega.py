@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from convbench.fsutil import write_bytes_atomic
+from convbench.core.fsutil import write_bytes_atomic
 from convbench.report.charts import Axis, Chart
 
 # (columns of panels, panel width, height): the first screen's chart sits beside its table;

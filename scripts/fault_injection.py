@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from convbench.errors import UserError
-from convbench.fingerprint import sha256_file
-from convbench.records import (MANIFEST_FILE, TrainedRecord, VariantRecord, load_run, read_manifest,
+from convbench.core.errors import UserError
+from convbench.core.fingerprint import sha256_file
+from convbench.core.records import (MANIFEST_FILE, TrainedRecord, VariantRecord, load_run, read_manifest,
                                read_record)
 
 SELECTION = ["--models", "lesson4_strided", "--epochs", "1", "--workers", "1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convbench.records import (BenchEntry, BenchFile, LatencyResult, LatencyStats, MachineInfo, MemoryPhase,
+from convbench.core.records import (BenchEntry, BenchFile, LatencyResult, LatencyStats, MachineInfo, MemoryPhase,
                                MemoryResult, OutputAudit, RunRecord, write_record)
 
 

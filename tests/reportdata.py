@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.records import (ArtifactRecord, BenchEntry, BenchFile, BenchRun, DatasetInfo, DeviceRoofs,
+from convbench.core.records import (ArtifactRecord, BenchEntry, BenchFile, BenchRun, DatasetInfo, DeviceRoofs,
                                LatencyResult, LatencyStats, MachineInfo, Manifest, MemoryPhase, MemoryResult,
                                OutputAudit, PipelineResult, RoofMeasurement, RunRecord, RunRoofs, ScalingLatency,
                                TrainedRecord, Verification, WeightStats, write_record)

@@ -19,9 +19,9 @@ from convbench.benchmarks.harness import (LatencyRun, RoundBudget, audit_caching
                                           measure_latency, measure_overhead, plain_pedantic)
 from convbench.benchmarks.artifact_ops import ArtifactOps
 from convbench.benchmarks.results import accuracy_fields, latency_result, with_roof
-from convbench.errors import UserError
-from convbench.records import DeviceRoofs, LatencyStats, OutputAudit, RoofMeasurement, RunRoofs, read_manifest
-from convbench.runtimes import RUNTIMES, Plans, gpu_available
+from convbench.core.errors import UserError
+from convbench.core.records import DeviceRoofs, LatencyStats, OutputAudit, RoofMeasurement, RunRoofs, read_manifest
+from convbench.core.runtimes import RUNTIMES, Plans, gpu_available
 
 HAS_GPU, _ = gpu_available()
 
@@ -270,7 +270,7 @@ def test_quick_and_filtered_matrix(tiny_manifest):
 
 
 def test_a_runtime_without_default_plans_runs_when_named(tiny_manifest, monkeypatch):
-    from convbench.runtimes.litert import LiteRTRuntime
+    from convbench.core.runtimes.litert import LiteRTRuntime
 
     extra = LiteRTRuntime("litert_extra", xnnpack=True, plans=Plans(in_default_matrix=False))
     monkeypatch.setitem(RUNTIMES, "litert_extra", extra)

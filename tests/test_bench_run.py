@@ -13,7 +13,7 @@ import pytest
 
 from convbench.benchmarks.bench import BENCH_LOG, BenchOptions, run_bench_with_folder
 from convbench.benchmarks.tiny import TINY_FLOPS
-from convbench.records import BENCH_FILE, MANIFEST_FILE, load_run, read_manifest
+from convbench.core.records import BENCH_FILE, MANIFEST_FILE, load_run, read_manifest
 from convbench.store.db import connect, store_path
 from convbench.store.queries import list_runs
 from convbench.store.rows import run_id
@@ -93,7 +93,7 @@ def test_a_copied_artifacts_folder_benchmarks_without_failures(tiny_out, tmp_pat
 
 
 def test_a_store_it_cannot_write_is_refused_before_measuring(tiny_out, tmp_path):
-    from convbench.errors import UserError
+    from convbench.core.errors import UserError
 
     out = tmp_path / "artifacts"
     shutil.copytree(tiny_out, out, ignore=shutil.ignore_patterns("runs", "results.duckdb"))

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from convbench.cli import main
-from convbench.fingerprint import sha256_file
-from convbench.tfsetup import import_keras3, keras
+from convbench.core.fingerprint import sha256_file
+from convbench.core.tfsetup import import_keras3, keras
 
 SHAPE = (16, 16, 1)        # the image folder at --image-size 16 --color-mode grayscale
 DATA_ARGS = ["--image-size", "16", "--color-mode", "grayscale", "--workers", "0"]

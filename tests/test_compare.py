@@ -11,8 +11,8 @@ import pytest
 
 from factories import bench_file, latency_bench, memory_bench, samples, write_run
 
-from convbench.errors import UserError
-from convbench.records import to_jsonable
+from convbench.core.errors import UserError
+from convbench.core.records import to_jsonable
 from convbench.report.compare import (IMPROVED, NOISE, OK, REGRESSION, Comparison, add_compare_arguments,
                                       compare_latency, compare_runs, format_table, main_compare, u_test_can_reach)
 

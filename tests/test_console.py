@@ -11,13 +11,13 @@ import subprocess
 import sys
 
 from convbench.benchmarks.progress import _show
-from convbench.progress import Progress
-from convbench.quiet import QUIET_ENV, VERBOSE_ENV
+from convbench.core.progress import Progress
+from convbench.core.quiet import QUIET_ENV, VERBOSE_ENV
 
 CHILD = r"""
 import logging, os, sys, warnings
 from pathlib import Path
-from convbench import quiet
+from convbench.core import quiet
 quiet.configure(sys.argv[2] == "verbose")
 with quiet.library_output_to(Path(sys.argv[1])):
     os.write(2, b"native noise on fd 2\n")                # what C++ code prints

@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convbench.errors import UserError
+from convbench.core.errors import UserError
 from convbench.models.convnets import AUGMENTATION_LAYERS, CONVNETS, get_convnets, strip_augmentation
 from convbench.models.flops import count_flops
-from convbench.tfsetup import keras
+from convbench.core.tfsetup import keras
 
 
 @pytest.mark.parametrize("name", sorted(CONVNETS))
 @pytest.mark.parametrize("num_classes", [2, 3])
 def test_every_convnet_builds_fits_and_predicts(name, num_classes):
     from convbench.models.train import compile_and_fit
-    from convbench.tfsetup import seed_everything
+    from convbench.core.tfsetup import seed_everything
 
     seed_everything(0)
     entry = CONVNETS[name]

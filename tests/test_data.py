@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from convbench.cli import main
-from convbench.errors import UserError
+from convbench.core.errors import UserError
 from convbench.models.data import DataConfig, Dataset, load_dataset
 from tests.conftest import write_image_folder
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from convbench.cli import main
-from convbench.records import read_manifest
+from convbench.core.records import read_manifest
 
 
 # A console line that a library printed, not convbench: C++ logs (absl/glog "I0000 00:00:..."

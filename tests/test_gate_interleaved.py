@@ -15,12 +15,12 @@ from convbench.benchmarks.abgate import GateOptions, gate_rows, run_interleaved
 from convbench.benchmarks.calibrate import SlowedSession, calibrate, median_call_s
 from convbench.benchmarks.interleave import InterleaveBudget, time_interleaved
 from convbench.cli import main
-from convbench.errors import UserError
-from convbench.paired import RatioEstimate, accuracy_verdict, block_ratios, latency_verdict, mcnemar, median_ratio
-from convbench.records import MANIFEST_FILE, read_manifest, read_record, write_manifest
-from convbench.records.gate import (CALIBRATION_FILE, IMPROVED, INTERLEAVED_FILE, NOISE, OK, REGRESSION,
+from convbench.core.errors import UserError
+from convbench.core.paired import RatioEstimate, accuracy_verdict, block_ratios, latency_verdict, mcnemar, median_ratio
+from convbench.core.records import MANIFEST_FILE, read_manifest, read_record, write_manifest
+from convbench.core.records.gate import (CALIBRATION_FILE, IMPROVED, INTERLEAVED_FILE, NOISE, OK, REGRESSION,
                                     GateCalibration, InterleavedRun)
-from convbench.runtimes.base import Session
+from convbench.core.runtimes.base import Session
 
 FAST = InterleaveBudget(row_time_s=0.05, min_blocks=10)
 
@@ -146,7 +146,7 @@ def test_busy_work_on_one_side_is_a_latency_regression(tiny, tmp_path):
 
 
 def test_slowed_session_adds_its_busy_work_to_every_call(tiny):
-    from convbench.runtimes import get_runtime
+    from convbench.core.runtimes import get_runtime
 
     manifest = read_manifest(tiny / MANIFEST_FILE)
     path = manifest.artifact_path(manifest.artifact("tiny", "tflite_fp32", "tflite_fp32"))

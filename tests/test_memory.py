@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from convbench.benchmarks.memory import measure_baseline_rss_mib, measure_peak_rss
-from convbench.runtimes import gpu_available
+from convbench.core.runtimes import gpu_available
 from convbench.benchmarks.tiny import build_tiny_artifacts
-from convbench.errors import UserError
+from convbench.core.errors import UserError
 
 
 @pytest.fixture(scope="session")

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 from convbench.cli import main
-from convbench.errors import UserError
-from convbench.formats import FORMATS
+from convbench.core.errors import UserError
+from convbench.core.formats import FORMATS
 from convbench.models.data import DataConfig, Dataset
 from convbench.models.train import TrainConfig
 from convbench.optimize.export import EXPORTERS, Exporter
 from convbench.optimize.inspect_artifact import artifact_weights
 from convbench.optimize.stage import OptimizeConfig, optimize_all
 from convbench.optimize.variants import VARIANTS, resolve_variants
-from convbench.records import read_manifest
-from convbench.tfsetup import keras
+from convbench.core.records import read_manifest
+from convbench.core.tfsetup import keras
 
 
 def tiny(image_folder, out, variants=()) -> OptimizeConfig:

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convbench import classes
-from convbench.errors import NotApplicable, UserError
-from convbench.formats import family_of_path
+from convbench.core import classes
+from convbench.core.errors import NotApplicable, UserError
+from convbench.core.formats import family_of_path
 from convbench.optimize import export, litert_quantizer, quant_error, selective
 from convbench.optimize.applicability import not_applicable
 from convbench.optimize.own_model import check_fits_data, load_own_model, own_model_name
-from convbench.runtimes import runtime_for
-from convbench.tfsetup import import_keras3, keras
+from convbench.core.runtimes import runtime_for
+from convbench.core.tfsetup import import_keras3, keras
 
 SHAPE = (8, 8, 1)
 X = np.random.default_rng(0).uniform(0, 1, (16, *SHAPE)).astype(np.float32)
@@ -193,7 +193,7 @@ def test_keras3_model_converts_to_tflite_that_agrees_by_either_path(files, tmp_p
 
 
 def test_the_keras_runtimes_load_a_keras3_file_with_safe_mode(files):
-    from convbench.runtimes import get_runtime
+    from convbench.core.runtimes import get_runtime
 
     model, _ = load_own_model(files / "k3.keras")
     session = get_runtime("tf_function").load(files / "k3.keras", batch=len(X))
@@ -268,7 +268,7 @@ def test_per_layer_error_and_both_paths_keep_the_named_layer_float(fp32_tflite, 
 
 
 def test_rank_layers_counts_only_the_error_a_layer_adds():
-    from convbench.records import LayerError
+    from convbench.core.records import LayerError
 
     def err(name, rel):
         return LayerError(name=name, op_type="OP", matched_by="name", snr_db=1.0, rel_l2=rel, max_abs=0.1)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from convbench.errors import UserError
-from convbench.fingerprint import code_of
-from convbench.records import (ArtifactRecord, DatasetInfo, Manifest, TrainedRecord, read_manifest, to_jsonable,
+from convbench.core.errors import UserError
+from convbench.core.fingerprint import code_of
+from convbench.core.records import (ArtifactRecord, DatasetInfo, Manifest, TrainedRecord, read_manifest, to_jsonable,
                                write_manifest)
 
 

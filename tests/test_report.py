@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from convbench.errors import UserError
-from convbench.records import BENCH_SCHEMA, BenchRun, Recommendation, load_run, read_record
+from convbench.core.errors import UserError
+from convbench.core.records import BENCH_SCHEMA, BenchRun, Recommendation, load_run, read_record
 from convbench.report.build import build_report
 from convbench.report.columns import COLUMNS
 from convbench.report.details import results_table

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convbench.records import (ArtifactRecord, BandwidthMeasurement, BenchRun, DatasetInfo, DeviceRoofs,
+from convbench.core.records import (ArtifactRecord, BandwidthMeasurement, BenchRun, DatasetInfo, DeviceRoofs,
                                LatencyResult, LatencyStats, LayerError, LayerProfileResult, LayerTiming, MachineInfo,
                                Manifest, OutputAudit, RoofMeasurement, RunRecord, RunRoofs, TrainedRecord)
 from convbench.report.layers import compression_layers, hardware_layers, layer_sections

@@ -15,7 +15,7 @@ from convbench.benchmarks import layer_ops as lo
 from convbench.benchmarks import tflite_graph as tg
 from convbench.benchmarks.bench import BenchOptions, run_bench_with_folder
 from convbench.benchmarks.results import apply_roofs
-from convbench.records import (DeviceRoofs, LatencyResult, LatencyStats, OutputAudit, RoofMeasurement, RunRoofs,
+from convbench.core.records import (DeviceRoofs, LatencyResult, LatencyStats, OutputAudit, RoofMeasurement, RunRoofs,
                                from_jsonable, load_run, to_jsonable)
 
 INPUT_SHAPE = (32, 32, 3)
@@ -36,7 +36,7 @@ def _flags() -> set[str]:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, Path]:
     """fp32 and int8 TFLite, fp32 and static QDQ ONNX of a two-conv net with 'same' padding."""
-    from convbench.tfsetup import keras, tf
+    from convbench.core.tfsetup import keras, tf
 
     folder = tmp_path_factory.mktemp("roofline")
     keras.utils.set_random_seed(0)

@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from convbench.formats import family_of_path
-from convbench.runtimes import RUNTIMES, DeviceUnavailable, get_runtimes, gpu_available
+from convbench.core.formats import family_of_path
+from convbench.core.runtimes import RUNTIMES, DeviceUnavailable, get_runtimes, gpu_available
 from convbench.benchmarks.tiny import build_tiny_artifacts, sample_input
-from convbench.errors import UserError
+from convbench.core.errors import UserError
 
 CPU_RUNTIMES = [name for name, r in RUNTIMES.items() if "cpu" in r.devices]
 TF_RUNTIMES = ("keras_eager", "tf_function", "tf_xla")
@@ -29,7 +29,7 @@ def tiny(tmp_path_factory):
 @pytest.fixture(scope="session")
 def reference(tiny):
     """Keras's own answer on a batch of 4, computed without the runtime layer."""
-    from convbench.tfsetup import keras
+    from convbench.core.tfsetup import keras
 
     model = keras.models.load_model(tiny.keras, compile=False)
     return model(sample_input(4), training=False).numpy()
@@ -153,7 +153,7 @@ def test_litert_and_ort_never_import_tensorflow(tiny):
     # A fresh interpreter: this test process has TensorFlow loaded already.
     code = (
         "import json, sys\n"
-        "from convbench.runtimes import RUNTIMES\n"
+        "from convbench.core.runtimes import RUNTIMES\n"
         "from convbench.benchmarks.tiny import sample_input\n"
         f"RUNTIMES['litert'].load({str(tiny.tflite)!r}, threads=1).predict(sample_input(1))\n"
         f"RUNTIMES['onnxruntime'].load({str(tiny.onnx)!r}, threads=1).predict(sample_input(1))\n"

@@ -15,16 +15,16 @@ import time
 import pytest
 
 from convbench.cli import main
-from convbench.errors import UserError
-from convbench.fsutil import atomic_dir, remove_stale_temporaries, write_bytes_atomic
-from convbench.lock import folder_lock
+from convbench.core.errors import UserError
+from convbench.core.fsutil import atomic_dir, remove_stale_temporaries, write_bytes_atomic
+from convbench.core.lock import folder_lock
 
 
 def test_a_hostile_h5_named_keras_is_refused_without_running_its_lambda(tmp_path):
     """An HDF5 model with a Lambda layer, saved as `inference.keras`: the legacy loader would
     run the lambda's bytecode (ignoring safe_mode). The runtime refuses the file unread."""
-    from convbench.runtimes import RUNTIMES
-    from convbench.tfsetup import keras
+    from convbench.core.runtimes import RUNTIMES
+    from convbench.core.tfsetup import keras
 
     marker = tmp_path / "pwned"
     target = str(marker)  # a str: the HDF5 writer serializes the lambda's closure
@@ -42,8 +42,8 @@ def test_a_hostile_h5_named_keras_is_refused_without_running_its_lambda(tmp_path
 
 
 def test_a_lambda_in_a_zip_keras_file_is_refused_by_safe_mode(tmp_path):
-    from convbench.runtimes import RUNTIMES
-    from convbench.tfsetup import keras
+    from convbench.core.runtimes import RUNTIMES
+    from convbench.core.tfsetup import keras
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: x * 2)])
     model.save(tmp_path / "lambda.keras")
@@ -65,7 +65,7 @@ def test_stale_temporaries_of_killed_runs_are_removed(tmp_path):
     with folder_lock(tmp_path, "test"):
         pass
     assert all(p.exists() for p in keep)
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.name.startswith(".") and p.name != ".convbench.lock"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.name.startswith(".") and p.name != ".convbench.core.lock"
                   and p.name != ".convbench.owner") == []
     assert remove_stale_temporaries(tmp_path / "missing") == []
 
@@ -73,7 +73,7 @@ def test_stale_temporaries_of_killed_runs_are_removed(tmp_path):
 def test_a_second_command_waits_for_the_lock_and_names_the_holder(tmp_path, capsys):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
-        from convbench.lock import folder_lock
+        from convbench.core.lock import folder_lock
         with folder_lock({str(tmp_path)!r}, "optimize"):
             open({str(tmp_path / "held")!r}, "w").close()
             time.sleep(30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from convbench.records import PERCENTILE_METHOD, LatencyStats, to_jsonable
+from convbench.core.records import PERCENTILE_METHOD, LatencyStats, to_jsonable
 
 
 def test_five_samples_exact():

@@ -11,8 +11,8 @@ import pytest
 from factories import latency_bench, memory_bench, samples, write_run
 
 from convbench.cli import main
-from convbench.errors import UserError
-from convbench.records import MachineInfo
+from convbench.core.errors import UserError
+from convbench.core.records import MachineInfo
 from convbench.store import rows as store_rows
 from convbench.store.db import connect, import_runs
 from convbench.store.queries import compare_machines, history, list_runs

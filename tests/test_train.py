@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from convbench.cli import main
-from convbench.fsutil import atomic_dir
+from convbench.core.fsutil import atomic_dir
 from convbench.models.data import DataConfig
 from convbench.models.train import TrainConfig, train_all
 
@@ -30,7 +30,7 @@ def weights_of(trained):
 
 @pytest.mark.slow
 def test_second_train_is_a_cache_hit_and_seed_change_a_miss(image_folder, tmp_path):
-    from convbench.records import TrainedRecord, read_record
+    from convbench.core.records import TrainedRecord, read_record
 
     _, first = train_all(tiny_config(image_folder, tmp_path), progress=False)
     _, again = train_all(tiny_config(image_folder, tmp_path), progress=False)
@@ -75,7 +75,7 @@ def test_a_kill_mid_write_leaves_no_finished_folder(tmp_path):
     writer = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from convbench.fsutil import atomic_dir
+        from convbench.core.fsutil import atomic_dir
         with atomic_dir(Path({str(final)!r})) as tmp:
             (tmp / "model.keras").write_bytes(b"half")
             (Path({str(tmp_path)!r}) / "started").touch()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from convbench.workers import Job, WorkerDied, run_jobs
+from convbench.core.workers import Job, WorkerDied, run_jobs
 
 
 @pytest.mark.parametrize("workers", [0, 2])

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from convbench.errors import UserError
+from convbench.core.errors import UserError
 
 # Each module has register(subparsers): add a command group by adding its module here.
 COMMAND_GROUPS = ("stages", "gate", "results")
@@ -28,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from convbench import quiet
-    from convbench.workers import WorkerDied
+    from convbench.core import quiet
+    from convbench.core.workers import WorkerDied
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -67,7 +67,7 @@ def library_log(args) -> Path | None:
 
 
 def _print_tail(log: Path | None, err) -> None:
-    from convbench import quiet
+    from convbench.core import quiet
 
     lines = quiet.tail(log)
     if lines:

@@ -40,8 +40,8 @@ def _add_interleaved_args(g) -> None:
 def gate_mode(base: Path, new: Path) -> str:
     """'runs' for two run folders / bench.json files, 'interleaved' for two manifests (files or
     artifacts folders); anything else, or one of each, is a UserError."""
-    from convbench.errors import UserError
-    from convbench.records import BENCH_FILE, MANIFEST_FILE
+    from convbench.core.errors import UserError
+    from convbench.core.records import BENCH_FILE, MANIFEST_FILE
 
     def kind(path: Path) -> str:
         if path.is_dir():
@@ -73,7 +73,7 @@ def _is_manifest(path: Path) -> bool:
 def _gate_options(args, base: Path, change: Path, threshold: float):
     from convbench.benchmarks.abgate import GateOptions
     from convbench.benchmarks.interleave import InterleaveBudget
-    from convbench.errors import UserError
+    from convbench.core.errors import UserError
 
     if not args.row_time > 0:
         raise UserError(f"--row-time {args.row_time}: must be > 0 seconds")
@@ -89,7 +89,7 @@ def _cmd_compare(args) -> int:
     if gate_mode(args.baseline, args.new) == "runs":
         return main_compare(args)
     from convbench.benchmarks.abgate import run_interleaved
-    from convbench.lock import folder_lock
+    from convbench.core.lock import folder_lock
     from convbench.report.interleaved import exit_code, print_interleaved
 
     threshold = INTERLEAVED_THRESHOLD_PCT if args.max_latency_regression is None else args.max_latency_regression
@@ -104,7 +104,7 @@ def _cmd_calibrate(args) -> int:
     from dataclasses import replace
 
     from convbench.benchmarks.calibrate import calibrate, print_calibration
-    from convbench.lock import folder_lock
+    from convbench.core.lock import folder_lock
 
     # Both sides are the same files: their accuracies are equal by construction, so no accuracy pass.
     options = replace(_gate_options(args, args.manifest, args.manifest, args.max_latency_regression), accuracy=False)

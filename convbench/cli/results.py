@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convbench.records.store import HISTORY_METRICS, STORE_FILE
+from convbench.core.records.store import HISTORY_METRICS, STORE_FILE
 
 
 def _add_store(p) -> None:
@@ -60,7 +60,7 @@ def register(sub) -> None:
 
 
 def _cmd_import(args) -> int:
-    from convbench.lock import folder_lock
+    from convbench.core.lock import folder_lock
     from convbench.store.db import import_runs
 
     with folder_lock(args.store.parent, "import"):
@@ -74,7 +74,7 @@ def _cmd_runs(args) -> int:
     from convbench.report.history import commit_label
     from convbench.store.db import connect
     from convbench.store.queries import list_runs
-    from convbench.tables import print_lines, print_table
+    from convbench.core.tables import print_lines, print_table
 
     with connect(args.store) as con:
         runs = list_runs(con)
@@ -87,11 +87,11 @@ def _cmd_runs(args) -> int:
 
 
 def _cmd_history(args) -> int:
-    from convbench.fsutil import write_bytes_atomic
+    from convbench.core.fsutil import write_bytes_atomic
     from convbench.report.history import commit_label, history_png
     from convbench.store.db import connect
     from convbench.store.queries import history
-    from convbench.tables import print_lines, print_table
+    from convbench.core.tables import print_lines, print_table
 
     with connect(args.store) as con:
         h = history(con, args.metric, _filters(args), args.machine)
@@ -113,7 +113,7 @@ def _machine_comparison(args):
     validation and run identity as `import`, nothing left behind), or those of --store."""
     import tempfile
 
-    from convbench.errors import UserError
+    from convbench.core.errors import UserError
     from convbench.store.db import connect, import_runs
     from convbench.store.queries import compare_machines
 
@@ -133,7 +133,7 @@ def _machine_comparison(args):
 
 def _cmd_machines(args) -> int:
     from convbench.report.history import commit_label
-    from convbench.tables import print_lines, print_table
+    from convbench.core.tables import print_lines, print_table
 
     c = _machine_comparison(args)
     head = [f"m{i}: machine {m.machine_id} {m.summary}\n    run {r.run_id[:12]} {r.started} commit "

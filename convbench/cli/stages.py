@@ -52,7 +52,7 @@ def register(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from convbench.lock import folder_lock
+    from convbench.core.lock import folder_lock
     from convbench.models.train import train_all
 
     config = train_config(args)
@@ -64,7 +64,7 @@ def _cmd_train(args) -> int:
 
 def _print_trained(dataset, trained: list, folders: list) -> None:
     """dataset: a DatasetInfo; trained: TrainedRecords, with the folders they are in."""
-    from convbench.tables import print_table
+    from convbench.core.tables import print_table
 
     rows = [[t.name, f"{t.test_accuracy:.2%}", f"{t.params:,}", f"{t.flops_per_image / 1e6:.2f}",
              "cached" if t.cached else
@@ -88,7 +88,7 @@ def _optimize(args, config, tables: bool = True) -> tuple[dict, bool]:
 
 
 def _cmd_optimize(args) -> int:
-    from convbench.lock import folder_lock
+    from convbench.core.lock import folder_lock
     from convbench.optimize.scaling import SIDES
 
     sides = SIDES if args.scaling_sides is None else tuple(args.scaling_sides)
@@ -111,7 +111,7 @@ def _mlflow_client(args):
 def _log_mlflow(tracker, run_dir, rc: int) -> int:
     if tracker is None or run_dir is None:
         return rc
-    from convbench import quiet
+    from convbench.core import quiet
     from convbench.tracking import log_run
 
     try:
@@ -125,7 +125,7 @@ def _log_mlflow(tracker, run_dir, rc: int) -> int:
 
 def _cmd_bench(args) -> int:
     from convbench.benchmarks.bench import run_bench_with_folder
-    from convbench.lock import folder_lock
+    from convbench.core.lock import folder_lock
 
     options, tracker = bench_options(args), _mlflow_client(args)
     with folder_lock(args.out, "bench"):
@@ -143,12 +143,12 @@ def _cmd_report(args) -> int:
 def _cmd_run(args) -> int:
     import time
 
-    from convbench import quiet
+    from convbench.core import quiet
     from convbench.benchmarks.bench import BENCH_LOG, check_store, run_bench_with_folder
-    from convbench.lock import folder_lock
+    from convbench.core.lock import folder_lock
     from convbench.optimize.scaling import QUICK_SIDES, SIDES
     from convbench.report.build import write_report
-    from convbench.tables import print_lines
+    from convbench.core.tables import print_lines
 
     started = time.perf_counter()
     # Every option is checked before the first model trains: a typo fails in a second.

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Iterator
 
-from convbench.errors import UserError
-from convbench.records import load_run
-from convbench.records.store import STORE_FILE, STORE_SCHEMA
+from convbench.core.errors import UserError
+from convbench.core.records import load_run
+from convbench.core.records.store import STORE_FILE, STORE_SCHEMA
 from convbench.store.rows import run_id, stored_machine, stored_result, stored_run
 from convbench.store.schema import MACHINES, RESULTS, RUNS, TABLES
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from convbench.errors import UserError
-from convbench.records.store import HISTORY_METRICS, StoredMachine, StoredResult, StoredRun
+from convbench.core.errors import UserError
+from convbench.core.records.store import HISTORY_METRICS, StoredMachine, StoredResult, StoredRun
 from convbench.store.schema import MACHINES, RESULTS, RUNS
 
 _RUN_AND_MACHINE = (f"SELECT {RUNS.select()}, {MACHINES.select()} FROM runs "

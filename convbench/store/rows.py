@@ -7,9 +7,9 @@ import hashlib
 import json
 from datetime import datetime, UTC
 
-from convbench.records import (AuditResult, BenchRun, LatencyResult, MachineInfo, MemoryResult, PipelineResult,
+from convbench.core.records import (AuditResult, BenchRun, LatencyResult, MachineInfo, MemoryResult, PipelineResult,
                                ScalingLatency, ScalingMemory, read_bench_file, to_jsonable)
-from convbench.records.store import StoredMachine, StoredResult, StoredRun
+from convbench.core.records.store import StoredMachine, StoredResult, StoredRun
 
 
 def run_id(run: BenchRun) -> str:

@@ -9,7 +9,7 @@ import types
 import typing
 from dataclasses import dataclass
 
-from convbench.records.store import StoredMachine, StoredResult, StoredRun
+from convbench.core.records.store import StoredMachine, StoredResult, StoredRun
 
 SQL_TYPES = {str: "VARCHAR", int: "BIGINT", float: "DOUBLE", bool: "BOOLEAN"}
 

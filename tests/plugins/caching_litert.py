@@ -2,7 +2,7 @@
 `-p caching_litert`: it makes the litert runtime return the last result again when the same
 input comes back, the fault the caching audit exists to catch."""
 
-from convbench.runtimes import RUNTIMES
+from convbench.core.runtimes import RUNTIMES
 
 
 def pytest_configure(config):

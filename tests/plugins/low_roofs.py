@@ -3,7 +3,7 @@
 row achieves, the fault the roof check exists to catch (a roof that is not an upper bound)."""
 
 from convbench.benchmarks.suite import BenchContext
-from convbench.records import DeviceRoofs, RoofMeasurement, RunRoofs
+from convbench.core.records import DeviceRoofs, RoofMeasurement, RunRoofs
 
 
 def pytest_configure(config):

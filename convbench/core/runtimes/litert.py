@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.runtimes.base import Plans, Runtime, Session, package_version, single_io
-from convbench.runtimes.int8_io import dequantize_output, quantize_input
+from convbench.core.runtimes.base import Plans, Runtime, Session, package_version, single_io
+from convbench.core.runtimes.int8_io import dequantize_output, quantize_input
 
 
 class LiteRTSession(Session):

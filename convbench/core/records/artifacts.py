@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from convbench.records.quantization import LayerError, SelectiveSearch
+from convbench.core.records.quantization import LayerError, SelectiveSearch
 
 MANIFEST_SCHEMA = "convbench.manifest/2"
 
@@ -210,7 +210,7 @@ class ScalingRecord:
     folder: Location = None
 
     def path(self, fmt: str) -> Path:
-        from convbench.formats import file_name
+        from convbench.core.formats import file_name
 
         return Path(self.folder) / file_name(fmt)
 

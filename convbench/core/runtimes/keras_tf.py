@@ -6,8 +6,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from convbench.runtimes.base import DeviceUnavailable, Plans, Runtime, Session, package_version
-from convbench.errors import UserError
+from convbench.core.runtimes.base import DeviceUnavailable, Plans, Runtime, Session, package_version
+from convbench.core.errors import UserError
 
 MODES = ("eager", "function", "xla")
 
@@ -31,7 +31,7 @@ def load_keras_safely(path: Path):
     folder): only the zip .keras format, with safe_mode, which refuses to deserialize Lambda
     layers' bytecode. An HDF5 file (whatever its name) or a SavedModel ignores safe_mode and can
     run code while loading, so neither is opened."""
-    from convbench.tfsetup import import_keras3, keras
+    from convbench.core.tfsetup import import_keras3, keras
 
     path = Path(path)
     if path.is_dir() or not zipfile.is_zipfile(path):
@@ -62,7 +62,7 @@ def keras_zip_version(path: Path) -> str:
 
 class KerasSession(Session):
     def __init__(self, path: Path, name: str, mode: str, device: str, batch: int):
-        from convbench.tfsetup import tf
+        from convbench.core.tfsetup import tf
 
         self._tf = tf
         self._device = "/GPU:0" if device == "gpu" else "/CPU:0"
@@ -110,17 +110,17 @@ class KerasRuntime(Runtime):
         return f"{package_version('tensorflow')}, {package_version('tf-keras')}"
 
     def import_modules(self) -> None:
-        import convbench.tfsetup  # noqa: F401  (TensorFlow + tf_keras, Keras 2 mode)
+        import convbench.core.tfsetup  # noqa: F401  (TensorFlow + tf_keras, Keras 2 mode)
 
     def _gpu_check(self) -> tuple[bool, str]:
-        from convbench.tfsetup import tf
+        from convbench.core.tfsetup import tf
 
         if not tf.config.list_physical_devices("GPU"):
             return False, f"{package_version('tensorflow')} sees no GPU (CPU-only wheel or CUDA libraries missing)"
         return True, ""
 
     def _load(self, path, device, threads, batch):
-        from convbench.tfsetup import tf
+        from convbench.core.tfsetup import tf
 
         _set_threads(tf, threads)
         return KerasSession(path, self.name, self.mode, device, batch)

@@ -85,7 +85,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
 def remove_stale_temporaries(root: Path) -> list[Path]:
     """Remove what killed runs left under `root`: hidden '*.tmp' files and folders made by the
     functions above (and the converters' '.scratch-*' files). Call it only while holding the
-    folder's lock (convbench.lock), so no live run's temporaries are touched."""
+    folder's lock (convbench.core.lock), so no live run's temporaries are touched."""
     removed = []
     root = Path(root)
     if not root.is_dir():

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 from filelock import FileLock, Timeout
 
-from convbench import quiet
+from convbench.core import quiet
 
-LOCK_FILE = ".convbench.lock"
+LOCK_FILE = ".convbench.core.lock"
 
 
 @contextlib.contextmanager
@@ -21,8 +21,8 @@ def folder_lock(folder: Path, command: str, wait_s: float | None = None) -> Iter
     """Hold the folder's lock for the block. If another convbench command holds it, print one
     line naming it and wait (`wait_s` None: as long as it takes; else give up with a UserError).
     While holding it, remove the temporaries that killed runs left behind."""
-    from convbench.errors import UserError
-    from convbench.fsutil import remove_stale_temporaries
+    from convbench.core.errors import UserError
+    from convbench.core.fsutil import remove_stale_temporaries
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from convbench.errors import UserError
-from convbench.formats import family_of_path
+from convbench.core.errors import UserError
+from convbench.core.formats import family_of_path
 
 DEVICES = ("cpu", "gpu")
 
@@ -135,7 +135,7 @@ class Runtime(abc.ABC):
         if device not in self.devices:
             return False, f"runtime {self.name!r} runs only on {'/'.join(self.devices)}, not {device!r}"
         if device == "gpu":
-            from convbench.runtimes.gpu import gpu_available
+            from convbench.core.runtimes.gpu import gpu_available
 
             ok, why = gpu_available()
             return self._gpu_check() if ok else (False, why)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
-from convbench import quiet
+from convbench.core import quiet
 
 TF_THREADS_PER_WORKER = 1
 # Peak RSS (VmHWM) of one worker in a cold default optimize (two model jobs, then scaling
@@ -66,7 +66,7 @@ def default_workers(n_jobs: int) -> int:
 
 def tf_intra_op_threads() -> int:
     """This process's TensorFlow intra-op thread setting (0 = TF's default, one per core)."""
-    from convbench.tfsetup import tf
+    from convbench.core.tfsetup import tf
 
     return tf.config.threading.get_intra_op_parallelism_threads()
 
@@ -75,7 +75,7 @@ def run_jobs(jobs: list[Job], workers: int | None, desc: str, progress: bool = T
     """Each job's return value, in job order. workers: None = default_workers(); 0 = run the
     jobs here, one after another (tests, debugging). Failing jobs do not stop the others: all
     finish (and cache what they made), then the first job's exception is raised."""
-    from convbench.progress import Progress
+    from convbench.core.progress import Progress
 
     if workers is None:
         workers = default_workers(len(jobs))
@@ -160,7 +160,7 @@ def _init_worker(ticks, stop, log_path) -> None:
     # Everything this worker's libraries print goes to the command's log, for the worker's life
     # (a worker has no output of its own: progress goes through the queue, results as returns).
     _WORKER_OUTPUT.enter_context(quiet.library_output_to(log_path, stdout_too=True))
-    from convbench.tfsetup import tf
+    from convbench.core.tfsetup import tf
 
     # Must run before the worker's first TensorFlow op, when TF creates its thread pools.
     tf.config.threading.set_intra_op_parallelism_threads(TF_THREADS_PER_WORKER)

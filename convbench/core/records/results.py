@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from convbench.records.roofs import RunRoofs
+from convbench.core.records.roofs import RunRoofs
 
 BENCH_SCHEMA = "convbench.bench/3"
 # A share of images, 0..1: out-of-range values in a file are a validation error, not a figure.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from convbench import quiet
+from convbench.core import quiet
 
 
 class Progress:

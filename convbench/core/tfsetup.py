@@ -33,7 +33,7 @@ def import_keras3():
     and convert through it; its backend must be TensorFlow (conversion traces a tf.function)."""
     import keras as keras3
 
-    from convbench.errors import UserError
+    from convbench.core.errors import UserError
 
     if not keras3.__version__.startswith("3."):
         raise RuntimeError(f"`import keras` gave Keras {keras3.__version__}, expected 3.x")

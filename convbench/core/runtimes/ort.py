@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.runtimes.base import DeviceUnavailable, Plans, Runtime, Session, package_version, single_io
-from convbench.errors import UserError
+from convbench.core.runtimes.base import DeviceUnavailable, Plans, Runtime, Session, package_version, single_io
+from convbench.core.errors import UserError
 
 GPU_EP = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from convbench.records.results import RowBase
+from convbench.core.records.results import RowBase
 
 
 @dataclass(kw_only=True)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from convbench.records.results import MachineInfo, RowBase
+from convbench.core.records.results import MachineInfo, RowBase
 
 INTERLEAVED_SCHEMA = "convbench.interleaved/1"
 INTERLEAVED_FILE = "interleaved.json"

@@ -15,7 +15,7 @@ OPS_COUNT = ("real-pixel ops: 2 x the multiply-accumulates of conv and dense lay
              "real input pixel (taps on the zero-padded border excluded), counted from the artifact file")
 PRECISIONS = ("fp32", "int8", "fp16", "bf16")
 ROOF_RULE = ("a row is divided by the fastest probe among the precisions its format may compute in "
-             "(convbench.formats), on at most the row's threads (runtime default: all usable cores), pooled over "
+             "(convbench.core.formats), on at most the row's threads (runtime default: all usable cores), pooled over "
              "the measurements before the first row and after the last")
 
 
@@ -110,7 +110,7 @@ class DeviceRoofs:
     def roof_for(self, fmt: str, threads: int | None) -> Roof | None:
         """The roof of a row of format `fmt` (ROOF_RULE); a format outside the registry gets
         the best roof of any precision."""
-        from convbench.formats import FORMATS
+        from convbench.core.formats import FORMATS
 
         known = FORMATS.get(fmt)
         return self.best(known.kernel_precisions if known else PRECISIONS, threads) or self.best(PRECISIONS, threads)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from convbench.errors import UserError
-from convbench.records.artifacts import ArtifactRecord, Manifest
-from convbench.records.io import BENCH_FILE, MANIFEST_FILE, read_bench_file, read_manifest, samples_s
-from convbench.records.results import RunRecord
+from convbench.core.errors import UserError
+from convbench.core.records.artifacts import ArtifactRecord, Manifest
+from convbench.core.records.io import BENCH_FILE, MANIFEST_FILE, read_bench_file, read_manifest, samples_s
+from convbench.core.records.results import RunRecord
 
 
 @dataclass

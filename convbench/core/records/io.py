@@ -13,11 +13,11 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from convbench.errors import UserError
-from convbench.fsutil import write_bytes_atomic
-from convbench.records.artifacts import MANIFEST_SCHEMA, ArtifactRecord, Manifest
-from convbench.records.layers import LayerProfileResult
-from convbench.records.results import (BENCH_SCHEMA, AuditResult, LatencyResult, MemoryResult, PipelineResult,
+from convbench.core.errors import UserError
+from convbench.core.fsutil import write_bytes_atomic
+from convbench.core.records.artifacts import MANIFEST_SCHEMA, ArtifactRecord, Manifest
+from convbench.core.records.layers import LayerProfileResult
+from convbench.core.records.results import (BENCH_SCHEMA, AuditResult, LatencyResult, MemoryResult, PipelineResult,
                                        RunRecord, ScalingLatency, ScalingMemory)
 
 T = TypeVar("T")

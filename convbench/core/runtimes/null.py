@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from convbench import __version__
-from convbench.formats import family_of_path
-from convbench.runtimes.base import Plans, Runtime, Session, single_io
+from convbench.core.formats import family_of_path
+from convbench.core.runtimes.base import Plans, Runtime, Session, single_io
 
 
 def _io_shapes(path: Path) -> tuple[tuple[int, ...], tuple[int, ...]]:

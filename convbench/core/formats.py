@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from convbench.errors import UserError
+from convbench.core.errors import UserError
 
 SUFFIXES = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}
 
@@ -29,7 +29,7 @@ class Format:
     @property
     def kernel_precisions(self) -> tuple[str, ...]:
         """The precisions whose roofs bound this format's rows: a row is divided by the best
-        roof among them (convbench.records.roofs), so no row can exceed 100 % on any CPU."""
+        roof among them (convbench.core.records.roofs), so no row can exceed 100 % on any CPU."""
         return self.may_run_in or (self.precision,)
 
 

@@ -5,13 +5,13 @@ Add a runtime: its module in this folder and one entry here."""
 
 from __future__ import annotations
 
-from convbench.errors import UserError
-from convbench.runtimes.base import DeviceUnavailable, Plan, Plans, Runtime, Session
-from convbench.runtimes.gpu import gpu_available
-from convbench.runtimes.keras_tf import KerasRuntime
-from convbench.runtimes.litert import LiteRTRuntime
-from convbench.runtimes.null import NullRuntime
-from convbench.runtimes.ort import OrtRuntime
+from convbench.core.errors import UserError
+from convbench.core.runtimes.base import DeviceUnavailable, Plan, Plans, Runtime, Session
+from convbench.core.runtimes.gpu import gpu_available
+from convbench.core.runtimes.keras_tf import KerasRuntime
+from convbench.core.runtimes.litert import LiteRTRuntime
+from convbench.core.runtimes.null import NullRuntime
+from convbench.core.runtimes.ort import OrtRuntime
 
 # Sized so that all four lesson convnets with every variant fit in a few minutes on 2 cores:
 # thread scaling and the no-XNNPACK / basic-ORT comparisons on the fp32 and int8 baselines only,

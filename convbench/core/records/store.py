@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convbench.records.results import cpu_name
+from convbench.core.records.results import cpu_name
 
 STORE_SCHEMA = "convbench.store/3"  # 2: roofs per precision replace the SGEMM peaks; 3: machines.cpu_id
 STORE_FILE = "results.duckdb"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convbench.records.gate import IMPROVED, NOISE, OK, REGRESSION
+from convbench.core.records.gate import IMPROVED, NOISE, OK, REGRESSION
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0  # fixed: the same samples give the same interval on every machine

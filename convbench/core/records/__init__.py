@@ -3,23 +3,23 @@
 Field names are spelled in these dataclasses and nowhere else: the stages construct records and
 read attributes. manifest.json and bench.json carry a schema version checked on every read."""
 
-from convbench.records.artifacts import (MANIFEST_SCHEMA, ArtifactRecord, BaseRecord, DatasetInfo, Manifest,
+from convbench.core.records.artifacts import (MANIFEST_SCHEMA, ArtifactRecord, BaseRecord, DatasetInfo, Manifest,
                                          ModelSource, ScalingRecord, TrainedRecord, Verification, VariantRecord,
                                          WeightStats, relative_path)
-from convbench.records.quantization import LayerError, RankedLayer, SelectionStep, SelectiveSearch
-from convbench.records.io import (BENCH_FILE, MANIFEST_FILE, BenchEntry, BenchFile, Result, finish_bench_file,
+from convbench.core.records.quantization import LayerError, RankedLayer, SelectionStep, SelectiveSearch
+from convbench.core.records.io import (BENCH_FILE, MANIFEST_FILE, BenchEntry, BenchFile, Result, finish_bench_file,
                                   from_jsonable, read_bench_file, read_json, read_manifest, read_record,
                                   to_jsonable, write_manifest, write_record)
-from convbench.records.layers import LayerProfileResult, LayerTiming
-from convbench.records.results import (BENCH_SCHEMA, PERCENTILE_METHOD, AuditResult, CachingAudit, ComputeFields,
+from convbench.core.records.layers import LayerProfileResult, LayerTiming
+from convbench.core.records.results import (BENCH_SCHEMA, PERCENTILE_METHOD, AuditResult, CachingAudit, ComputeFields,
                                        LatencyResult, LatencyStats, MachineInfo, MemoryPhase, MemoryResult,
                                        OutputAudit, OverheadAudit, PipelineResult, RowBase, RunRecord,
                                        ScalingLatency, ScalingMemory, Skip)
-from convbench.records.roofs import (OPS_COUNT, BandwidthMeasurement, DeviceRoofs, Roof, RoofMeasurement, RunRoofs,
+from convbench.core.records.roofs import (OPS_COUNT, BandwidthMeasurement, DeviceRoofs, Roof, RoofMeasurement, RunRoofs,
                                      TheoreticalPeak)
-from convbench.records.report import (RECOMMENDATION_FILE, RECOMMENDATION_SCHEMA, ModelRecommendation,
+from convbench.core.records.report import (RECOMMENDATION_FILE, RECOMMENDATION_SCHEMA, ModelRecommendation,
                                       Recommendation, RecommendedRow)
-from convbench.records.run import BenchRun, load_run, resolve_bench_json
+from convbench.core.records.run import BenchRun, load_run, resolve_bench_json
 
 __all__ = [
     "MANIFEST_SCHEMA", "BENCH_SCHEMA", "PERCENTILE_METHOD", "BENCH_FILE", "MANIFEST_FILE",
