@@ -33,13 +33,16 @@ $(TEST_STAMP): $(STAMP)
 		echo "could not install chromium: the browser test will skip"
 	touch $(TEST_STAMP)
 
-# The lint first (a second): pyflakes catches a name used but never imported, on paths no test reaches.
+# The lint first (a second): pyflakes catches a name used but never imported, on paths no test reaches;
+# then the layers (import-linter contracts in pyproject.toml).
 test: env $(TEST_STAMP)
 	$(BIN)/ruff check .
+	scripts/check_layers.sh $(BIN)/python
 	$(BIN)/python -m pytest -q tests
 
 lint: env $(TEST_STAMP)
 	$(BIN)/ruff check .
+	scripts/check_layers.sh $(BIN)/python
 
 # GPU machines: TensorFlow's CUDA wheels, and onnxruntime-gpu *replacing* onnxruntime
 # (both ship the `onnxruntime` module; installed together, one silently shadows the other).

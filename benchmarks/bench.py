@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, UTC
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from convbench.benchmarks.progress import run_with_progress
 from convbench.core.errors import UserError
 from convbench.core.fsutil import make_temp_dir, publish_dir
 from convbench.core.records import (BENCH_FILE, MANIFEST_FILE, Manifest, TrainedRecord, finish_bench_file,
-                                    read_manifest, write_manifest)
+                               read_manifest, write_manifest)
 
 SUITES = ("latency", "audit", "layers", "memory", "scaling", "pipeline")  # also the order they run in
 DEVICES = ("cpu", "gpu", "all")
@@ -40,22 +40,30 @@ def _names(value) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
 
 
+def _child(help_text: str) -> dict:
+    """Field metadata: the option travels to the suites' pytest child as --cb-<name> (conftest.py)."""
+    return {"child": help_text}
+
+
 @dataclass(frozen=True)
 class BenchOptions:
-    """What to benchmark. Empty tuples mean "all" (batches: the default list)."""
+    """What to benchmark, checked when built. Empty tuples mean "all" (batches: the default list).
+    The fields marked `_child` are the suites' pytest options too (benchmarks/conftest.py adds
+    them from here), so an option is defined once: a field here and its flag in cli/options.py."""
 
-    quick: bool = False
-    models: tuple[str, ...] = ()
-    variants: tuple[str, ...] = ()
-    runtimes: tuple[str, ...] = ()
-    device: str = "cpu"  # cpu | gpu | all
-    batches: tuple[int, ...] = ()
-    out: Path = Path("artifacts")  # the artifacts folder: manifest.json in, runs/<time>/ out
-    manifest: Path | None = None  # default: <out>/manifest.json
-    suites: tuple[str, ...] = ()  # subset of SUITES
-    row_time_s: float | None = None  # timed seconds per latency row (default 0.2, quick 0.05)
+    quick: bool = field(default=False, metadata=_child("the smaller quick matrix"))
+    models: tuple[str, ...] = field(default=(), metadata=_child("comma-separated models (default: the manifest's)"))
+    variants: tuple[str, ...] = field(default=(), metadata=_child("comma-separated variants (default: all)"))
+    runtimes: tuple[str, ...] = field(default=(), metadata=_child("comma-separated runtimes (default: the plans')"))
+    device: str = field(default="cpu", metadata=_child("cpu | gpu | all"))
+    batches: tuple[int, ...] = field(default=(), metadata=_child("comma-separated batch sizes (default 1,8,32,128)"))
+    out: Path = field(default=Path("artifacts"), metadata=_child("artifacts folder: manifest.json in, runs/ out"))
+    manifest: Path | None = field(default=None, metadata=_child("manifest path (default <out>/manifest.json)"))
+    suites: tuple[str, ...] = field(default=(), metadata=_child(f"comma-separated subset of {','.join(SUITES)}"))
+    row_time_s: float | None = field(default=None, metadata=_child("timed seconds per latency row "
+                                                                    "(default 0.2, quick 0.05)"))
     storage: Path | None = Path(".benchmarks")  # pytest-benchmark autosave folder; None: no autosave
-    pytest_args: tuple[str, ...] = field(default=())  # passed through, e.g. ("-k", "lesson5")
+    pytest_args: tuple[str, ...] = ()  # passed through, e.g. ("-k", "lesson5")
 
     def __post_init__(self) -> None:
         for name in ("models", "variants", "runtimes", "suites"):
@@ -79,11 +87,43 @@ class BenchOptions:
         unknown = [s for s in self.suites if s not in SUITES]
         if unknown:
             raise UserError(f"unknown suite(s) {', '.join(map(repr, unknown))}; valid: {', '.join(SUITES)}")
-        if self.row_time_s is not None and not self.row_time_s > 0:
-            raise UserError(f"row time {self.row_time_s}: must be > 0 seconds")
+        if self.row_time_s is not None:
+            try:
+                object.__setattr__(self, "row_time_s", float(self.row_time_s))
+            except ValueError:
+                raise UserError(f"row time {self.row_time_s!r}: expected seconds") from None
+            if not self.row_time_s > 0:
+                raise UserError(f"row time {self.row_time_s}: must be > 0 seconds")
         from convbench.core.runtimes import get_runtimes
 
         get_runtimes(self.runtimes)  # UserError listing the valid names
+
+    @classmethod
+    def child_fields(cls) -> list:
+        """The fields the pytest child takes as --cb-<name> options."""
+        return [f for f in fields(cls) if "child" in f.metadata]
+
+    @staticmethod
+    def child_flag(name: str) -> str:
+        return "--cb-" + name.replace("_", "-")
+
+    def to_pytest_args(self) -> list[str]:
+        """These options as the child's --cb-* arguments (the defaults left out)."""
+        args: list[str] = []
+        for f in self.child_fields():
+            value = getattr(self, f.name)
+            if value == f.default or value is None:
+                continue
+            if isinstance(value, bool):
+                args.append(self.child_flag(f.name))
+            else:
+                args += [self.child_flag(f.name), ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
+        return args
+
+    @classmethod
+    def from_pytest_config(cls, config) -> BenchOptions:
+        given = {f.name: config.getoption(f.name) for f in cls.child_fields()}
+        return cls(**{name: value for name, value in given.items() if value is not None})
 
     @property
     def manifest_path(self) -> Path:
@@ -108,27 +148,6 @@ class BenchOptions:
             return base
         return RoundBudget(self.row_time_s, base.min_rounds, base.max_rounds, base.warmup_calls, base.warmup_s)
 
-    # The suites read the options from pytest options (benchmarks/conftest.py defines them),
-    # so `python -m pytest benchmarks --cb-quick ...` works without this module.
-    def to_pytest_args(self) -> list[str]:
-        args = ["--cb-out", str(self.out), "--cb-device", self.device]
-        if self.quick:
-            args.append("--cb-quick")
-        for name in ("models", "variants", "runtimes", "suites", "batches"):
-            value = getattr(self, name)
-            if value:
-                args += [f"--cb-{name}", ",".join(map(str, value))]
-        if self.row_time_s is not None:
-            args += ["--cb-row-time", repr(self.row_time_s)]
-        return args
-
-    @classmethod
-    def from_pytest_config(cls, config) -> BenchOptions:
-        get = config.getoption
-        return cls(quick=get("cb_quick"), models=get("cb_models"), variants=get("cb_variants"),
-                   runtimes=get("cb_runtimes"), device=get("cb_device"), batches=get("cb_batches") or (),
-                   out=Path(get("cb_out")), manifest=get("cb_manifest"), suites=get("cb_suites"),
-                   row_time_s=get("cb_row_time"))
 
 def validate_names(options: BenchOptions, manifest: Manifest) -> None:
     """Models and variants must be in the manifest (runtimes are checked by BenchOptions)."""
@@ -166,7 +185,7 @@ def pytest_command(options: BenchOptions, manifest: Path, run_dir: Path, raw_jso
            "-p", "no:xdist",  # benchmarks never run in parallel workers
            "-p", "no:cacheprovider", "--import-mode=importlib",
            "--benchmark-json", str(raw_json), "--benchmark-disable-gc", "--benchmark-quiet",
-           "-r", "fEs", *options.to_pytest_args(), "--cb-manifest", str(manifest), "--cb-run-dir", str(run_dir)]
+           "-r", "fEs", *replace(options, manifest=manifest).to_pytest_args(), "--cb-run-dir", str(run_dir)]
     if options.storage is not None:
         cmd += ["--benchmark-autosave", "--benchmark-save-data",
                 f"--benchmark-storage=file://{Path(options.storage).resolve()}"]
@@ -191,7 +210,6 @@ def run_bench_with_folder(options: BenchOptions, tables: bool = True) -> tuple[i
 
     manifest = read_manifest(options.manifest_path)  # UserError: run `convbench optimize` first
     validate_names(options, manifest)
-    check_store(options.out)
     final = Path(options.out) / "runs" / _run_name(options.out)
     tmp = make_temp_dir(final)
     try:
@@ -218,34 +236,7 @@ def run_bench_with_folder(options: BenchOptions, tables: bool = True) -> tuple[i
         _say(f"convbench bench: pytest exited {rc}", final / BENCH_LOG)
     print_summary(load_run(final), tables)
     print(f"\nfull results: {final / BENCH_FILE}")
-    return _store(options, rc, final), final
-
-
-def check_store(out: Path) -> None:
-    """A store already in the artifacts folder that this convbench cannot write (another schema,
-    not a store, in use): a UserError now rather than after minutes of measuring."""
-    from convbench.store.db import connect, store_path
-
-    store = store_path(out)
-    if store.is_file():
-        with connect(store):   # connecting checks the file and its schema
-            pass
-
-
-def _store(options: BenchOptions, rc: int, run_dir: Path) -> int:
-    """Add the published run to the artifacts folder's results store; a store that cannot take
-    it leaves the run folder as it is, says how to store it later, and makes the exit status 1."""
-    from convbench.store.db import import_runs, store_path
-
-    store = store_path(options.out)
-    try:
-        (done,) = import_runs(store, [run_dir])
-    except UserError as exc:
-        print(f"convbench bench: the run was not stored ({exc}); `convbench import {run_dir}` stores it later",
-              file=sys.stderr)
-        return rc or 1
-    print(f"stored as run {done.run_id[:12]} in {store}")
-    return rc
+    return rc, final
 
 
 def _say(line: str, log: Path) -> None:

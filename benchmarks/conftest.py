@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from convbench.benchmarks import matrix
-from convbench.benchmarks.bench import SUITES, BenchOptions, validate_names
+from convbench.benchmarks.bench import BenchOptions, validate_names
 from convbench.benchmarks.results import apply_roofs
 from convbench.benchmarks.suite import BenchContext
 from convbench.core.errors import UserError
@@ -24,18 +24,14 @@ STATE = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser):
-    g = parser.getgroup("convbench", "convbench benchmark matrix (see benchmarks/bench.py)")
-    g.addoption("--cb-out", default="artifacts", help="artifacts folder (manifest.json, scaling cache)")
-    g.addoption("--cb-manifest", default=None, help="manifest path (default <out>/manifest.json)")
+    g = parser.getgroup("convbench", "convbench benchmark matrix (`convbench bench` passes these; see BenchOptions)")
+    for f in BenchOptions.child_fields():
+        flag = BenchOptions.child_flag(f.name)
+        if f.type in (bool, "bool"):
+            g.addoption(flag, dest=f.name, action="store_true", default=None, help=f.metadata["child"])
+        else:
+            g.addoption(flag, dest=f.name, default=None, help=f.metadata["child"])
     g.addoption("--cb-run-dir", default=None, help="run folder that row paths are relative to (default: cwd)")
-    g.addoption("--cb-quick", action="store_true", help="the smaller quick matrix")
-    g.addoption("--cb-models", default="", help="comma-separated lesson convnets (default: all in the manifest)")
-    g.addoption("--cb-variants", default="", help="comma-separated variants (default: all)")
-    g.addoption("--cb-runtimes", default="", help="comma-separated runtimes (default: the plan's)")
-    g.addoption("--cb-device", default="cpu", choices=["cpu", "gpu", "all"])
-    g.addoption("--cb-batches", default="", help="comma-separated batch sizes (default 1,8,32,128)")
-    g.addoption("--cb-suites", default="", help=f"comma-separated subset of {','.join(SUITES)}")
-    g.addoption("--cb-row-time", type=float, default=None, help="timed seconds per latency row")
 
 
 def pytest_configure(config):

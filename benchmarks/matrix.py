@@ -6,26 +6,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from convbench.core.formats import family
-from convbench.optimize import scaling
+from convbench.core.formats import FP32_BASELINES, TFLITE_FP32, family
 from convbench.core.records import ArtifactRecord, Manifest
-from convbench.core.runtimes import RUNTIMES, Plan
+from convbench.core.runtimes import RUNTIMES, Plan, family_runtimes
 
-TF_RUNTIMES = ("keras_eager", "tf_function", "tf_xla")
+TF_RUNTIMES = family_runtimes("keras")
 DEFAULT_BATCHES = (1, 8, 32, 128)
 QUICK_BATCHES = (1, 32)
 KERAS_BATCHES = (1, 32)  # TF rows are 10-50x slower: two batches are enough to place them
-# Memory and audits run one runtime per artifact family: the first of these that is selected.
-PRIMARY_RUNTIMES = {"tflite": ("litert", "litert_noxnnpack"),
-                    "onnx": ("onnxruntime", "onnxruntime_basic", "onnxruntime_trt"),
-                    "keras": TF_RUNTIMES}
-QUICK_MEMORY_FORMATS = ("tflite_fp32", "onnx_fp32")
-AUDIT_FORMATS = (("tflite_fp32", "litert"), ("onnx_fp32", "onnxruntime"))
+QUICK_MEMORY_FORMATS = FP32_BASELINES
+AUDIT_FORMATS = FP32_BASELINES   # on their family's primary runtime
 AUDITS = ("caching", "harness_overhead")
 
-SCALING_FORMATS = (("tflite_fp32", "litert"), ("tflite_int8", "litert"),
-                   ("onnx_fp32", "onnxruntime"), ("onnx_int8", "onnxruntime"))
+SCALING_FORMATS = ("tflite_fp32", "tflite_int8", "onnx_fp32", "onnx_int8")   # on their family's primary runtime
 QUICK_SCALING_FORMATS = SCALING_FORMATS[:2]
+QUICK_SCALING_SIDES = 2   # --quick: the smallest two sides the optimize stage built
 
 # Per-layer latency (the layers suite): the main variants' LiteRT and ONNX files, batch 1, one
 # thread. Not on more threads: there the time between nodes (thread-pool handoffs) is in no
@@ -35,7 +30,7 @@ QUICK_SCALING_FORMATS = SCALING_FORMATS[:2]
 LAYER_VARIANTS = ("tflite_fp32", "tflite_int8", "tflite_dynamic", "tflite_fp16", "onnx_fp32", "onnx_static_qdq",
                   "onnx_dynamic", "onnx_fp16", "pruned_80")
 QUICK_LAYER_VARIANTS = ("tflite_fp32", "tflite_int8")
-LAYER_RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}
+LAYER_FAMILIES = ("tflite", "onnx")   # per-layer timing: LiteRT's single-op models, ORT's profiler
 
 PIPELINES = ("naive", "cache", "prefetch", "parallel", "parallel_cache_prefetch")
 QUICK_PIPELINES = ("naive", "parallel_cache_prefetch")
@@ -123,6 +118,10 @@ def _loads(runtime_name: str, fmt: str) -> bool:
     return family(fmt) in RUNTIMES[runtime_name].formats
 
 
+def primary_runtime(fmt: str) -> str:
+    return family_runtimes(family(fmt))[0]
+
+
 def _case(kind, artifact: ArtifactRecord, manifest: Manifest, runtime, device, batch, threads, **kw) -> Case:
     path = str(manifest.artifact_path(artifact)) if artifact.path else ""
     return Case(kind, artifact.model, artifact.variant, artifact.format, runtime, device, batch, threads,
@@ -130,7 +129,7 @@ def _case(kind, artifact: ArtifactRecord, manifest: Manifest, runtime, device, b
 
 
 def _failed_case(kind: str, artifact: ArtifactRecord, manifest: Manifest, batch: int) -> Case:
-    runtime = PRIMARY_RUNTIMES[family(artifact.format)][0]
+    runtime = primary_runtime(artifact.format)
     return _case(kind, artifact, manifest, runtime, "cpu", batch, None,
                  skip=f"optimize failed for {artifact.label}: {artifact.error}")
 
@@ -138,7 +137,7 @@ def _failed_case(kind: str, artifact: ArtifactRecord, manifest: Manifest, batch:
 def null_row(rows: list[ArtifactRecord]) -> ArtifactRecord | None:
     """The artifact a model's null-runtime row reads shapes from: its fp32 TFLite baseline if any."""
     ok = [a for a in rows if a.ok and family(a.format) in ("tflite", "onnx")]
-    return next((a for a in ok if a.variant == a.format == "tflite_fp32"), ok[0] if ok else None)
+    return next((a for a in ok if a.variant == a.format == TFLITE_FP32), ok[0] if ok else None)
 
 
 def latency_cases(manifest: Manifest, options) -> list[Case]:
@@ -173,7 +172,7 @@ def latency_cases(manifest: Manifest, options) -> list[Case]:
 
 def memory_cases(manifest: Manifest, options) -> list[Case]:
     """Per model and artifact format: one artifact (the baseline when there is one), one
-    runtime (the first selected of PRIMARY_RUNTIMES), one fresh child that runs the smallest
+    runtime (the first selected of its family's runtimes), one fresh child that runs the smallest
     and then the largest batch and reports their peaks apart."""
     batches, devices = options.batch_list, options.device_list
     selected = options.runtimes or tuple(_plans(options))
@@ -191,7 +190,7 @@ def memory_cases(manifest: Manifest, options) -> list[Case]:
                 cases.append(_failed_case("memory", row, manifest, min(batches)))
                 continue
             for device in devices:
-                runtime = next((r for r in PRIMARY_RUNTIMES[family(fmt)]
+                runtime = next((r for r in family_runtimes(family(fmt))
                                 if r in selected and device in _runtime_devices(r, (device,))), None)
                 if runtime is None:
                     continue
@@ -210,7 +209,8 @@ def audit_cases(manifest: Manifest, options) -> list[Case]:
     batch = min(options.batch_list)
     cases = []
     for model in dict.fromkeys(r.model for r in rows):
-        for fmt, runtime in AUDIT_FORMATS:
+        for fmt in AUDIT_FORMATS:
+            runtime = primary_runtime(fmt)
             row = next((r for r in rows if r.model == model and r.variant == r.format == fmt), None)
             if row is None or runtime not in selected:
                 continue
@@ -219,18 +219,24 @@ def audit_cases(manifest: Manifest, options) -> list[Case]:
 
 
 def scaling_cases(manifest: Manifest, options) -> list[Case]:
-    """Each selected lesson architecture with random weights at growing input sides, fp32 and
-    int8 TFLite/ONNX, batch 1, one thread: latency (and memory unless --quick)."""
-    archs = [m for m in manifest.models if (not options.models or m in options.models)
-             and not manifest.is_own_model(m)]   # a user's model has no random-weight builder
-    sides = scaling.QUICK_SIDES if options.quick else scaling.SIDES
+    """Each lesson architecture with random weights at the input sides the optimize stage built
+    (the manifest's scaling folders), fp32 and int8 TFLite/ONNX, batch 1, one thread: latency
+    (and memory unless --quick)."""
+    built = [(e.arch, e.side) for e in manifest.scaling if not options.models or e.arch in options.models]
+    archs = list(dict.fromkeys(arch for arch, _ in built))
+    sides = sorted({side for _, side in built})
+    if options.quick:
+        sides = sides[:QUICK_SCALING_SIDES]
     formats = QUICK_SCALING_FORMATS if options.quick else SCALING_FORMATS
     metrics = ("latency",) if options.quick else ("latency", "memory")
     selected = options.runtimes or tuple(_plans(options))
     cases = []
     for arch in archs:
         for side in sides:
-            for fmt, runtime in formats:
+            if (arch, side) not in built:
+                continue
+            for fmt in formats:
+                runtime = primary_runtime(fmt)
                 if runtime not in selected:
                     continue
                 for device in _runtime_devices(runtime, options.device_list):
@@ -249,8 +255,10 @@ def layer_cases(manifest: Manifest, options) -> list[Case]:
     wanted = options.variants or (QUICK_LAYER_VARIANTS if options.quick else LAYER_VARIANTS)
     cases = []
     for row in selected_rows(manifest, options.models, wanted):
-        runtime = LAYER_RUNTIMES.get(family(row.format))
-        if runtime is None or (options.runtimes and runtime not in options.runtimes):
+        if family(row.format) not in LAYER_FAMILIES:
+            continue
+        runtime = primary_runtime(row.format)
+        if options.runtimes and runtime not in options.runtimes:
             continue
         if not row.ok:
             cases.append(_failed_case("layers", row, manifest, 1))

@@ -18,7 +18,7 @@ import pytest
 from convbench.benchmarks.artifact_ops import ArtifactOps, count_file
 from convbench.core.errors import UserError
 from convbench.core.fingerprint import sha256_file
-from convbench.core.formats import family
+from convbench.core.formats import TFLITE_FP32, family
 from convbench.core.records import Manifest, RunRecord, RunRoofs, TrainedRecord, relative_path
 
 def _git(*args: str) -> str | None:
@@ -66,7 +66,7 @@ class BenchContext:
         model's fp32 TFLite file: the converter keeps its conv and dense layers as they are."""
         path = case.path
         if family(case.format) == "keras":
-            twin = self.manifest.artifact(case.model, "tflite_fp32", "tflite_fp32")
+            twin = self.manifest.artifact(case.model, TFLITE_FP32, TFLITE_FP32)
             path = str(self.manifest.artifact_path(twin)) if twin and twin.ok and twin.path else ""
         return count_file(path) if path else None
 

@@ -1,46 +1,25 @@
 """Scaling rows: each lesson architecture with random weights at input sides 28..224 (3 channels),
 fp32 and int8 TFLite/ONNX, batch 1: latency and peak memory, to show how cost grows with work.
-The artifacts are built by the optimize stage (or here, once) and cached under <out>/scaling/."""
+The files are built by the optimize stage (listed in the manifest); the bench builds nothing."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
-import pytest
 
 from convbench.benchmarks.harness import measure_latency, pytest_benchmark_pedantic
 from convbench.benchmarks.memory import measure_baseline_rss_mib, measure_peak_rss
 from convbench.benchmarks.results import accuracy_fields, latency_result, memory_result
 from convbench.benchmarks.suite import load_session, runnable_runtime, session_info
-from convbench.optimize.scaling import CHANNELS
 from convbench.core.records import ScalingLatency, ScalingMemory, to_jsonable
 
 
-@pytest.fixture(scope="session")
-def scaling_artifacts(bench):
-    from convbench.models.convnets import CONVNETS
-    from convbench.optimize.scaling import get_scaling_artifacts
-
-    built: dict = {}
-
-    def get(arch: str, side: int):
-        if arch not in CONVNETS:
-            pytest.skip(f"{arch!r} is not a lesson architecture (valid: {', '.join(CONVNETS)})")
-        if (arch, side) not in built:
-            built[arch, side] = get_scaling_artifacts(bench.options.out / "scaling", arch, side, CHANNELS,
-                                                      len(bench.manifest.dataset.class_names))
-        return built[arch, side]
-
-    return get
-
-
-def test_scaling(benchmark, scaling_case, bench, scaling_artifacts):
+def test_scaling(benchmark, scaling_case, bench):
     runtime = runnable_runtime(scaling_case)
-    art = scaling_artifacts(scaling_case.model, scaling_case.side)
+    art = bench.manifest.scaling_record(scaling_case.model, scaling_case.side)   # the matrix lists built ones only
     case = dataclasses.replace(scaling_case, path=str(art.path(scaling_case.format)))
-    extra = dict(side=art.side, input_shape=art.input_shape, params=art.params, bytes=art.bytes[case.format],
-                 cached=art.cached)
+    extra = dict(side=art.side, input_shape=art.input_shape, params=art.params, bytes=art.bytes[case.format])
     if case.metric == "memory":
         measure_baseline_rss_mib(case.runtime)
         phase = benchmark.pedantic(measure_peak_rss, kwargs={

@@ -22,7 +22,8 @@ from convbench.optimize.own_model import load_own_model, own_model_name
 from convbench.optimize.produce import ModelContext, keras_artifact, optimize_one
 from convbench.optimize.selective import DEFAULT_BUDGET_PP
 from convbench.optimize.variants import resolve_variants
-from convbench.core.records import MANIFEST_FILE, ArtifactRecord, Manifest, VariantRecord, read_manifest, write_manifest
+from convbench.core.records import (MANIFEST_FILE, ArtifactRecord, Manifest, ScalingFiles, VariantRecord, read_manifest,
+                               write_manifest)
 from convbench.core.workers import Job, run_jobs, tick
 
 
@@ -82,7 +83,8 @@ def optimize_all(config: OptimizeConfig, progress: bool = True) -> Manifest:
                  (config.train.out / "scaling", arch, side, dataset.num_classes))
              for side in sorted(config.scaling_sides, reverse=True) for arch in config.lessons]
     started = time.perf_counter()
-    results: list[ModelResult] = run_jobs(jobs, config.train.workers, "optimize", progress)[:len(models)]
+    done = run_jobs(jobs, config.train.workers, "optimize", progress)
+    results: list[ModelResult] = done[:len(models)]
     out = config.train.out
     info = dataset.describe()
     info.path = str(data_path(config.train).resolve())
@@ -94,6 +96,8 @@ def optimize_all(config: OptimizeConfig, progress: bool = True) -> Manifest:
         optimize_seconds=time.perf_counter() - started,
         trained=[_with_folder(r.trained) for r in results],
         artifacts=[a for r in results for a in r.artifacts],
+        scaling=[ScalingFiles(arch=r.arch, side=r.side, folder=str(Path(r.folder).resolve()))
+                 for r in done[len(models):]],
         path=out / MANIFEST_FILE)       # paths above are absolute until written
     manifest = merged_with_previous(manifest, out / MANIFEST_FILE)
     write_manifest(out / "manifests" / f"{manifest.created.replace(':', '')}.json", manifest)
@@ -122,7 +126,10 @@ def merged_with_previous(new: Manifest, previous_path: Path) -> Manifest:
                if t.name not in new_models] + new.trained
     order = {t.name: i for i, t in enumerate(trained)}
     artifacts = sorted(kept + new.artifacts, key=lambda a: order.get(a.model, len(order)))
-    return replace(new, trained=trained, artifacts=artifacts)
+    built = {(e.arch, e.side) for e in new.scaling}
+    scaling = [replace(e, folder=str(old.resolve(e.folder).resolve())) for e in old.scaling
+               if (e.arch, e.side) not in built and old.resolve(e.folder).is_dir()] + new.scaling
+    return replace(new, trained=trained, artifacts=artifacts, scaling=scaling)
 
 
 def _with_folder(trained: TrainedModel):

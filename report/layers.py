@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from convbench.core.records import BenchRun, LayerError, LayerProfileResult, LayerTiming
 from convbench.report.rows import accuracy_drop_pp, fastest
 from convbench.report.table import Cell, Table, number_or_text
+from convbench.core.formats import ONNX_FP32, ONNX_INT8, TFLITE_FP32, TFLITE_INT8
 
 # (runtime, fp32 baseline, int8 file): the pairs a table joins, LiteRT first (the notes cite it).
-PAIRS = (("litert", "tflite_fp32", "tflite_int8"), ("onnxruntime", "onnx_fp32", "onnx_static_qdq"))
+PAIRS = (("litert", TFLITE_FP32, TFLITE_INT8), ("onnxruntime", ONNX_FP32, ONNX_INT8))
 MIN_SHARE = 0.05   # a layer below this share of the fp32 time explains nothing about the whole
 # Graph operators that do the same job in the fp32 and int8 graphs (and in TFLite and ORT).
 KINDS = {"conv": {"CONV_2D", "DEPTHWISE_CONV_2D", "Conv", "FusedConv", "NhwcFusedConv", "NhwcConv", "QLinearConv",

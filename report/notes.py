@@ -15,6 +15,7 @@ from convbench.core.records import ArtifactRecord, BenchRun
 from convbench.report.layers import compression_layers
 from convbench.report.rows import accuracy_drop_pp, is_post_training, models, precision
 from convbench.report.table import Cell, Table, kib, pct, times, verdict
+from convbench.core.formats import TFLITE_FP32, TFLITE_INT8
 
 
 @dataclass
@@ -64,8 +65,8 @@ def model_compression(run: BenchRun) -> Note:
     arts, stored_zeros, runtimes = _artifacts(run), [], set()
     for model in models(arts):
         get = {(a.variant, a.format): a for a in arts if a.model == model}
-        fp32, int8 = get.get(("tflite_fp32", "tflite_fp32")), get.get(("tflite_int8", "tflite_int8"))
-        p80, p80_fp32 = get.get(("pruned_80", "tflite_int8")), get.get(("pruned_80", "tflite_fp32"))
+        fp32, int8 = get.get((TFLITE_FP32, TFLITE_FP32)), get.get((TFLITE_INT8, TFLITE_INT8))
+        p80, p80_fp32 = get.get(("pruned_80", TFLITE_INT8)), get.get(("pruned_80", TFLITE_FP32))
         if not (fp32 and fp32.bytes and ((int8 and int8.bytes) or (p80 and p80.gzip_bytes))):
             continue
         runtimes |= {a.verification.runtime for a in (fp32, int8, p80) if a and a.verification}

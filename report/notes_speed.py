@@ -9,6 +9,10 @@ from convbench.report.layers import hardware_layers
 from convbench.report.notes import Note
 from convbench.report.rows import fastest, model_rows, models
 from convbench.report.table import pct, times
+from convbench.core.formats import ONNX_FP32, TFLITE_FP32, TFLITE_INT8
+
+# "int8 is fast here": int8 at least this many times the speed of fp32 (a row, or the roofs).
+FAST_INT8 = 1.5
 
 
 def accelerator_utilization(run: BenchRun) -> Note:
@@ -53,22 +57,21 @@ def hardware_optimization(run: BenchRun) -> Note:
                  "XNNPACK off → on (µs)", "2 threads (× 1)", "ORT basic → all (µs)", "pruned_80 fp32 (× dense)",
                  "verdict"])
     lat = [r for r in run.latency if r.device == "cpu" and r.batch == 1]
-    flags = run.record.machine.cpu_flags
     slow_int8 = sparse_flat = False
     for model in models(lat):
         rows = [r for r in lat if r.model == model]
-        f32 = fastest(rows, variant="tflite_fp32", runtime="litert", threads=1)
-        i8 = fastest(rows, variant="tflite_int8", runtime="litert", threads=1)
-        off = fastest(rows, variant="tflite_fp32", runtime="litert_noxnnpack", threads=1)
-        t2 = fastest(rows, variant="tflite_fp32", runtime="litert", threads=2)
-        full = fastest(rows, variant="onnx_fp32", runtime="onnxruntime", threads=1)
-        basic = fastest(rows, variant="onnx_fp32", runtime="onnxruntime_basic", threads=1)
-        pruned = fastest(rows, variant="pruned_80", format="tflite_fp32", runtime="litert", threads=1)
+        f32 = fastest(rows, variant=TFLITE_FP32, runtime="litert", threads=1)
+        i8 = fastest(rows, variant=TFLITE_INT8, runtime="litert", threads=1)
+        off = fastest(rows, variant=TFLITE_FP32, runtime="litert_noxnnpack", threads=1)
+        t2 = fastest(rows, variant=TFLITE_FP32, runtime="litert", threads=2)
+        full = fastest(rows, variant=ONNX_FP32, runtime="onnxruntime", threads=1)
+        basic = fastest(rows, variant=ONNX_FP32, runtime="onnxruntime_basic", threads=1)
+        pruned = fastest(rows, variant="pruned_80", format=TFLITE_FP32, runtime="litert", threads=1)
         if not any((f32, i8, full)):
             continue
         problems = []
         int8_gain = _ratio(f32, i8)
-        if int8_gain is not None and int8_gain < 1.5:
+        if int8_gain is not None and int8_gain < FAST_INT8:
             problems.append(f"int8 {int8_gain:.2f}x, not 2-4x")
             slow_int8 = True
         sparse_gain = _ratio(f32, pruned)
@@ -82,13 +85,26 @@ def hardware_optimization(run: BenchRun) -> Note:
     if note.table.rows:
         note.lines.append("CPU, batch 1, one thread unless stated; p50 latency; ×: how many times the speed.")
     if slow_int8:
-        vnni = any(flags.get(k) for k in ("avx512_vnni", "avx_vnni", "amx_int8"))
-        note.lines.append("This CPU has no VNNI int8 dot-product instructions: int8 kernels have no fast path here."
-                          if not vnni else "This CPU has VNNI int8 instructions, yet int8 was not 2-4x faster.")
+        note.lines.append(_int8_kernels(run))
     if sparse_flat:
         note.lines.append("Dense kernels still multiply the pruned zeros: sparsity saves size, not time.")
     note.layers = hardware_layers(run)   # the layers behind the headline (report/layers.py)
     return note
+
+
+def _int8_kernels(run: BenchRun) -> str:
+    """Why int8 was not much faster, from this run's measured roofs (DeviceRoofs.int8_speedup)."""
+    cpu = run.record.roofs.pooled("cpu")
+    speedup = cpu.int8_speedup(1) if cpu else None
+    if speedup is None:
+        return "This run measured no int8 and fp32 roofs to tell whether this CPU has a fast int8 path."
+    instruction = cpu.int8_instruction()
+    has = f"its flags name {instruction}" if instruction else "its flags name no int8 dot-product instruction"
+    if speedup < FAST_INT8:
+        return (f"This CPU's measured int8 roof is {speedup:.1f}x its fp32 roof on one thread ({has}): int8 kernels "
+                "have no fast path here.")
+    return (f"This CPU's measured int8 roof is {speedup:.1f}x its fp32 roof on one thread ({has}), yet some "
+            "models' int8 files were not: the per-layer table below shows which layers did not speed up.")
 
 
 def _ratio(reference, row) -> float | None:

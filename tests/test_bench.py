@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,7 +21,8 @@ from convbench.benchmarks.harness import (LatencyRun, RoundBudget, audit_caching
 from convbench.benchmarks.artifact_ops import ArtifactOps
 from convbench.benchmarks.results import accuracy_fields, latency_result, with_roof
 from convbench.core.errors import UserError
-from convbench.core.records import DeviceRoofs, LatencyStats, OutputAudit, RoofMeasurement, RunRoofs, read_manifest
+from convbench.core.records import (DeviceRoofs, LatencyStats, OutputAudit, RoofMeasurement, RunRoofs, ScalingFiles,
+                               read_manifest)
 from convbench.core.runtimes import RUNTIMES, Plans, gpu_available
 
 HAS_GPU, _ = gpu_available()
@@ -59,7 +61,8 @@ def test_latency_result_exact():
     # discordant pairs: fp32 is right where the row is wrong on no image; the row is right where
     # fp32 is wrong on one (the fourth: label 0, row 0, fp32 1)
     assert (r.lost_vs_fp32_images, r.gained_vs_fp32_images) == (0, 1)
-    assert r.key == ("latency", "-", "m", "tflite_int8", "tflite_int8", "litert", "cpu", 4, "1")
+    assert r.key.text == "latency|-|m|tflite_int8|tflite_int8|-|litert|cpu|4|1"
+    assert r.label == "m/tflite_int8/tflite_int8 litert cpu b4 t1"
 
 
 def test_accuracy_not_measured_says_why():
@@ -263,9 +266,13 @@ def test_quick_and_filtered_matrix(tiny_manifest):
     one = matrix.latency_cases(manifest, BenchOptions(quick=True, runtimes=("litert",), batches=(1,),
                                                       variants=("tflite_fp32",)))
     assert [c.id for c in one] == ["tiny-tflite_fp32-tflite_fp32-litert-cpu-b1-t1"]
-    scaling = matrix.scaling_cases(manifest, BenchOptions())
+    assert matrix.scaling_cases(manifest, BenchOptions()) == []   # optimize built no scaling files
+    built = replace(manifest, scaling=[ScalingFiles(arch="tiny", side=s, folder=f"scaling/tiny-{s}")
+                                       for s in (224, 28, 128, 64)])
+    scaling = matrix.scaling_cases(built, BenchOptions())
     assert len(scaling) == 4 * 4 * 2  # sides x formats x metrics
     assert sorted({c.side for c in scaling}) == [28, 64, 128, 224] and len({c.id for c in scaling}) == len(scaling)
+    assert sorted({c.side for c in matrix.scaling_cases(built, BenchOptions(quick=True))}) == [28, 64]
     assert len(matrix.pipeline_cases(manifest, BenchOptions(quick=True))) == 2
 
 

@@ -14,6 +14,7 @@ import pytest
 from convbench.benchmarks.bench import BENCH_LOG, BenchOptions, run_bench_with_folder
 from convbench.benchmarks.tiny import TINY_FLOPS
 from convbench.core.records import BENCH_FILE, MANIFEST_FILE, load_run, read_manifest
+from convbench.cli.stages import bench_and_store
 from convbench.store.db import connect, store_path
 from convbench.store.queries import list_runs
 from convbench.store.rows import run_id
@@ -40,7 +41,7 @@ def _git_head() -> str | None:
 
 
 def test_run_bench_publishes_a_complete_run_folder(tiny_out, tmp_path, capsys):
-    rc, run_dir = run_bench_with_folder(quick(tiny_out, tmp_path, suites=("latency", "audit", "layers")))
+    rc, run_dir = bench_and_store(quick(tiny_out, tmp_path, suites=("latency", "audit", "layers")))
     assert rc == 0 and sorted(p.name for p in run_dir.iterdir()) == [BENCH_FILE, BENCH_LOG, MANIFEST_FILE]
     assert [p.name for p in run_dir.parent.iterdir()] == [run_dir.name]  # no temporary folder left
     run = load_run(run_dir, require_manifest=True)
@@ -99,7 +100,7 @@ def test_a_store_it_cannot_write_is_refused_before_measuring(tiny_out, tmp_path)
     shutil.copytree(tiny_out, out, ignore=shutil.ignore_patterns("runs", "results.duckdb"))
     store_path(out).write_text("not a database\n")
     with pytest.raises(UserError, match="results.duckdb: results store cannot open it.*not a valid DuckDB"):
-        run_bench_with_folder(quick(out, tmp_path, suites=("latency",)))
+        bench_and_store(quick(out, tmp_path, suites=("latency",)))
     assert not (out / "runs").exists() and store_path(out).read_text() == "not a database\n"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from convbench.core.records import RoofMeasurement, TheoreticalPeak
 from convbench.report import notes, notes_speed
 from convbench.report.significance import difference, mcnemar_exact_p
 from convbench.report.summary import device_summaries
@@ -60,10 +61,18 @@ def _with_model(rows):
 
 
 def test_int8_speed_decides_the_contradiction_and_the_cpu_reason_is_said_once():
-    def hardware(int8_ms, **machine):
+    def hardware(int8_ms, int8_roof_ops=None, instruction=None):
         rows = [lat("tflite_fp32", 0.2), lat("tflite_int8", int8_ms), lat("tflite_fp32", 0.2, model=M4),
                 lat("tflite_int8", int8_ms, model=M4)]
-        return notes_speed.hardware_optimization(run_of(rows, models=(M5, M4), **machine))
+        run = run_of(rows, models=(M5, M4))
+        cpu = run.record.roofs.at_start[0]   # an fp32 roof of 10 Gop/s on one thread
+        if int8_roof_ops:
+            cpu.measurements.append(RoofMeasurement(precision="int8", method="test int8 GEMM", threads=1,
+                                                    ops=int8_roof_ops, seconds=1.0, runs=1))
+        if instruction:
+            cpu.peaks.append(TheoreticalPeak(precision="int8", instruction=instruction, ops_per_instruction=128,
+                                             cores=2, clock_hz=None, clock_source="unknown"))
+        return notes_speed.hardware_optimization(run)
 
     fast = hardware(0.1)   # 2x the speed of fp32: the claim holds
     assert not fast.contradicted and column(fast, "int8 speed (× fp32)") == ["2.00", "2.00"]
@@ -71,9 +80,15 @@ def test_int8_speed_decides_the_contradiction_and_the_cpu_reason_is_said_once():
     slow = hardware(0.2 / 0.9)
     assert slow.contradicted == [f"{M4}: int8 0.90x, not 2-4x", f"{M5}: int8 0.90x, not 2-4x"]
     assert column(slow, "verdict") == ["✗ int8 0.90x, not 2-4x"] * 2
-    assert [line for line in slow.lines if "VNNI" in line] == [
-        "This CPU has no VNNI int8 dot-product instructions: int8 kernels have no fast path here."]   # once
-    assert "has VNNI" in " ".join(hardware(0.2 / 0.9, cpu_flags={"avx512_vnni": True}).lines)
+    # Why, from the run's measured roofs (not from CPU flag names), said once for all models.
+    assert [line for line in slow.lines if "int8 roof" in line or "no int8" in line] == [
+        "This run measured no int8 and fp32 roofs to tell whether this CPU has a fast int8 path."]
+    no_path = hardware(0.2 / 0.9, int8_roof_ops=9 * 10**9)
+    assert [line for line in no_path.lines if "int8 roof" in line] == [
+        "This CPU's measured int8 roof is 0.9x its fp32 roof on one thread (its flags name no int8 dot-product "
+        "instruction): int8 kernels have no fast path here."]
+    vnni = " ".join(hardware(0.2 / 0.9, int8_roof_ops=4 * 10**10, instruction="VPDPBUSD").lines)
+    assert "int8 roof is 4.0x its fp32 roof on one thread (its flags name VPDPBUSD), yet some models" in vnni
     assert column(fast, "accuracy fp32 → int8 (%, row)") == ["98.0 → 98.0"] * 2
 
 

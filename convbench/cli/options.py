@@ -82,8 +82,10 @@ def optimize_config(args, scaling_sides: tuple[int, ...]):
 
 
 def bench_options(args):
+    """BenchOptions from the flags named like its fields (add_bench_args); unset flags keep its defaults."""
+    from dataclasses import fields
+
     from convbench.benchmarks.bench import BenchOptions
 
-    return BenchOptions(quick=args.quick, models=tuple(args.models or ()), variants=tuple(args.variants or ()),
-                        runtimes=tuple(args.runtimes or ()), suites=tuple(args.suites or ()), device=args.device,
-                        batches=tuple(args.batches or ()), out=args.out)
+    return BenchOptions(**{f.name: getattr(args, f.name) for f in fields(BenchOptions)
+                           if getattr(args, f.name, None) is not None})

@@ -71,7 +71,7 @@ def _cmd_import(args) -> int:
 
 
 def _cmd_runs(args) -> int:
-    from convbench.report.history import commit_label
+    from convbench.store.history import commit_label
     from convbench.store.db import connect
     from convbench.store.queries import list_runs
     from convbench.core.tables import print_lines, print_table
@@ -88,7 +88,7 @@ def _cmd_runs(args) -> int:
 
 def _cmd_history(args) -> int:
     from convbench.core.fsutil import write_bytes_atomic
-    from convbench.report.history import commit_label, history_png
+    from convbench.store.history import commit_label, history_png
     from convbench.store.db import connect
     from convbench.store.queries import history
     from convbench.core.tables import print_lines, print_table
@@ -132,7 +132,7 @@ def _machine_comparison(args):
 
 
 def _cmd_machines(args) -> int:
-    from convbench.report.history import commit_label
+    from convbench.store.history import commit_label
     from convbench.core.tables import print_lines, print_table
 
     c = _machine_comparison(args)

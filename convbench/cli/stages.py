@@ -123,13 +123,37 @@ def _log_mlflow(tracker, run_dir, rc: int) -> int:
     return rc
 
 
-def _cmd_bench(args) -> int:
+def bench_and_store(options, tables: bool = True):
+    """Benchmark into a new run folder, then add it to the artifacts folder's results store
+    (checked first: a store this convbench cannot write fails in a second, not after minutes of
+    measuring). A store that refuses the run leaves the folder as it is, says how to store it
+    later, and makes the exit status 1. Returns (exit status, run folder or None)."""
     from convbench.benchmarks.bench import run_bench_with_folder
+    from convbench.core import quiet
+    from convbench.core.errors import UserError
+    from convbench.store.db import check_store, import_runs, store_path
+
+    check_store(options.out)
+    rc, run_dir = run_bench_with_folder(options, tables=tables)
+    if run_dir is None:
+        return rc, None
+    store = store_path(options.out)
+    try:
+        (done,) = import_runs(store, [run_dir])
+    except UserError as exc:
+        print(f"convbench bench: the run was not stored ({exc}); `convbench import {run_dir}` stores it later",
+              file=quiet.user_stream())
+        return rc or 1, run_dir
+    print(f"stored as run {done.run_id[:12]} in {store}")
+    return rc, run_dir
+
+
+def _cmd_bench(args) -> int:
     from convbench.core.lock import folder_lock
 
     options, tracker = bench_options(args), _mlflow_client(args)
     with folder_lock(args.out, "bench"):
-        rc, run_dir = run_bench_with_folder(options)
+        rc, run_dir = bench_and_store(options)
     return _log_mlflow(tracker, run_dir, rc)
 
 
@@ -144,11 +168,12 @@ def _cmd_run(args) -> int:
     import time
 
     from convbench.core import quiet
-    from convbench.benchmarks.bench import BENCH_LOG, check_store, run_bench_with_folder
+    from convbench.benchmarks.bench import BENCH_LOG
     from convbench.core.lock import folder_lock
     from convbench.optimize.scaling import QUICK_SIDES, SIDES
     from convbench.report.build import write_report
     from convbench.core.tables import print_lines
+    from convbench.store.db import check_store
 
     started = time.perf_counter()
     # Every option is checked before the first model trains: a typo fails in a second.
@@ -158,7 +183,7 @@ def _cmd_run(args) -> int:
     with folder_lock(args.out, "run"):
         # The stages' own tables stay out: the report has them, the console a short summary.
         _, failed = _optimize(args, config, tables=False)
-        rc, run_dir = run_bench_with_folder(options, tables=False)
+        rc, run_dir = bench_and_store(options, tables=False)
     if run_dir is None:
         print("convbench run: the benchmark wrote no results; no report", file=quiet.user_stream())
         return rc or 1

@@ -13,6 +13,13 @@ from convbench.core.errors import UserError
 
 SUFFIXES = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}
 
+# The baselines, named once: per family the plain fp32 conversion and the calibrated int8 file
+# that the notes, the per-layer tables, the audits and the thread-scaling rows compare.
+TFLITE_FP32, TFLITE_INT8 = "tflite_fp32", "tflite_int8"
+ONNX_FP32, ONNX_INT8 = "onnx_fp32", "onnx_static_qdq"
+FP32_BASELINES = (TFLITE_FP32, ONNX_FP32)
+INT8_BASELINES = (TFLITE_INT8, ONNX_INT8)
+
 
 @dataclass(frozen=True)
 class Format:

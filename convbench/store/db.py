@@ -23,6 +23,15 @@ def store_path(artifacts: Path) -> Path:
     return Path(artifacts) / STORE_FILE
 
 
+def check_store(artifacts: Path) -> None:
+    """A store already in the artifacts folder that this convbench cannot write (another schema,
+    not a store, in use): a UserError now rather than after minutes of measuring."""
+    store = store_path(artifacts)
+    if store.is_file():
+        with connect(store):   # connecting checks the file and its schema
+            pass
+
+
 @contextlib.contextmanager
 def connect(path: Path, write: bool = False) -> Iterator:
     """A connection to the store at `path`, its schema checked. Reading a store that does not

@@ -7,8 +7,8 @@ import hashlib
 import json
 from datetime import datetime, UTC
 
-from convbench.core.records import (AuditResult, BenchRun, LatencyResult, MachineInfo, MemoryResult, PipelineResult,
-                               ScalingLatency, ScalingMemory, read_bench_file, to_jsonable)
+from convbench.core.records import (BenchRun, LatencyResult, MachineInfo, MemoryResult, PipelineResult, read_bench_file,
+                               to_jsonable)
 from convbench.core.records.store import StoredMachine, StoredResult, StoredRun
 
 
@@ -53,16 +53,9 @@ def stored_result(identity: str, result) -> StoredResult:
         numbers = dict(peak_rss_mib=result.peak_rss_mib)
     elif isinstance(result, PipelineResult):
         numbers = dict(p50_ms=result.epoch.median_ms, items_per_s=result.images_per_s)
-    if isinstance(result, PipelineResult):
-        where = dict(variant=result.pipeline, batch=result.batch, format=f"consumer_{result.consumer_ms:g}ms")
-    else:
-        where = dict(model=result.model, variant=result.variant, format=result.format, runtime=result.runtime,
-                     device=result.device, batch=result.batch, threads=result.threads_label,
-                     artifact_sha256=result.sha256)
-        if isinstance(result, AuditResult):
-            where.update(metric=result.metric)
-        if isinstance(result, (ScalingLatency, ScalingMemory)):
-            where.update(side=result.side)
-    return StoredResult(**where, **numbers, run_id=identity,
-                        row_key="|".join(map(str, result.key)), kind=result.kind,
+    key = result.key
+    where = {f: getattr(key, f) or None for f in ("metric", "model", "variant", "format", "runtime", "device",
+                                                   "batch", "threads", "side")}
+    where["artifact_sha256"] = getattr(result, "sha256", None)
+    return StoredResult(**where, **numbers, run_id=identity, row_key=key.text, kind=result.kind,
                         record=json.dumps(to_jsonable(result), sort_keys=True))

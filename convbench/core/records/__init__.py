@@ -4,8 +4,8 @@ Field names are spelled in these dataclasses and nowhere else: the stages constr
 read attributes. manifest.json and bench.json carry a schema version checked on every read."""
 
 from convbench.core.records.artifacts import (MANIFEST_SCHEMA, ArtifactRecord, BaseRecord, DatasetInfo, Manifest,
-                                         ModelSource, ScalingRecord, TrainedRecord, Verification, VariantRecord,
-                                         WeightStats, relative_path)
+                                         ModelSource, ScalingFiles, ScalingRecord, TrainedRecord, Verification,
+                                         VariantRecord, WeightStats, relative_path)
 from convbench.core.records.quantization import LayerError, RankedLayer, SelectionStep, SelectiveSearch
 from convbench.core.records.io import (BENCH_FILE, MANIFEST_FILE, BenchEntry, BenchFile, Result, finish_bench_file,
                                   from_jsonable, read_bench_file, read_json, read_manifest, read_record,
@@ -24,7 +24,7 @@ from convbench.core.records.run import BenchRun, load_run, resolve_bench_json
 __all__ = [
     "MANIFEST_SCHEMA", "BENCH_SCHEMA", "PERCENTILE_METHOD", "BENCH_FILE", "MANIFEST_FILE",
     "ArtifactRecord", "BaseRecord", "DatasetInfo", "LayerError", "Manifest", "ModelSource", "RankedLayer",
-    "ScalingRecord", "SelectionStep", "SelectiveSearch", "TrainedRecord", "Verification",
+    "ScalingFiles", "ScalingRecord", "SelectionStep", "SelectiveSearch", "TrainedRecord", "Verification",
     "VariantRecord", "WeightStats", "relative_path",
     "BenchEntry", "BenchFile", "finish_bench_file", "from_jsonable", "read_bench_file", "read_json", "read_manifest",
     "read_record", "to_jsonable", "write_manifest", "write_record",

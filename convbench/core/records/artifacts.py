@@ -220,6 +220,16 @@ class ScalingRecord:
 
 
 @dataclass(kw_only=True)
+class ScalingFiles:
+    """A scaling folder (its meta.json a ScalingRecord) that the optimize stage built, as the
+    manifest lists it: the bench reads these and builds nothing."""
+
+    arch: str
+    side: int
+    folder: str                        # relative to the manifest's folder
+
+
+@dataclass(kw_only=True)
 class Manifest:
     """What the optimize stage made: the data split, the trained models, every artifact."""
 
@@ -231,6 +241,7 @@ class Manifest:
     optimize_seconds: float = 0.0
     trained: list[TrainedRecord] = field(default_factory=list)
     artifacts: list[ArtifactRecord] = field(default_factory=list)
+    scaling: list[ScalingFiles] = field(default_factory=list)   # empty in manifests before the field
     path: Location = None
 
     @property
@@ -254,6 +265,16 @@ class Manifest:
 
     def artifact(self, model: str, variant: str, fmt: str) -> ArtifactRecord | None:
         return next((a for a in self.artifacts if (a.model, a.variant, a.format) == (model, variant, fmt)), None)
+
+    def scaling_record(self, arch: str, side: int) -> ScalingRecord | None:
+        """The random-weight files of (arch, side), None where optimize did not build them."""
+        from convbench.core.records.io import read_record
+
+        entry = next((e for e in self.scaling if (e.arch, e.side) == (arch, side)), None)
+        if entry is None:
+            return None
+        folder = self.resolve(entry.folder)
+        return replace(read_record(folder / "meta.json", ScalingRecord), folder=folder)
 
     def trained_model(self, model: str) -> TrainedRecord | None:
         return next((t for t in self.trained if t.name == model), None)
@@ -283,4 +304,5 @@ class Manifest:
             self, path=Path(new_path),
             dataset=replace(self.dataset, path=move(self.dataset.path)),
             trained=[replace(t, folder=move(t.folder)) for t in self.trained],
-            artifacts=[replace(a, path=move(a.path)) for a in self.artifacts])
+            artifacts=[replace(a, path=move(a.path)) for a in self.artifacts],
+            scaling=[replace(e, folder=move(e.folder)) for e in self.scaling])

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
+from convbench.core.records.identity import RowId, threads_label
 from convbench.core.records.roofs import RunRoofs
 
 BENCH_SCHEMA = "convbench.bench/3"
@@ -122,18 +123,18 @@ class RowBase:
 
     @property
     def threads_label(self) -> str:
-        return "auto" if self.threads is None else str(self.threads)
+        return threads_label(self.threads)
 
     @property
-    def key(self) -> tuple:
-        """Identifies the row across runs (gate, store): kind, metric and the artifact coordinates."""
-        return (self.kind, getattr(self, "metric", None) or "-", self.model, self.variant, self.format,
-                self.runtime, self.device, self.batch, self.threads_label)
+    def key(self) -> RowId:
+        """Identifies the row across runs, commits and machines (store, gate, report)."""
+        return RowId(kind=self.kind, model=self.model, variant=self.variant, format=self.format,
+                     runtime=self.runtime, device=self.device, batch=self.batch, threads=self.threads_label,
+                     metric=getattr(self, "metric", ""), side=getattr(self, "side", None))
 
     @property
     def label(self) -> str:
-        return (f"{self.model}/{self.variant}/{self.format} {self.runtime} {self.device} b{self.batch} "
-                f"t{self.threads_label}")
+        return self.key.label
 
 
 @dataclass(kw_only=True)
@@ -220,17 +221,6 @@ class ScalingFields:
     input_shape: list[int]
     params: int
     bytes: int
-    cached: bool = False
-
-    @property
-    def key(self) -> tuple:
-        return (self.kind, self.side, self.model, self.format, self.runtime, self.device, self.batch,
-                self.threads_label)
-
-    @property
-    def label(self) -> str:
-        return (f"{self.model} {self.side}px {self.format} {self.runtime} {self.device} b{self.batch} "
-                f"t{self.threads_label}")
 
 
 @dataclass(kw_only=True)
@@ -264,8 +254,9 @@ class PipelineResult:
         return self.epoch.throughput_items_per_s
 
     @property
-    def key(self) -> tuple:
-        return (self.kind, self.pipeline, self.consumer_ms, self.batch)
+    def key(self) -> RowId:
+        return RowId(kind=self.kind, model="", variant=self.pipeline, format=f"consumer_{self.consumer_ms:g}ms",
+                     runtime="", device="", batch=self.batch, threads="")
 
     @property
     def label(self) -> str:

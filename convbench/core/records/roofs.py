@@ -115,6 +115,17 @@ class DeviceRoofs:
         known = FORMATS.get(fmt)
         return self.best(known.kernel_precisions if known else PRECISIONS, threads) or self.best(PRECISIONS, threads)
 
+    def int8_speedup(self, threads: int | None = 1) -> float | None:
+        """The one "fast int8" rule, measured: the best int8 roof over the best fp32 roof on at
+        most `threads` threads. A CPU with an int8 dot-product path (VNNI, SDOT, AMX) shows it
+        here whatever its flags are named; None where either roof was not measured."""
+        int8, fp32 = self.best("int8", threads), self.best("fp32", threads)
+        return int8.ops_per_s / fp32.ops_per_s if int8 and fp32 else None
+
+    def int8_instruction(self) -> str | None:
+        """The int8 dot-product instruction the flags name (benchmarks/cpu_peak.py), if any."""
+        return next((p.instruction for p in self.peaks if p.precision == "int8"), None)
+
     def bandwidth_bytes_per_s(self, threads: int | None = None) -> float | None:
         cap = self.usable_cores if threads is None else threads
         fit = [b.bytes_per_s for b in self.bandwidth if b.threads is None or b.threads <= max(cap, 1)]

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convbench.core.records.identity import RowId
 from convbench.core.records.results import cpu_name
 
-STORE_SCHEMA = "convbench.store/3"  # 2: roofs per precision replace the SGEMM peaks; 3: machines.cpu_id
+# 2: roofs per precision replace the SGEMM peaks; 3: machines.cpu_id; 4: row_key is RowId.text for every kind
+STORE_SCHEMA = "convbench.store/4"
 STORE_FILE = "results.duckdb"
 
 
@@ -90,14 +92,15 @@ class StoredResult:
     record: str                        # the result record as JSON
 
     @property
+    def key(self) -> RowId:
+        return RowId(kind=self.kind, model=self.model or "", variant=self.variant or "", format=self.format or "",
+                     runtime=self.runtime or "", device=self.device or "", batch=self.batch or 0,
+                     threads=self.threads or "", metric=self.metric or "", side=self.side)
+
+    @property
     def label(self) -> str:
-        side = f" {self.side}px" if self.side else ""
-        what = "/".join(v for v in (self.model, self.variant, self.format) if v)
-        where = " ".join(v for v in (self.runtime, self.device) if v)
-        batch = f" b{self.batch}" if self.batch is not None else ""
-        threads = f" t{self.threads}" if self.threads else ""
-        metric = f"{self.metric} " if self.metric else ""
-        return f"{self.kind} {metric}{what}{side} {where}{batch}{threads}".strip()
+        """The row as every table names it, after its kind (a store mixes kinds)."""
+        return f"{self.kind} {self.key.label}"
 
 
 # The numeric columns `convbench history METRIC` can show.

@@ -12,11 +12,12 @@ from convbench.core.runtimes.keras_tf import KerasRuntime
 from convbench.core.runtimes.litert import LiteRTRuntime
 from convbench.core.runtimes.null import NullRuntime
 from convbench.core.runtimes.ort import OrtRuntime
+from convbench.core.formats import FP32_BASELINES, INT8_BASELINES, ONNX_FP32
 
 # Sized so that all four lesson convnets with every variant fit in a few minutes on 2 cores:
 # thread scaling and the no-XNNPACK / basic-ORT comparisons on the fp32 and int8 baselines only,
 # technique variants at the smallest batch (their kernels are the baselines' kernels).
-FP32_INT8 = ("tflite_fp32", "tflite_int8", "onnx_fp32", "onnx_static_qdq")
+FP32_INT8 = FP32_BASELINES + INT8_BASELINES
 KERAS_PLANS = Plans(baseline=(Plan((None,), "keras"),))
 
 RUNTIMES: dict[str, Runtime] = {r.name: r for r in (
@@ -33,7 +34,7 @@ RUNTIMES: dict[str, Runtime] = {r.name: r for r in (
         baseline=(Plan((1,), "all"), Plan((2,), "all", FP32_INT8)), technique=(Plan((1,), "min"),),
         quick=(Plan((1,), "all"),))),
     OrtRuntime("onnxruntime_basic", "ORT_ENABLE_BASIC", gpu_ep=None,
-               plans=Plans(baseline=(Plan((1,), "all", ("onnx_fp32",)),))),
+               plans=Plans(baseline=(Plan((1,), "all", (ONNX_FP32,)),))),
     OrtRuntime("onnxruntime_trt", "ORT_ENABLE_ALL", gpu_ep="tensorrt", cpu=False,
                plans=Plans(baseline=(Plan((None,), "all"),))),
 )}
@@ -51,10 +52,17 @@ def get_runtime(name: str) -> Runtime:
     return get_runtimes([name])[0]
 
 
+def family_runtimes(family: str) -> tuple[str, ...]:
+    """The runtimes that load an artifact family ('keras', 'tflite', 'onnx'), in registry order.
+    The first is the family's primary runtime: it verifies each file right after optimize, and
+    runs the memory, audit, per-layer and A/B-gate rows. The null runtime loads no model."""
+    return tuple(r.name for r in RUNTIMES.values() if family in r.formats and not isinstance(r, NullRuntime))
+
+
 def runtime_for(family: str) -> Runtime:
-    """The runtime that verifies an artifact of `family` right after it is built (CPU)."""
-    return RUNTIMES[{"tflite": "litert", "onnx": "onnxruntime", "keras": "keras_eager"}[family]]
+    """The family's primary runtime (family_runtimes)."""
+    return RUNTIMES[family_runtimes(family)[0]]
 
 
-__all__ = ["RUNTIMES", "DeviceUnavailable", "Plan", "Plans", "Runtime", "Session", "get_runtime",
+__all__ = ["RUNTIMES", "DeviceUnavailable", "Plan", "Plans", "Runtime", "Session", "family_runtimes", "get_runtime",
            "get_runtimes", "gpu_available", "runtime_for"]
