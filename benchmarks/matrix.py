@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from convbench.core.formats import FP32_BASELINES, TFLITE_FP32, family
 from convbench.core.records import ArtifactRecord, Manifest
+from convbench.core.records.identity import threads_label
 from convbench.core.runtimes import RUNTIMES, Plan, family_runtimes
 
 TF_RUNTIMES = family_runtimes("keras")
@@ -61,7 +62,7 @@ class Case:
 
     @property
     def threads_label(self) -> str:
-        return "auto" if self.threads is None else str(self.threads)
+        return threads_label(self.threads)
 
     @property
     def id(self) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.core.formats import family, get_format
+from convbench.core.formats import family, fp32_format, get_format
 from convbench.optimize import quant_error
 from convbench.optimize.variants import VARIANTS, Variant
 from convbench.core.records import ArtifactRecord, VariantRecord
@@ -28,7 +28,7 @@ from convbench.core.records import ArtifactRecord, VariantRecord
 def reference(variant: Variant, fmt: str, produced: dict[str, Path],
               records: dict[str, VariantRecord]) -> tuple[Path, str] | None:
     """(the fp32 file to compare a `fmt` file of `variant` with, its "<variant>/<format>")."""
-    fp32 = f"{family(fmt)}_fp32"
+    fp32 = fp32_format(family(fmt))
     if fp32 in variant.exports and fp32 in produced:
         return produced[fp32], f"{variant.name}/{fp32}"
     for name in (*_ancestors(variant), fp32):

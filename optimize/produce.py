@@ -19,7 +19,7 @@ import numpy as np
 from convbench.core import classes
 from convbench.core.errors import NotApplicable
 from convbench.core.fingerprint import code_of, fingerprint, library_versions, sha256_file
-from convbench.core.formats import family, file_name
+from convbench.core.formats import KERAS_FP32, family, file_name
 from convbench.core.fsutil import atomic_dir
 from convbench.models.convnets import strip_augmentation
 from convbench.models.data import Dataset
@@ -89,7 +89,7 @@ def keras_artifact(ctx: ModelContext) -> ArtifactRecord:
     verification = Verification(runtime="tf_keras predict", device="cpu", threads=None, images=len(ctx.reference),
                                 accuracy=ctx.trained.record.test_accuracy, agreement_vs_fp32=1.0,
                                 max_abs_diff_vs_fp32=0.0)
-    return ctx.artifact(variant="keras_fp32", format="keras", technique="none", path=str(path),
+    return ctx.artifact(variant=KERAS_FP32, format="keras", technique="none", path=str(path),
                         sha256=sha256_file(path), bytes=path.stat().st_size, verification=verification)
 
 
@@ -119,7 +119,7 @@ def optimize_one(ctx: ModelContext, variant: Variant, records: dict[str, Variant
             return _located(replace(record, cached=True,
                                     artifacts=[replace(a, cached=True) for a in record.artifacts]), folder)
     base = dict(variant=variant.name, technique=variant.technique, technique_params=variant.params,
-                parent=variant.parent or "keras_fp32")
+                parent=variant.parent or KERAS_FP32)
     skipped = ctx.skip_reason(variant)
     try:
         if skipped:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from convbench.core.errors import UserError
-from convbench.core.formats import FORMATS
+from convbench.core.formats import FORMATS, fp32_format
 from convbench.optimize.techniques import TECHNIQUES, FineTune
 
 PRUNE_TUNE = FineTune(epochs=2, learning_rate=1e-3)      # TFMOT's pruning guide: 2 epochs, Adam default
@@ -85,7 +85,7 @@ def resolve_variants(names: list[str] | None) -> list[Variant]:
         if variant.parent:
             add(variant.parent)
         for fmt in variant.exports:
-            reference = f"{FORMATS[fmt].family}_fp32"
+            reference = fp32_format(FORMATS[fmt].family)
             if FORMATS[fmt].precision != "fp32" and reference in VARIANTS and reference not in chosen:
                 add(reference)
 

@@ -13,9 +13,8 @@ from convbench.core.formats import family
 from convbench.core.records import BenchRun
 from convbench.report.rows import EAGER_RUNTIME, model_rows
 from convbench.report.significance import difference
-from convbench.core.runtimes import FP32_INT8
+from convbench.core.formats import FP32_BASELINES, INT8_BASELINES, KERAS_FP32
 
-KERAS_BASELINE = "keras_fp32"
 
 
 def titled(title: str, **kw) -> Any:
@@ -247,7 +246,7 @@ def scaling_chart(run: BenchRun) -> Chart:
 def throughput_chart(run: BenchRun) -> Chart:
     """Baselines only, one thread (or the runtime's own): every variant would bury the trend."""
     rows = [r for r in model_rows(run.latency) if r.device == "cpu" and r.threads in (1, None)
-            and r.variant in (KERAS_BASELINE, *FP32_INT8)]
+            and r.variant in (KERAS_FP32, *FP32_BASELINES, *INT8_BASELINES)]
     series = {}
     for r in rows:
         series.setdefault((r.model, f"{r.variant} {r.runtime} t{r.threads_label}"), []).append(r)

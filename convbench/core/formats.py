@@ -19,6 +19,13 @@ TFLITE_FP32, TFLITE_INT8 = "tflite_fp32", "tflite_int8"
 ONNX_FP32, ONNX_INT8 = "onnx_fp32", "onnx_static_qdq"
 FP32_BASELINES = (TFLITE_FP32, ONNX_FP32)
 INT8_BASELINES = (TFLITE_INT8, ONNX_INT8)
+KERAS_FP32 = "keras_fp32"   # the trained model itself, as a variant (format "keras")
+
+
+def fp32_format(family: str) -> str | None:
+    """A family's fp32 baseline format, which its quantized files are compared with (None for
+    keras: the trained model is its own baseline)."""
+    return {"tflite": TFLITE_FP32, "onnx": ONNX_FP32}.get(family)
 
 
 @dataclass(frozen=True)
