@@ -4,6 +4,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# setuptools ends every editable install of this layout (models/ installed as convbench.models,
+# ...: a mapping only its import-hook strategy serves) with an informational "Editable
+# installation" note that no pyproject setting turns off; every other warning still shows.
+PIP    := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 CHROMIUM ?= /usr/bin/chromium
@@ -15,8 +19,8 @@ env: $(STAMP)
 # Reinstall when the dependency list changes; editable, so code edits need no reinstall.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
 	touch $(STAMP)
 
 bench: env
@@ -27,7 +31,7 @@ bench: env
 # where it is missing, Debian's Chromium for the browser test (Playwright cannot download its own
 # browser here). Without Chromium, that one test skips, saying why.
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,mlflow]'
+	$(PIP) install --quiet -e '.[test,mlflow]'
 	test -x $(CHROMIUM) || [ "$$(id -u)" != 0 ] || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		echo "could not install chromium: the browser test will skip"
@@ -44,9 +48,9 @@ lint: env $(TEST_STAMP)
 # GPU machines: TensorFlow's CUDA wheels, and onnxruntime-gpu *replacing* onnxruntime
 # (both ship the `onnxruntime` module; installed together, one silently shadows the other).
 gpu-env: env
-	$(BIN)/python -m pip install --quiet -e '.[gpu]'
-	$(BIN)/python -m pip uninstall --yes onnxruntime
-	$(BIN)/python -m pip install --quiet 'onnxruntime-gpu>=1.20,<1.33'
+	$(PIP) install --quiet -e '.[gpu]'
+	$(PIP) uninstall --yes onnxruntime
+	$(PIP) install --quiet 'onnxruntime-gpu>=1.20,<1.33'
 
 clean:
 	rm -rf $(VENV) artifacts .benchmarks
