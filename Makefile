@@ -1,55 +1,63 @@
 # Two commands for a fresh machine with Python 3.11 and pip:
 #   make bench   set up .venv and run the whole job on the default data (convbench run)
-#   make test    set up .venv if needed, lint (ruff) and run the tests
+#   make test    set up .venv if needed, lint (ruff), build the docs strictly and run the tests
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# setuptools ends every editable install of this layout (models/ installed as convbench.models,
+# ...: a mapping only its import-hook strategy serves) with an informational "Editable
+# installation" note that no pyproject setting turns off; every other warning still shows.
+PIP    := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: env bench test lint gpu-env clean
+.PHONY: env bench test lint docs gpu-env clean
 
 env: $(STAMP)
 
 # Reinstall when the dependency list changes; editable, so code edits need no reinstall.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
 	touch $(STAMP)
 
 bench: env
 	$(BIN)/convbench run
 
 # What the tests exercise beyond the base install, so CI runs those tests instead of skipping
-# them: the MLflow extra (a real tracking server) and the test extra (Playwright), and, as root
-# where it is missing, Debian's Chromium for the browser test (Playwright cannot download its own
-# browser here). Without Chromium, that one test skips, saying why.
+# them: the MLflow extra (a real tracking server), the test extra (Playwright, ruff), the docs
+# extra (MkDocs) and, as root where it is missing, Debian's Chromium for the browser test
+# (Playwright cannot download its own browser here). Without Chromium, that one test skips, saying why.
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,mlflow]'
+	$(PIP) install --quiet -e '.[test,mlflow,docs]'
 	test -x $(CHROMIUM) || [ "$$(id -u)" != 0 ] || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		echo "could not install chromium: the browser test will skip"
 	touch $(TEST_STAMP)
 
-# The lint first (a second): pyflakes catches a name used but never imported, on paths no test reaches;
-# then the layers (import-linter contracts in pyproject.toml).
-test: env $(TEST_STAMP)
-	$(BIN)/ruff check .
-	scripts/check_layers.sh $(BIN)/python
+# The lint, the layers and the docs first (seconds): pyflakes catches a name used but never imported,
+# on paths no test reaches; the import contracts (pyproject.toml) a module that imports a layer above
+# its own; the strict docs build a broken link, anchor or included file.
+test: lint docs
 	$(BIN)/python -m pytest -q tests
 
 lint: env $(TEST_STAMP)
 	$(BIN)/ruff check .
 	scripts/check_layers.sh $(BIN)/python
 
+# The documentation site (docs/, mkdocs.yml) into build/site/ (git-ignored); --strict turns every
+# warning (a link to a missing page or anchor, a page left out of the nav) into a failure.
+docs: env $(TEST_STAMP)
+	$(BIN)/python -m mkdocs build --strict --site-dir build/site
+
 # GPU machines: TensorFlow's CUDA wheels, and onnxruntime-gpu *replacing* onnxruntime
 # (both ship the `onnxruntime` module; installed together, one silently shadows the other).
 gpu-env: env
-	$(BIN)/python -m pip install --quiet -e '.[gpu]'
-	$(BIN)/python -m pip uninstall --yes onnxruntime
-	$(BIN)/python -m pip install --quiet 'onnxruntime-gpu>=1.20,<1.33'
+	$(PIP) install --quiet -e '.[gpu]'
+	$(PIP) uninstall --yes onnxruntime
+	$(PIP) install --quiet 'onnxruntime-gpu>=1.20,<1.33'
 
 clean:
-	rm -rf $(VENV) artifacts .benchmarks
+	rm -rf $(VENV) artifacts .benchmarks build/site

@@ -5,10 +5,15 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 python="${1:-$root/.venv/bin/python}"
-copy="$(mktemp -d)"
-trap 'rm -rf "$copy"' EXIT
-"$python" -m pip install --quiet --no-deps --no-compile --target "$copy" "$root" >/dev/null 2>&1 \
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+# The sources as they are now (committed or not), copied so that the install's build folder is
+# not left in the working tree.
+tar -C "$root" --exclude=./.venv --exclude=./.git --exclude=./artifacts --exclude=./build --exclude=./.benchmarks \
+    -cf - . | (mkdir "$work/src" && tar -C "$work/src" -xf -)
+"$python" -m pip install --quiet --no-deps --no-compile --target "$work/site" "$work/src" >/dev/null 2>&1 \
   || { echo "check_layers: could not install a copy of $root to check"; exit 1; }
-rm -rf "$root/build"   # setuptools' build folder of that install
 # From the copy's folder, so the working tree's convbench/ cannot shadow the installed copy.
-cd "$copy" && "$python" -c "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())" "$root/pyproject.toml"
+cd "$work/site"
+"$python" -c "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())" \
+    "$root/pyproject.toml"
