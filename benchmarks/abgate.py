@@ -1,6 +1,6 @@
 """The interleaved A/B gate: two artifact sets (a base and a change manifest) timed in this one
 process, row by row, alternately (benchmarks/interleave.py), with both sides' accuracy on the
-same held-out images; decided by paired statistics (convbench/paired.py) and written to
+same held-out images; decided by paired statistics (convbench/core/stats.py) and written to
 <out>/gates/<UTC time>/interleaved.json.
 
 The rows are the gate's primary rows: every post-training and technique artifact the two
@@ -22,9 +22,10 @@ from convbench.core import classes
 from convbench.benchmarks.interleave import InterleaveBudget, time_interleaved
 from convbench.core.errors import UserError
 from convbench.core.formats import family
-from convbench.core.paired import BOOTSTRAP_RESAMPLES, accuracy_verdict, latency_verdict, mcnemar, median_ratio
+from convbench.core.stats import BOOTSTRAP_RESAMPLES, RatioEstimate, mcnemar, median_ratio
 from convbench.core.records import MANIFEST_FILE, ArtifactRecord, Manifest, read_manifest
-from convbench.core.records.gate import INTERLEAVED_FILE, InterleavedRun, PairedAccuracy, PairedLatency
+from convbench.core.records.gate import (IMPROVED, INTERLEAVED_FILE, NOISE, OK, REGRESSION, InterleavedRun,
+                                         PairedAccuracy, PairedLatency)
 
 GATE_BATCH, GATE_THREADS, GATE_DEVICE = 1, 1, "cpu"
 GATE_RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}   # the first of matrix.PRIMARY_RUNTIMES
@@ -64,6 +65,22 @@ class GateOptions:
                 raise UserError(f"{what} {value!r}: expected a number >= 0")
         if not 0 < self.alpha < 1:
             raise UserError(f"--alpha {self.alpha!r}: expected a number between 0 and 1")
+
+
+def latency_verdict(estimate: RatioEstimate, threshold_pct: float) -> str:
+    """REGRESSION: the median ratio is beyond the threshold AND the interval excludes 1 (the
+    minimum effect and the evidence both); noise: beyond the threshold, interval includes 1."""
+    change_pct = (estimate.ratio - 1) * 100
+    if abs(change_pct) <= threshold_pct:
+        return OK
+    if change_pct > 0:
+        return REGRESSION if estimate.ci_low > 1 else NOISE
+    return IMPROVED if estimate.ci_high < 1 else NOISE
+
+
+def accuracy_verdict(drop_pp: float, max_drop_pp: float) -> str:
+    """The budget decides (as in the between-runs mode); McNemar's p is printed beside it."""
+    return REGRESSION if drop_pp > max_drop_pp else (IMPROVED if drop_pp < 0 else OK)
 
 
 @dataclass(frozen=True)
@@ -166,7 +183,7 @@ def _measure(row: GateRow, base_m: Manifest, change_m: Manifest, context, option
     accuracy = None
     held_out, labels, _ = context.held_out(item_shape)
     if options.accuracy and held_out is not None:
-        correct = [classes.predicted_labels(s.predict_all(held_out)) == labels for s in sessions]
+        correct = [classes.correct(s.predict_all(held_out), labels) for s in sessions]
         test = mcnemar(*correct)
         base_acc, change_acc = (float(np.mean(c)) for c in correct)
         accuracy = PairedAccuracy(model=row.base.model, variant=row.base.variant, format=row.base.format,

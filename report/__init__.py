@@ -5,7 +5,7 @@ Every run is read through convbench.core.records.load_run; nothing here imports 
     model.py        the data model, built once, in reading order (summary, roofline, notes, details)
     summary.py      the first screen: per device and model, the fp32 baseline, fastest and smallest
     recommend.py    fastest / smallest row within the accuracy budget (recommendation.json)
-    significance.py exact McNemar test of a row's accuracy against fp32's
+    significance.py a row's accuracy against fp32's, read with the exact McNemar test (core/stats.py)
     notes.py        the six notes as tables (notes_speed.py: the speed ones)
     details.py      the per-model detail tables, the harness's table, the HTML filters
     columns.py      the detail tables' columns: add a column here, one entry

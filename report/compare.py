@@ -18,6 +18,7 @@ from pathlib import Path
 from convbench.core.errors import UserError
 from convbench.core.records import LatencyResult, load_run
 from convbench.core.records.gate import IMPROVED, NOISE, OK, REGRESSION
+from convbench.core.stats import mann_whitney_p
 from convbench.report.rows import accuracy_drop_pp
 from convbench.core.tables import print_lines, print_table
 
@@ -121,15 +122,6 @@ def read_side(path: str | Path) -> Side:
 
 
 # ---- comparing ---------------------------------------------------------------------------
-
-def mann_whitney_p(slower: list[float], faster: list[float]) -> float:
-    """P-value of the one-sided Mann-Whitney U test that `slower` tends to be larger."""
-    from scipy.stats import mannwhitneyu  # lazy: keeps `convbench --help` fast
-
-    if min(slower) == max(slower) == min(faster) == max(faster):
-        return 1.0  # all equal: scipy would warn and return nan
-    return float(mannwhitneyu(slower, faster, alternative="greater").pvalue)
-
 
 def u_test_can_reach(n_base: int, n_new: int, alpha: float) -> bool:
     """Whether the exact U test can reach p < alpha at all with these sample counts
