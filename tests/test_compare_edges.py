@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from convbench.cli import main
-from convbench.report.compare import NOISE, OK, REGRESSION, compare_latency, compare_runs
+from convbench.core.records.gate import NOISE, OK, REGRESSION
+from convbench.gate.between_runs import compare_latency, compare_runs
 from tests.test_compare import TIGHT, latency_bench, samples, write_run
 
 

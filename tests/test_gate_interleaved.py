@@ -11,16 +11,16 @@ import shutil
 import numpy as np
 import pytest
 
-from convbench.benchmarks.abgate import GateOptions, accuracy_verdict, gate_rows, latency_verdict, run_interleaved
-from convbench.benchmarks.calibrate import SlowedSession, calibrate, median_call_s
-from convbench.benchmarks.interleave import InterleaveBudget, time_interleaved
 from convbench.cli import main
 from convbench.core.errors import UserError
-from convbench.core.stats import RatioEstimate
 from convbench.core.records import MANIFEST_FILE, read_manifest, read_record, write_manifest
 from convbench.core.records.gate import (CALIBRATION_FILE, IMPROVED, INTERLEAVED_FILE, NOISE, OK, REGRESSION,
-                                    GateCalibration, InterleavedRun)
+                                         GateCalibration, InterleavedRun)
 from convbench.core.runtimes.base import Session
+from convbench.core.stats import RatioEstimate
+from convbench.gate.abba import InterleaveBudget, time_interleaved
+from convbench.gate.calibrate import SlowedSession, calibrate, median_call_s
+from convbench.gate.interleaved import GateOptions, accuracy_verdict, gate_rows, latency_verdict, run_interleaved
 
 FAST = InterleaveBudget(row_time_s=0.05, min_blocks=10)
 

@@ -1,5 +1,6 @@
-"""The regression gate's commands: `convbench compare BASE NEW` (two runs, or two manifests
-timed interleaved) and `convbench calibrate-gate` (its A/A false alarms and its sensitivity)."""
+"""The regression gate's commands and their options: `convbench compare BASE NEW` (two runs, or
+two manifests timed interleaved) and `convbench calibrate-gate` (its A/A false alarms and its
+sensitivity). The gate itself is convbench.gate; this module only parses and dispatches."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from convbench.report.compare import add_compare_arguments
-
     p = sub.add_parser("compare", help="regression gate: two runs, or two manifests timed interleaved "
                                        "(exit 1 on a regression)")
     add_compare_arguments(p)
@@ -28,6 +27,24 @@ def register(sub) -> None:
     p.set_defaults(handler=_cmd_calibrate)
 
 
+def add_compare_arguments(parser) -> None:
+    """The `convbench compare` options both modes take."""
+    from convbench.gate.between_runs import DEFAULT_THRESHOLD_PCT, TEST_NAME
+    from convbench.gate.interleaved import INTERLEAVED_THRESHOLD_PCT
+
+    parser.add_argument("baseline", type=Path, metavar="BASELINE",
+                        help="run folder (artifacts/runs/<time>) or bench.json; or, for the interleaved A/B "
+                             "mode, a manifest.json or an artifacts folder")
+    parser.add_argument("new", type=Path, metavar="NEW", help="the same kind of thing to check against BASELINE")
+    parser.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="PP",
+                        help="accuracy budget in percentage points (default 1)")
+    parser.add_argument("--max-latency-regression", type=float, default=None, metavar="PCT",
+                        help=f"median slowdown threshold in percent (default {DEFAULT_THRESHOLD_PCT:g} between runs, "
+                             f"{INTERLEAVED_THRESHOLD_PCT:g} interleaved: the threshold calibrated by A/A runs)")
+    parser.add_argument("--alpha", type=float, default=0.01,
+                        help=f"significance level of the {TEST_NAME} test (default 0.01)")
+
+
 def _add_interleaved_args(g) -> None:
     g.add_argument("--models", nargs="+", default=(), metavar="NAME", help="lesson convnets (default: all)")
     g.add_argument("--variants", nargs="+", default=(), metavar="NAME", help="variants (default: all)")
@@ -37,43 +54,22 @@ def _add_interleaved_args(g) -> None:
                    help="artifacts folder: the record goes to DIR/gates/<UTC time>/ (default artifacts/)")
 
 
-def gate_mode(base: Path, new: Path) -> str:
-    """'runs' for two run folders / bench.json files, 'interleaved' for two manifests (files or
-    artifacts folders); anything else, or one of each, is a UserError."""
-    from convbench.core.errors import UserError
-    from convbench.core.records import BENCH_FILE, MANIFEST_FILE
+def main_compare(args) -> int:
+    """The between-runs mode: print the table; 1 on any regression, 0 otherwise. UserError
+    propagates to the CLI (exit 2)."""
+    from convbench.gate.between_runs import DEFAULT_THRESHOLD_PCT, compare_runs
+    from convbench.gate.printer import print_comparison
 
-    def kind(path: Path) -> str:
-        if path.is_dir():
-            if (path / BENCH_FILE).is_file():
-                return "runs"
-            if (path / MANIFEST_FILE).is_file():
-                return "interleaved"
-            raise UserError(f"{path}: neither a run folder (no {BENCH_FILE}) nor an artifacts folder "
-                            f"(no {MANIFEST_FILE})")
-        return "interleaved" if path.name != BENCH_FILE and _is_manifest(path) else "runs"
-
-    modes = {kind(Path(base)), kind(Path(new))}
-    if len(modes) > 1:
-        raise UserError(f"{base} and {new}: one is a run and the other a manifest; compare two runs "
-                        "(between-runs mode) or two manifests (interleaved A/B mode)")
-    return modes.pop()
-
-
-def _is_manifest(path: Path) -> bool:
-    import json
-
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False  # the between-runs reader names the file and what is wrong with it
-    return isinstance(doc, dict) and str(doc.get("schema", "")).startswith("convbench.manifest/")
+    threshold = DEFAULT_THRESHOLD_PCT if args.max_latency_regression is None else args.max_latency_regression
+    comparison = compare_runs(args.baseline, args.new, args.max_accuracy_drop, threshold, getattr(args, "alpha", 0.01))
+    print_comparison(comparison)
+    return comparison.exit_code
 
 
 def _gate_options(args, base: Path, change: Path, threshold: float):
-    from convbench.benchmarks.abgate import GateOptions
-    from convbench.benchmarks.interleave import InterleaveBudget
     from convbench.core.errors import UserError
+    from convbench.gate.abba import InterleaveBudget
+    from convbench.gate.interleaved import GateOptions
 
     if not args.row_time > 0:
         raise UserError(f"--row-time {args.row_time}: must be > 0 seconds")
@@ -84,13 +80,13 @@ def _gate_options(args, base: Path, change: Path, threshold: float):
 
 
 def _cmd_compare(args) -> int:
-    from convbench.report.compare import INTERLEAVED_THRESHOLD_PCT, main_compare
+    from convbench.gate.mode import RUNS, gate_mode
 
-    if gate_mode(args.baseline, args.new) == "runs":
+    if gate_mode(args.baseline, args.new) == RUNS:
         return main_compare(args)
-    from convbench.benchmarks.abgate import run_interleaved
     from convbench.core.lock import folder_lock
-    from convbench.report.interleaved import exit_code, print_interleaved
+    from convbench.gate.interleaved import INTERLEAVED_THRESHOLD_PCT, exit_code, run_interleaved
+    from convbench.gate.printer import print_interleaved
 
     threshold = INTERLEAVED_THRESHOLD_PCT if args.max_latency_regression is None else args.max_latency_regression
     options = _gate_options(args, args.baseline, args.new, threshold)
@@ -103,8 +99,9 @@ def _cmd_compare(args) -> int:
 def _cmd_calibrate(args) -> int:
     from dataclasses import replace
 
-    from convbench.benchmarks.calibrate import calibrate, print_calibration
     from convbench.core.lock import folder_lock
+    from convbench.gate.calibrate import calibrate
+    from convbench.gate.printer import print_calibration
 
     # Both sides are the same files: their accuracies are equal by construction, so no accuracy pass.
     options = replace(_gate_options(args, args.manifest, args.manifest, args.max_latency_regression), accuracy=False)

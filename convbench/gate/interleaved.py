@@ -1,7 +1,7 @@
-"""The interleaved A/B gate: two artifact sets (a base and a change manifest) timed in this one
-process, row by row, alternately (benchmarks/interleave.py), with both sides' accuracy on the
-same held-out images; decided by paired statistics (convbench/core/stats.py) and written to
-<out>/gates/<UTC time>/interleaved.json.
+"""The gate's interleaved A/B mode (`convbench compare BASE_MANIFEST CHANGE_MANIFEST`): two
+artifact sets (a base and a change manifest) timed in this one process, row by row, alternately
+(abba.py), with both sides' accuracy on the same held-out images; decided by paired statistics
+(convbench/core/stats.py) and written to <out>/gates/<UTC time>/interleaved.json.
 
 The rows are the gate's primary rows: every post-training and technique artifact the two
 manifests share, at batch 1 and 1 thread on CPU, on its family's primary runtime (LiteRT for
@@ -19,14 +19,15 @@ from collections.abc import Callable
 import numpy as np
 
 from convbench.core import classes
-from convbench.benchmarks.interleave import InterleaveBudget, time_interleaved
 from convbench.core.errors import UserError
 from convbench.core.formats import family
-from convbench.core.stats import BOOTSTRAP_RESAMPLES, RatioEstimate, mcnemar, median_ratio
 from convbench.core.records import MANIFEST_FILE, ArtifactRecord, Manifest, read_manifest
 from convbench.core.records.gate import (IMPROVED, INTERLEAVED_FILE, NOISE, OK, REGRESSION, InterleavedRun,
                                          PairedAccuracy, PairedLatency)
+from convbench.core.stats import BOOTSTRAP_RESAMPLES, RatioEstimate, mcnemar, median_ratio
+from convbench.gate.abba import InterleaveBudget, time_interleaved
 
+INTERLEAVED_THRESHOLD_PCT = 5.0  # calibrated by calibrate.py (README); between runs: between_runs.py
 GATE_BATCH, GATE_THREADS, GATE_DEVICE = 1, 1, "cpu"
 GATE_RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}   # the first of matrix.PRIMARY_RUNTIMES
 POOL_BATCHES = 8  # distinct held-out images cycled through the rounds
@@ -52,7 +53,7 @@ class GateOptions:
     out: Path = Path("artifacts")
     models: tuple[str, ...] = ()
     variants: tuple[str, ...] = ()
-    max_latency_regression_pct: float = 5.0
+    max_latency_regression_pct: float = INTERLEAVED_THRESHOLD_PCT
     max_accuracy_drop_pp: float = 1.0
     alpha: float = 0.01
     budget: InterleaveBudget = field(default_factory=InterleaveBudget)
@@ -81,6 +82,10 @@ def latency_verdict(estimate: RatioEstimate, threshold_pct: float) -> str:
 def accuracy_verdict(drop_pp: float, max_drop_pp: float) -> str:
     """The budget decides (as in the between-runs mode); McNemar's p is printed beside it."""
     return REGRESSION if drop_pp > max_drop_pp else (IMPROVED if drop_pp < 0 else OK)
+
+
+def exit_code(run: InterleavedRun) -> int:
+    return 1 if any(r.verdict == REGRESSION for r in [*run.rows, *run.accuracy]) else 0
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""How the A/B gate times one row: both sides' sessions in this one process, alternately, in
+"""How the interleaved A/B gate times one row: both sides' sessions in this one process, alternately, in
 ABBA blocks (base, change, change, base), each round on the same prepared input on both sides.
 Whatever the machine does meanwhile (another tenant on the cores, frequency changes) hits both
 sides of a block alike, so the per-block ratio sees the change and not the machine."""
