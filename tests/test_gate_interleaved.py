@@ -21,6 +21,7 @@ from convbench.core.stats import RatioEstimate
 from convbench.gate.abba import InterleaveBudget, time_interleaved
 from convbench.gate.calibrate import SlowedSession, calibrate, median_call_s
 from convbench.gate.interleaved import GateOptions, accuracy_verdict, gate_rows, latency_verdict, run_interleaved
+from tests.test_compare_edges import one_line_error
 
 FAST = InterleaveBudget(row_time_s=0.05, min_blocks=10)
 
@@ -175,3 +176,53 @@ def test_rows_left_out_are_named(tiny):
     assert left_out["tiny/onnx_fp32/onnx_fp32"] == "only in the base manifest"
     rows, left_out = gate_rows(change, base)
     assert left_out["tiny/onnx_fp32/onnx_fp32"] == "only in the change manifest"
+
+
+# ---- bad input through the CLI: exit 2, one line naming it, before any work ---------------
+
+@pytest.mark.parametrize("args,named", [
+    (["--models", "nope"], "unknown model(s) 'nope'"),
+    (["--variants", "tflite_fp32", "nope"], "unknown variant(s) 'nope'"),
+    (["--row-time", "0"], "--row-time 0.0"),
+    (["--max-latency-regression", "nan"], "--max-latency-regression nan"),
+])
+def test_bad_input_to_the_interleaved_gate_is_refused_before_any_work(tiny, tmp_path, capsys, args, named):
+    out = tmp_path / "out"
+    assert main(["compare", str(tiny), str(tiny), "--out", str(out), *args]) == 2
+    one_line_error(capsys.readouterr().err, named)
+    assert not out.exists()       # no lock taken, no gates/ folder, no log
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--slowdown", "0"], "--slowdown 0.0"),
+    (["--slowdown", "-10"], "--slowdown -10.0"),
+    (["--slowdown", "nan"], "--slowdown nan"),
+    (["--slowdown", "inf"], "--slowdown inf"),
+    (["--slowdown", "1001"], "--slowdown 1001.0"),
+    (["--max-latency-regression", "-5"], "--max-latency-regression -5.0"),
+    (["--alpha", "1"], "--alpha 1.0"),
+    (["--row-time", "-0.5"], "--row-time -0.5"),
+    (["--models", "nope"], "unknown model(s) 'nope'"),
+    (["--variants", "nope"], "unknown variant(s) 'nope'"),
+])
+def test_bad_input_to_calibrate_gate_is_refused_before_any_work(tiny, tmp_path, capsys, args, named):
+    out = tmp_path / "out"
+    assert main(["calibrate-gate", "--manifest", str(tiny), "--out", str(out), *args]) == 2
+    one_line_error(capsys.readouterr().err, named)
+    assert not out.exists()
+
+
+def test_calibrate_gate_names_a_missing_manifest(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["calibrate-gate", "--manifest", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    one_line_error(capsys.readouterr().err, str(tmp_path / "nowhere"))
+    assert not out.exists()
+
+
+def test_calibrate_checks_its_slowdown_for_library_callers_too(tiny, tmp_path):
+    options = GateOptions(base=tiny, change=tiny, out=tmp_path, variants=("onnx_fp32",), budget=FAST, accuracy=False)
+    with pytest.raises(UserError, match="--slowdown"):
+        calibrate(options, slowdown_pct=0)
+    assert not (tmp_path / "gates").exists()
+    with pytest.raises(UserError, match="--row-time"):
+        InterleaveBudget(row_time_s=float("nan"))

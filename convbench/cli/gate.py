@@ -8,6 +8,9 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    from convbench.gate.checks import MAX_SLOWDOWN_PCT
+    from convbench.gate.interleaved import INTERLEAVED_THRESHOLD_PCT
+
     p = sub.add_parser("compare", help="regression gate: two runs, or two manifests timed interleaved "
                                        "(exit 1 on a regression)")
     add_compare_arguments(p)
@@ -18,10 +21,11 @@ def register(sub) -> None:
                                               "sensitivity to an injected slowdown")
     p.add_argument("--manifest", type=Path, default=Path("artifacts"), metavar="PATH",
                    help="the artifacts to time on both sides (manifest.json or its folder; default artifacts/)")
-    p.add_argument("--max-latency-regression", type=float, default=5.0, metavar="PCT",
-                   help="the threshold being calibrated (default 5)")
+    p.add_argument("--max-latency-regression", type=float, default=INTERLEAVED_THRESHOLD_PCT, metavar="PCT",
+                   help=f"the threshold being calibrated (default {INTERLEAVED_THRESHOLD_PCT:g})")
     p.add_argument("--slowdown", type=float, default=10.0, metavar="PCT",
-                   help="busy work injected on one side, in percent of each row's median (default 10)")
+                   help="busy work injected on one side, in percent of each row's median (default 10; "
+                        f"> 0, at most {MAX_SLOWDOWN_PCT:g})")
     p.add_argument("--alpha", type=float, default=0.01, help="1 - the bootstrap interval's level (default 0.01)")
     _add_interleaved_args(p)
     p.set_defaults(handler=_cmd_calibrate)
@@ -66,22 +70,39 @@ def main_compare(args) -> int:
     return comparison.exit_code
 
 
-def _gate_options(args, base: Path, change: Path, threshold: float):
-    from convbench.core.errors import UserError
-    from convbench.gate.abba import InterleaveBudget
-    from convbench.gate.interleaved import GateOptions
+def check_values(args) -> None:
+    """Every value option the command was given, checked before any input is read (in either
+    mode of compare: a value that is wrong is wrong in both); a UserError names the first bad one."""
+    from convbench.gate import checks
 
-    if not args.row_time > 0:
-        raise UserError(f"--row-time {args.row_time}: must be > 0 seconds")
-    return GateOptions(base=base, change=change, out=args.out, models=tuple(args.models),
-                       variants=tuple(args.variants), max_latency_regression_pct=threshold,
-                       max_accuracy_drop_pp=getattr(args, "max_accuracy_drop", 1.0), alpha=args.alpha,
-                       budget=InterleaveBudget(row_time_s=args.row_time))
+    if getattr(args, "max_accuracy_drop", None) is not None:
+        checks.at_least_zero("--max-accuracy-drop", args.max_accuracy_drop)
+    if args.max_latency_regression is not None:
+        checks.at_least_zero("--max-latency-regression", args.max_latency_regression)
+    checks.alpha(args.alpha)
+    checks.row_time(args.row_time)
+    if getattr(args, "slowdown", None) is not None:
+        checks.slowdown(args.slowdown)
+
+
+def _gate_options(args, base: Path, change: Path, threshold: float):
+    """The interleaved gate's options, and its inputs read and checked (plan_gate): every bad
+    input is refused before the artifacts folder's lock is taken (which creates the folder)."""
+    from convbench.gate.abba import InterleaveBudget
+    from convbench.gate.interleaved import GateOptions, plan_gate
+
+    options = GateOptions(base=base, change=change, out=args.out, models=tuple(args.models),
+                          variants=tuple(args.variants), max_latency_regression_pct=threshold,
+                          max_accuracy_drop_pp=getattr(args, "max_accuracy_drop", 1.0), alpha=args.alpha,
+                          budget=InterleaveBudget(row_time_s=args.row_time))
+    plan_gate(options)
+    return options
 
 
 def _cmd_compare(args) -> int:
     from convbench.gate.mode import RUNS, gate_mode
 
+    check_values(args)
     if gate_mode(args.baseline, args.new) == RUNS:
         return main_compare(args)
     from convbench.core.lock import folder_lock
@@ -103,6 +124,7 @@ def _cmd_calibrate(args) -> int:
     from convbench.gate.calibrate import calibrate
     from convbench.gate.printer import print_calibration
 
+    check_values(args)
     # Both sides are the same files: their accuracies are equal by construction, so no accuracy pass.
     options = replace(_gate_options(args, args.manifest, args.manifest, args.max_latency_regression), accuracy=False)
     with folder_lock(args.out, "calibrate-gate"):

@@ -13,4 +13,5 @@ the records convbench/core/records/gate.py.
     calibrate.py     the interleaved mode's A/A false alarms and an injected slowdown (SlowedSession);
                      gates/<time>/calibration.json
     printer.py       the console output of both modes and of the calibration
+    checks.py        the one check of each value the gate takes (a UserError naming the option)
 """

@@ -16,10 +16,10 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from convbench.core.errors import UserError
 from convbench.core.records import LatencyResult, load_run
 from convbench.core.records.gate import IMPROVED, NOISE, OK, REGRESSION
 from convbench.core.stats import mann_whitney_p
+from convbench.gate import checks
 from convbench.report.rows import accuracy_drop_pp
 
 DEFAULT_THRESHOLD_PCT = 10.0     # between runs (the interleaved mode's: interleaved.py)
@@ -148,12 +148,9 @@ def compare_latency(key: tuple, base: list[float], new: list[float],
 def compare_runs(baseline_path: str | Path, new_path: str | Path, max_accuracy_drop_pp: float = 1.0,
                  max_latency_regression_pct: float = 10.0, alpha: float = 0.01) -> Comparison:
     """Compare two convbench runs (run folders or bench.json files)."""
-    for what, value in (("--max-accuracy-drop", max_accuracy_drop_pp),
-                        ("--max-latency-regression", max_latency_regression_pct)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise UserError(f"{what} {value!r}: expected a number >= 0")
-    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
-        raise UserError(f"--alpha {alpha!r}: expected a number between 0 and 1")
+    checks.at_least_zero("--max-accuracy-drop", max_accuracy_drop_pp)
+    checks.at_least_zero("--max-latency-regression", max_latency_regression_pct)
+    checks.alpha(alpha)
     base, new = read_side(baseline_path), read_side(new_path)
     result = Comparison(base.path, new.path, float(max_accuracy_drop_pp),
                         float(max_latency_regression_pct), float(alpha))

@@ -15,6 +15,7 @@ import numpy as np
 from convbench.core.records import write_record
 from convbench.core.records.gate import CALIBRATION_FILE, GateCalibration
 from convbench.core.runtimes.base import Session
+from convbench.gate import checks
 from convbench.gate.interleaved import GateOptions, run_interleaved
 
 INJECTION = ("the change side's session is wrapped: after each run() it spins on time.perf_counter() for "
@@ -59,6 +60,7 @@ def calibrate(options: GateOptions, slowdown_pct: float) -> tuple[GateCalibratio
     """A/A, then A/A' with `slowdown_pct` injected, over every primary row of one manifest."""
     from convbench.benchmarks.machine import machine_info
 
+    checks.slowdown(slowdown_pct)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     aa, _ = run_interleaved(options)
 

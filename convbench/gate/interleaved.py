@@ -25,6 +25,7 @@ from convbench.core.records import MANIFEST_FILE, ArtifactRecord, Manifest, read
 from convbench.core.records.gate import (IMPROVED, INTERLEAVED_FILE, NOISE, OK, REGRESSION, InterleavedRun,
                                          PairedAccuracy, PairedLatency)
 from convbench.core.stats import BOOTSTRAP_RESAMPLES, RatioEstimate, mcnemar, median_ratio
+from convbench.gate import checks
 from convbench.gate.abba import InterleaveBudget, time_interleaved
 
 INTERLEAVED_THRESHOLD_PCT = 5.0  # calibrated by calibrate.py (README); between runs: between_runs.py
@@ -60,12 +61,9 @@ class GateOptions:
     accuracy: bool = True
 
     def __post_init__(self) -> None:
-        for what, value in (("--max-accuracy-drop", self.max_accuracy_drop_pp),
-                            ("--max-latency-regression", self.max_latency_regression_pct)):
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
-                raise UserError(f"{what} {value!r}: expected a number >= 0")
-        if not 0 < self.alpha < 1:
-            raise UserError(f"--alpha {self.alpha!r}: expected a number between 0 and 1")
+        checks.at_least_zero("--max-accuracy-drop", self.max_accuracy_drop_pp)
+        checks.at_least_zero("--max-latency-regression", self.max_latency_regression_pct)
+        checks.alpha(self.alpha)
 
 
 def latency_verdict(estimate: RatioEstimate, threshold_pct: float) -> str:
@@ -119,28 +117,50 @@ def gate_rows(base: Manifest, change: Manifest, models=(), variants=()) -> tuple
     return rows, left_out
 
 
-def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
-                    slowdown_pct: float | None = None) -> tuple[InterleavedRun, Path]:
-    """Time and decide every primary row; write the record atomically; return it and its path."""
+@dataclass(frozen=True)
+class GatePlan:
+    """What a gate run times: both manifests, read and checked, its rows and those left out."""
+
+    base: Manifest
+    change: Manifest
+    rows: list[GateRow]
+    left_out: dict[str, str]
+
+
+def plan_gate(options: GateOptions) -> GatePlan:
+    """Read both manifests and check them against the options (the same data set, models and
+    variants the base manifest has, a row to time): every UserError of the gate's inputs,
+    before anything is timed or written. The CLI calls it before it takes the artifacts
+    folder's lock; run_interleaved calls it again under the lock."""
     from convbench.benchmarks.bench import BenchOptions, validate_names
-    from convbench.benchmarks.machine import machine_info
-    from convbench.benchmarks.suite import BenchContext, _git
-    from convbench.core.fingerprint import sha256_file
-    from convbench.core.records import write_record
 
     base_m, change_m = read_manifest(manifest_path(options.base)), read_manifest(manifest_path(options.change))
     if base_m.dataset.fingerprint != change_m.dataset.fingerprint:
         raise UserError(f"{change_m.path}: made from another data set than {base_m.path} (fingerprints "
                         f"{change_m.dataset.fingerprint[:12]}... and {base_m.dataset.fingerprint[:12]}...): "
                         "an A/B gate compares both sides on the same images")
-    selection = BenchOptions(models=options.models, variants=options.variants, out=options.out)
-    validate_names(selection, base_m)
+    validate_names(BenchOptions(models=options.models, variants=options.variants, out=options.out), base_m)
     rows, left_out = gate_rows(base_m, change_m, options.models, options.variants)
     if not rows:
         raise UserError(f"{base_m.path} and {change_m.path} share no artifact the gate can time")
+    return GatePlan(base_m, change_m, rows, left_out)
+
+
+def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
+                    slowdown_pct: float | None = None) -> tuple[InterleavedRun, Path]:
+    """Time and decide every primary row; write the record atomically; return it and its path."""
+    from convbench.benchmarks.bench import BenchOptions
+    from convbench.benchmarks.machine import machine_info
+    from convbench.benchmarks.suite import BenchContext, _git
+    from convbench.core.fingerprint import sha256_file
+    from convbench.core.records import write_record
+
+    plan = plan_gate(options)
+    base_m, change_m, rows = plan.base, plan.change, plan.rows
     started = datetime.now(UTC)
     folder = Path(options.out) / "gates" / started.strftime("%Y%m%dT%H%M%SZ")
-    context = BenchContext(selection, base_m, folder)
+    context = BenchContext(BenchOptions(models=options.models, variants=options.variants, out=options.out),
+                           base_m, folder)
     record = InterleavedRun(
         started=started.isoformat(timespec="seconds"), base_manifest=str(options.base),
         change_manifest=str(options.change), base_manifest_sha256=sha256_file(base_m.path),
@@ -152,7 +172,7 @@ def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
         row_time_s=options.budget.row_time_s, bootstrap_resamples=BOOTSTRAP_RESAMPLES,
         decision=DECISION.format(conf=(1 - options.alpha) * 100, resamples=BOOTSTRAP_RESAMPLES,
                                  pct=options.max_latency_regression_pct, pp=options.max_accuracy_drop_pp),
-        not_compared=left_out)
+        not_compared=dict(plan.left_out))
     from tqdm import tqdm
 
     for row in tqdm(rows, desc="interleaved A/B", unit="row", file=sys.stderr, leave=False):
