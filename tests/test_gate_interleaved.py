@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,6 +144,20 @@ def test_calibration_writes_both_runs_with_the_machine(tiny, tmp_path, capsys):
     assert [r.slowdown_injected_pct for r in calibration.slowed.rows] == [10]
     assert [r.slowdown_injected_pct for r in calibration.aa.rows] == [None]
     assert calibration.aa.accuracy == [] and len(calibration.aa.rows) == 1
+    progress = [line.rsplit(" at ", 1)[0] for line in capsys.readouterr().err.splitlines()]
+    assert progress == ["calibration A/A: tiny done, 1/1 rows", "calibration +10 %: tiny done, 1/1 rows"]
+
+
+def test_the_interleaved_gates_progress_reaches_the_console_not_the_log(tiny, tmp_path, capsys):
+    # Under the quiet console sys.stderr is the command's library log: the progress goes to
+    # quiet.user_stream() (here capsys; a bar on a terminal, a line per model without one).
+    argv = ["compare", str(tiny), str(tiny), "--out", str(tmp_path), "--row-time", "0.05", "--variants", "onnx_fp32"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert [line.rsplit(" at ", 1)[0] for line in err.splitlines()] == ["interleaved A/B: tiny done, 1/1 rows"]
+    assert not any("interleaved A/B" in log.read_text() for log in (tmp_path / "logs").glob("*.log"))
+    gate = Path(run_interleaved.__code__.co_filename).parent
+    assert [f.name for f in gate.glob("*.py") if "sys.stderr" in f.read_text()] == []
 
 
 def test_mode_comes_from_the_inputs_and_mixing_them_is_an_error(tiny, tmp_path, capsys):

@@ -62,12 +62,13 @@ def calibrate(options: GateOptions, slowdown_pct: float) -> tuple[GateCalibratio
 
     checks.slowdown(slowdown_pct)
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    aa, _ = run_interleaved(options)
+    aa, _ = run_interleaved(options, progress="calibration A/A")
 
     def slowed(base: Session, change: Session, x_batches: list) -> Session:
         return SlowedSession(change, median_call_s(base, x_batches) * slowdown_pct / 100)
 
-    slow, slow_path = run_interleaved(options, change_hook=slowed, slowdown_pct=slowdown_pct)
+    slow, slow_path = run_interleaved(options, change_hook=slowed, slowdown_pct=slowdown_pct,
+                                      progress=f"calibration +{slowdown_pct:g} %")
     calibration = GateCalibration(
         started=started, finished=datetime.now(UTC).isoformat(timespec="seconds"),
         manifest=str(options.base), machine=machine_info(),

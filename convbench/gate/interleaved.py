@@ -10,7 +10,6 @@ the whole gate for the default lessons takes a few minutes on 2 cores."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
@@ -146,13 +145,15 @@ def plan_gate(options: GateOptions) -> GatePlan:
     return GatePlan(base_m, change_m, rows, left_out)
 
 
-def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
-                    slowdown_pct: float | None = None) -> tuple[InterleavedRun, Path]:
-    """Time and decide every primary row; write the record atomically; return it and its path."""
+def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None, slowdown_pct: float | None = None,
+                    progress: str = "interleaved A/B") -> tuple[InterleavedRun, Path]:
+    """Time and decide every primary row; write the record atomically; return it and its path.
+    `progress`: the name the console's progress display gives this pass."""
     from convbench.benchmarks.bench import BenchOptions
     from convbench.benchmarks.machine import machine_info
     from convbench.benchmarks.suite import BenchContext, _git
     from convbench.core.fingerprint import sha256_file
+    from convbench.core.progress import Progress
     from convbench.core.records import write_record
 
     plan = plan_gate(options)
@@ -173,20 +174,24 @@ def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
         decision=DECISION.format(conf=(1 - options.alpha) * 100, resamples=BOOTSTRAP_RESAMPLES,
                                  pct=options.max_latency_regression_pct, pp=options.max_accuracy_drop_pp),
         not_compared=dict(plan.left_out))
-    from tqdm import tqdm
-
-    for row in tqdm(rows, desc="interleaved A/B", unit="row", file=sys.stderr, leave=False):
-        why = next((f"{m.path}: {a.label}: the file changed after `convbench optimize` (sha256)"
-                    for a, m in ((row.base, base_m), (row.change, change_m))
-                    if a.sha256 and sha256_file(m.artifact_path(a)) != a.sha256), None)
-        if why:
-            record.not_compared[row.base.label] = why
-            continue
-        latency, accuracy = _measure(row, base_m, change_m, context, options, change_hook)
-        latency.slowdown_injected_pct = slowdown_pct
-        record.rows.append(latency)
-        if accuracy is not None:
-            record.accuracy.append(accuracy)
+    # The one progress display, on the console (quiet.user_stream): a bar on a terminal, else a
+    # line per model.
+    with Progress(len(rows), progress, "row") as bar:
+        for done, row in enumerate(rows, 1):
+            why = next((f"{m.path}: {a.label}: the file changed after `convbench optimize` (sha256)"
+                        for a, m in ((row.base, base_m), (row.change, change_m))
+                        if a.sha256 and sha256_file(m.artifact_path(a)) != a.sha256), None)
+            if why:
+                record.not_compared[row.base.label] = why
+            else:
+                latency, accuracy = _measure(row, base_m, change_m, context, options, change_hook)
+                latency.slowdown_injected_pct = slowdown_pct
+                record.rows.append(latency)
+                if accuracy is not None:
+                    record.accuracy.append(accuracy)
+            bar.advance(row.base.label)
+            if done == len(rows) or rows[done].base.model != row.base.model:
+                bar.finished(f"{row.base.model} done, {done}/{len(rows)} rows")
     record.finished = datetime.now(UTC).isoformat(timespec="seconds")
     path = folder / INTERLEAVED_FILE
     write_record(path, record)
