@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from convbench.core import classes
+from convbench.core import classes, stats
 from convbench.benchmarks.artifact_ops import ArtifactOps
 from convbench.benchmarks.harness import LatencyRun
 from convbench.benchmarks.matrix import Case
@@ -66,7 +66,8 @@ def accuracy_fields(outputs: np.ndarray | None, labels: np.ndarray | None, refer
         return dict(accuracy_note=why_not)
     fields = dict(accuracy=classes.accuracy(outputs, labels), accuracy_images=len(outputs))
     if reference is not None:
-        lost, gained = classes.discordant(outputs, reference, labels)
+        # fp32 right where the row is wrong, and the reverse: the row's McNemar test in the report
+        lost, gained = stats.discordant(classes.correct(reference, labels), classes.correct(outputs, labels))
         fields.update(agreement_vs_fp32=classes.agreement(outputs, reference), lost_vs_fp32_images=lost,
                       gained_vs_fp32_images=gained)
     return fields

@@ -1,11 +1,11 @@
-"""Reports (report.md, report.html, recommendation.json) and the regression gate (stage 4).
+"""Reports: report.md, report.html, recommendation.json (stage 4; the regression gate is convbench.gate).
 Every run is read through convbench.core.records.load_run; nothing here imports TensorFlow.
 
     build.py        `convbench report RUN`: load the run, build the data model, write the files
     model.py        the data model, built once, in reading order (summary, roofline, notes, details)
     summary.py      the first screen: per device and model, the fp32 baseline, fastest and smallest
     recommend.py    fastest / smallest row within the accuracy budget (recommendation.json)
-    significance.py exact McNemar test of a row's accuracy against fp32's
+    significance.py a row's accuracy against fp32's, read with the exact McNemar test (core/stats.py)
     notes.py        the six notes as tables (notes_speed.py: the speed ones)
     details.py      the per-model detail tables, the harness's table, the HTML filters
     columns.py      the detail tables' columns: add a column here, one entry
@@ -17,7 +17,6 @@ Every run is read through convbench.core.records.load_run; nothing here imports 
                     report.md, vega.py as interactive Vega-Lite for report.html
     lessons.py      the lesson figures from illustrations/*.npz; figures.py what a PNG figure is
     render.py       templates/report.j2 (structure) + markdown.j2 / html.j2 (per-format macros)
-    compare.py      `convbench compare BASELINE NEW`: the regression gate (interleaved.py: A/B timing)
     history.py      `convbench history`: a metric over commits from the results store
     rows.py         small lookups over typed rows shared by the above
 """

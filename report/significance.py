@@ -1,12 +1,12 @@
-"""Is a row's accuracy really different from the trained fp32 model's? An exact McNemar test on
-the images where the two disagree: both classified the same held-out images, so the comparison is
-paired, and only the discordant images (one right, the other wrong) carry evidence."""
+"""Is a row's accuracy really different from the trained fp32 model's? The report's reading of
+the exact McNemar test (convbench.core.stats) on the discordant images a row recorded against
+fp32: the level it calls significant, and how a p-value is written."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scipy.stats import binomtest
+from convbench.core.stats import mcnemar_exact_p
 
 ALPHA = 0.05   # the level at which the report calls a difference significant
 
@@ -32,15 +32,6 @@ class AccuracyDifference:
     def text(self, unit: str = " pp") -> str:
         """"-0.40 pp (p=0.13)"; unit "" where a header states it."""
         return f"{self.delta_pp:+.2f}{unit} (p={self.p_text})"
-
-
-def mcnemar_exact_p(lost: int, gained: int) -> float:
-    """Two-sided exact McNemar p-value: under "same accuracy" each discordant image is a fair
-    coin between the two sides. No discordant image: no evidence of a difference (p = 1)."""
-    if lost < 0 or gained < 0:
-        raise ValueError(f"discordant counts must be >= 0, got {lost}, {gained}")
-    n = lost + gained
-    return 1.0 if n == 0 else float(binomtest(min(lost, gained), n, 0.5).pvalue)
 
 
 def difference(row, fp32_accuracy: float | None) -> AccuracyDifference | None:

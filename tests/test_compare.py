@@ -13,8 +13,10 @@ from factories import bench_file, latency_bench, memory_bench, samples, write_ru
 
 from convbench.core.errors import UserError
 from convbench.core.records import to_jsonable
-from convbench.report.compare import (IMPROVED, NOISE, OK, REGRESSION, Comparison, add_compare_arguments,
-                                      compare_latency, compare_runs, format_table, main_compare, u_test_can_reach)
+from convbench.cli.gate import add_compare_arguments, main_compare
+from convbench.core.records.gate import IMPROVED, NOISE, OK, REGRESSION
+from convbench.gate.between_runs import Comparison, compare_latency, compare_runs, u_test_can_reach
+from convbench.gate.printer import format_table
 
 TIGHT = "lesson5_custom", "tflite_int8", "tflite_int8", "litert", "cpu", 1, 1
 NOISY = "lesson5_custom", "onnx_fp32", "onnx_fp32", "onnxruntime", "cpu", 1, 1

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from convbench.cli import main
-from convbench.report.compare import NOISE, OK, REGRESSION, compare_latency, compare_runs
+from convbench.core.records.gate import NOISE, OK, REGRESSION
+from convbench.gate.between_runs import compare_latency, compare_runs
 from tests.test_compare import TIGHT, latency_bench, samples, write_run
 
 
@@ -67,3 +68,27 @@ def test_a_bad_threshold_through_the_cli_is_exit_2(tmp_path, capsys, value):
     run = write_run(tmp_path / "a", [latency_bench(TIGHT, samples(0, 1.0, 0.01))])
     assert main(["compare", str(run), str(run), "--max-latency-regression", value]) == 2
     assert "--max-latency-regression" in capsys.readouterr().err
+
+
+def one_line_error(err: str, *named: str) -> None:
+    """What the CLI prints for bad input: one line `convbench: error: ...` naming it, no traceback."""
+    assert err.startswith("convbench: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for text in named:
+        assert text in err, (text, err)
+
+
+BAD_VALUES = [("--max-latency-regression", v) for v in ("-1", "nan", "inf")] + \
+             [("--max-accuracy-drop", v) for v in ("-0.5", "nan", "inf")] + \
+             [("--alpha", v) for v in ("0", "1", "1.5", "-0.1", "nan")] + \
+             [("--row-time", v) for v in ("0", "-1", "nan", "inf")]
+
+
+@pytest.mark.parametrize("option,value", BAD_VALUES)
+def test_every_compare_value_is_checked_before_any_input_is_read(tmp_path, capsys, option, value):
+    # Checked in both modes: here the inputs do not even exist, and nothing is written.
+    out = tmp_path / "out"
+    argv = ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out), option, value]
+    assert main(argv) == 2
+    one_line_error(capsys.readouterr().err, f"{option} {float(value)!r}")
+    assert not out.exists()

@@ -7,41 +7,27 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from convbench.benchmarks.abgate import GateOptions, gate_rows, run_interleaved
-from convbench.benchmarks.calibrate import SlowedSession, calibrate, median_call_s
-from convbench.benchmarks.interleave import InterleaveBudget, time_interleaved
 from convbench.cli import main
 from convbench.core.errors import UserError
-from convbench.core.paired import RatioEstimate, accuracy_verdict, block_ratios, latency_verdict, mcnemar, median_ratio
 from convbench.core.records import MANIFEST_FILE, read_manifest, read_record, write_manifest
 from convbench.core.records.gate import (CALIBRATION_FILE, IMPROVED, INTERLEAVED_FILE, NOISE, OK, REGRESSION,
-                                    GateCalibration, InterleavedRun)
+                                         GateCalibration, InterleavedRun)
 from convbench.core.runtimes.base import Session
+from convbench.core.stats import RatioEstimate
+from convbench.gate.abba import InterleaveBudget, time_interleaved
+from convbench.gate.calibrate import SlowedSession, calibrate, median_call_s
+from convbench.gate.interleaved import GateOptions, accuracy_verdict, gate_rows, latency_verdict, run_interleaved
+from tests.test_compare_edges import one_line_error
 
 FAST = InterleaveBudget(row_time_s=0.05, min_blocks=10)
 
 
-# ---- statistics --------------------------------------------------------------------------
-
-def test_block_ratios_pair_each_block_of_abba():
-    # Blocks: base rounds (1, 3), change (2, 2); base (2, 2), change (4, 4).
-    assert block_ratios([1, 3, 2, 2], [2, 2, 4, 4]).tolist() == [1.0, 2.0]
-    with pytest.raises(ValueError):
-        block_ratios([1, 2, 3], [1, 2, 3])
-
-
-def test_median_ratio_and_its_interval():
-    base = [1.0] * 40
-    change = [1.1] * 20 + [1.2] * 20         # block ratios: ten 1.1, ten 1.2
-    est = median_ratio(base, change, alpha=0.01)
-    assert est.ratio == pytest.approx(1.15) and 1.1 <= est.ci_low <= est.ratio <= est.ci_high <= 1.2
-    flat = median_ratio([1.0] * 4, [1.0] * 4, alpha=0.01)
-    assert (flat.ratio, flat.ci_low, flat.ci_high) == (1.0, 1.0, 1.0)
-
+# ---- verdicts (the statistics themselves: test_paired_stats.py) ------------------------
 
 @pytest.mark.parametrize("estimate,verdict", [
     (RatioEstimate(1.04, 1.03, 1.05), OK),            # significant, but within the threshold
@@ -54,13 +40,7 @@ def test_latency_verdict(estimate, verdict):
     assert latency_verdict(estimate, threshold_pct=5) == verdict
 
 
-def test_mcnemar_counts_the_discordant_images():
-    base = np.array([1, 1, 1, 1, 1, 1, 0, 1], bool)
-    change = np.array([0, 0, 0, 0, 0, 0, 0, 1], bool)
-    test = mcnemar(base, change)
-    assert (test.base_only_correct, test.change_only_correct) == (6, 0)
-    assert test.p_value == pytest.approx(2 / 2**6)    # exact: two-sided binomial, 6 of 6 one way
-    assert mcnemar(base, base).p_value == 1.0
+def test_accuracy_verdict_is_the_budget():
     assert accuracy_verdict(1.0, 1.0) == OK and accuracy_verdict(1.01, 1.0) == REGRESSION
     assert accuracy_verdict(-0.5, 1.0) == IMPROVED
 
@@ -164,6 +144,20 @@ def test_calibration_writes_both_runs_with_the_machine(tiny, tmp_path, capsys):
     assert [r.slowdown_injected_pct for r in calibration.slowed.rows] == [10]
     assert [r.slowdown_injected_pct for r in calibration.aa.rows] == [None]
     assert calibration.aa.accuracy == [] and len(calibration.aa.rows) == 1
+    progress = [line.rsplit(" at ", 1)[0] for line in capsys.readouterr().err.splitlines()]
+    assert progress == ["calibration A/A: tiny done, 1/1 rows", "calibration +10 %: tiny done, 1/1 rows"]
+
+
+def test_the_interleaved_gates_progress_reaches_the_console_not_the_log(tiny, tmp_path, capsys):
+    # Under the quiet console sys.stderr is the command's library log: the progress goes to
+    # quiet.user_stream() (here capsys; a bar on a terminal, a line per model without one).
+    argv = ["compare", str(tiny), str(tiny), "--out", str(tmp_path), "--row-time", "0.05", "--variants", "onnx_fp32"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert [line.rsplit(" at ", 1)[0] for line in err.splitlines()] == ["interleaved A/B: tiny done, 1/1 rows"]
+    assert not any("interleaved A/B" in log.read_text() for log in (tmp_path / "logs").glob("*.log"))
+    gate = Path(run_interleaved.__code__.co_filename).parent
+    assert [f.name for f in gate.glob("*.py") if "sys.stderr" in f.read_text()] == []
 
 
 def test_mode_comes_from_the_inputs_and_mixing_them_is_an_error(tiny, tmp_path, capsys):
@@ -197,3 +191,53 @@ def test_rows_left_out_are_named(tiny):
     assert left_out["tiny/onnx_fp32/onnx_fp32"] == "only in the base manifest"
     rows, left_out = gate_rows(change, base)
     assert left_out["tiny/onnx_fp32/onnx_fp32"] == "only in the change manifest"
+
+
+# ---- bad input through the CLI: exit 2, one line naming it, before any work ---------------
+
+@pytest.mark.parametrize("args,named", [
+    (["--models", "nope"], "unknown model(s) 'nope'"),
+    (["--variants", "tflite_fp32", "nope"], "unknown variant(s) 'nope'"),
+    (["--row-time", "0"], "--row-time 0.0"),
+    (["--max-latency-regression", "nan"], "--max-latency-regression nan"),
+])
+def test_bad_input_to_the_interleaved_gate_is_refused_before_any_work(tiny, tmp_path, capsys, args, named):
+    out = tmp_path / "out"
+    assert main(["compare", str(tiny), str(tiny), "--out", str(out), *args]) == 2
+    one_line_error(capsys.readouterr().err, named)
+    assert not out.exists()       # no lock taken, no gates/ folder, no log
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--slowdown", "0"], "--slowdown 0.0"),
+    (["--slowdown", "-10"], "--slowdown -10.0"),
+    (["--slowdown", "nan"], "--slowdown nan"),
+    (["--slowdown", "inf"], "--slowdown inf"),
+    (["--slowdown", "1001"], "--slowdown 1001.0"),
+    (["--max-latency-regression", "-5"], "--max-latency-regression -5.0"),
+    (["--alpha", "1"], "--alpha 1.0"),
+    (["--row-time", "-0.5"], "--row-time -0.5"),
+    (["--models", "nope"], "unknown model(s) 'nope'"),
+    (["--variants", "nope"], "unknown variant(s) 'nope'"),
+])
+def test_bad_input_to_calibrate_gate_is_refused_before_any_work(tiny, tmp_path, capsys, args, named):
+    out = tmp_path / "out"
+    assert main(["calibrate-gate", "--manifest", str(tiny), "--out", str(out), *args]) == 2
+    one_line_error(capsys.readouterr().err, named)
+    assert not out.exists()
+
+
+def test_calibrate_gate_names_a_missing_manifest(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["calibrate-gate", "--manifest", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    one_line_error(capsys.readouterr().err, str(tmp_path / "nowhere"))
+    assert not out.exists()
+
+
+def test_calibrate_checks_its_slowdown_for_library_callers_too(tiny, tmp_path):
+    options = GateOptions(base=tiny, change=tiny, out=tmp_path, variants=("onnx_fp32",), budget=FAST, accuracy=False)
+    with pytest.raises(UserError, match="--slowdown"):
+        calibrate(options, slowdown_pct=0)
+    assert not (tmp_path / "gates").exists()
+    with pytest.raises(UserError, match="--row-time"):
+        InterleaveBudget(row_time_s=float("nan"))

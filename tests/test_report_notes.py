@@ -1,13 +1,12 @@
 """The report's judgements on small synthetic runs: the notes' tables and where they contradict
-the textbook (said once, not per model), the first screen's picks, and the exact McNemar test."""
+the textbook (said once, not per model), the first screen's picks, and how the exact McNemar test reads."""
 
 from __future__ import annotations
 
-import pytest
 
 from convbench.core.records import RoofMeasurement, TheoreticalPeak
 from convbench.report import notes, notes_speed
-from convbench.report.significance import difference, mcnemar_exact_p
+from convbench.report.significance import difference
 from convbench.report.summary import device_summaries
 from convbench.report.table import AGREES
 from tests.reportdata import M4, M5, artifact, full_run, lat, memory, pipeline, run_of
@@ -18,15 +17,8 @@ def column(note, header: str) -> list[str]:
     return [row[i].text for row in note.table.rows]
 
 
-def test_mcnemar_exact_p_values():
-    # two-sided binomial test on the discordant images, p = 1/2 each
-    assert mcnemar_exact_p(0, 0) == 1.0                       # no disagreement: no evidence
-    assert mcnemar_exact_p(5, 0) == pytest.approx(2 * 0.5 ** 5)
-    assert mcnemar_exact_p(0, 10) == pytest.approx(2 / 1024)
-    assert mcnemar_exact_p(3, 7) == pytest.approx(2 * (1 + 10 + 45 + 120) / 1024)
-    assert mcnemar_exact_p(7, 3) == mcnemar_exact_p(3, 7)
-    with pytest.raises(ValueError):
-        mcnemar_exact_p(-1, 2)
+def test_a_rows_difference_from_fp32_with_its_mcnemar_p():
+    # the p-values themselves: test_paired_stats.py
     row = lat("tflite_int8", 0.1, 0.97, lost=12, gained=2)
     diff = difference(row, 0.98)
     assert (diff.text(), diff.significant) == ("-1.00 pp (p=0.013*)", True)

@@ -1,5 +1,6 @@
-"""The regression gate's commands: `convbench compare BASE NEW` (two runs, or two manifests
-timed interleaved) and `convbench calibrate-gate` (its A/A false alarms and its sensitivity)."""
+"""The regression gate's commands and their options: `convbench compare BASE NEW` (two runs, or
+two manifests timed interleaved) and `convbench calibrate-gate` (its A/A false alarms and its
+sensitivity). The gate itself is convbench.gate; this module only parses and dispatches."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from convbench.report.compare import add_compare_arguments
+    from convbench.gate.checks import MAX_SLOWDOWN_PCT
+    from convbench.gate.interleaved import INTERLEAVED_THRESHOLD_PCT
 
     p = sub.add_parser("compare", help="regression gate: two runs, or two manifests timed interleaved "
                                        "(exit 1 on a regression)")
@@ -19,13 +21,32 @@ def register(sub) -> None:
                                               "sensitivity to an injected slowdown")
     p.add_argument("--manifest", type=Path, default=Path("artifacts"), metavar="PATH",
                    help="the artifacts to time on both sides (manifest.json or its folder; default artifacts/)")
-    p.add_argument("--max-latency-regression", type=float, default=5.0, metavar="PCT",
-                   help="the threshold being calibrated (default 5)")
+    p.add_argument("--max-latency-regression", type=float, default=INTERLEAVED_THRESHOLD_PCT, metavar="PCT",
+                   help=f"the threshold being calibrated (default {INTERLEAVED_THRESHOLD_PCT:g})")
     p.add_argument("--slowdown", type=float, default=10.0, metavar="PCT",
-                   help="busy work injected on one side, in percent of each row's median (default 10)")
+                   help="busy work injected on one side, in percent of each row's median (default 10; "
+                        f"> 0, at most {MAX_SLOWDOWN_PCT:g})")
     p.add_argument("--alpha", type=float, default=0.01, help="1 - the bootstrap interval's level (default 0.01)")
     _add_interleaved_args(p)
     p.set_defaults(handler=_cmd_calibrate)
+
+
+def add_compare_arguments(parser) -> None:
+    """The `convbench compare` options both modes take."""
+    from convbench.gate.between_runs import DEFAULT_THRESHOLD_PCT, TEST_NAME
+    from convbench.gate.interleaved import INTERLEAVED_THRESHOLD_PCT
+
+    parser.add_argument("baseline", type=Path, metavar="BASELINE",
+                        help="run folder (artifacts/runs/<time>) or bench.json; or, for the interleaved A/B "
+                             "mode, a manifest.json or an artifacts folder")
+    parser.add_argument("new", type=Path, metavar="NEW", help="the same kind of thing to check against BASELINE")
+    parser.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="PP",
+                        help="accuracy budget in percentage points (default 1)")
+    parser.add_argument("--max-latency-regression", type=float, default=None, metavar="PCT",
+                        help=f"median slowdown threshold in percent (default {DEFAULT_THRESHOLD_PCT:g} between runs, "
+                             f"{INTERLEAVED_THRESHOLD_PCT:g} interleaved: the threshold calibrated by A/A runs)")
+    parser.add_argument("--alpha", type=float, default=0.01,
+                        help=f"significance level of the {TEST_NAME} test (default 0.01)")
 
 
 def _add_interleaved_args(g) -> None:
@@ -37,60 +58,56 @@ def _add_interleaved_args(g) -> None:
                    help="artifacts folder: the record goes to DIR/gates/<UTC time>/ (default artifacts/)")
 
 
-def gate_mode(base: Path, new: Path) -> str:
-    """'runs' for two run folders / bench.json files, 'interleaved' for two manifests (files or
-    artifacts folders); anything else, or one of each, is a UserError."""
-    from convbench.core.errors import UserError
-    from convbench.core.records import BENCH_FILE, MANIFEST_FILE
+def main_compare(args) -> int:
+    """The between-runs mode: print the table; 1 on any regression, 0 otherwise. UserError
+    propagates to the CLI (exit 2)."""
+    from convbench.gate.between_runs import DEFAULT_THRESHOLD_PCT, compare_runs
+    from convbench.gate.printer import print_comparison
 
-    def kind(path: Path) -> str:
-        if path.is_dir():
-            if (path / BENCH_FILE).is_file():
-                return "runs"
-            if (path / MANIFEST_FILE).is_file():
-                return "interleaved"
-            raise UserError(f"{path}: neither a run folder (no {BENCH_FILE}) nor an artifacts folder "
-                            f"(no {MANIFEST_FILE})")
-        return "interleaved" if path.name != BENCH_FILE and _is_manifest(path) else "runs"
-
-    modes = {kind(Path(base)), kind(Path(new))}
-    if len(modes) > 1:
-        raise UserError(f"{base} and {new}: one is a run and the other a manifest; compare two runs "
-                        "(between-runs mode) or two manifests (interleaved A/B mode)")
-    return modes.pop()
+    threshold = DEFAULT_THRESHOLD_PCT if args.max_latency_regression is None else args.max_latency_regression
+    comparison = compare_runs(args.baseline, args.new, args.max_accuracy_drop, threshold, getattr(args, "alpha", 0.01))
+    print_comparison(comparison)
+    return comparison.exit_code
 
 
-def _is_manifest(path: Path) -> bool:
-    import json
+def check_values(args) -> None:
+    """Every value option the command was given, checked before any input is read (in either
+    mode of compare: a value that is wrong is wrong in both); a UserError names the first bad one."""
+    from convbench.gate import checks
 
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False  # the between-runs reader names the file and what is wrong with it
-    return isinstance(doc, dict) and str(doc.get("schema", "")).startswith("convbench.manifest/")
+    if getattr(args, "max_accuracy_drop", None) is not None:
+        checks.at_least_zero("--max-accuracy-drop", args.max_accuracy_drop)
+    if args.max_latency_regression is not None:
+        checks.at_least_zero("--max-latency-regression", args.max_latency_regression)
+    checks.alpha(args.alpha)
+    checks.row_time(args.row_time)
+    if getattr(args, "slowdown", None) is not None:
+        checks.slowdown(args.slowdown)
 
 
 def _gate_options(args, base: Path, change: Path, threshold: float):
-    from convbench.benchmarks.abgate import GateOptions
-    from convbench.benchmarks.interleave import InterleaveBudget
-    from convbench.core.errors import UserError
+    """The interleaved gate's options, and its inputs read and checked (plan_gate): every bad
+    input is refused before the artifacts folder's lock is taken (which creates the folder)."""
+    from convbench.gate.abba import InterleaveBudget
+    from convbench.gate.interleaved import GateOptions, plan_gate
 
-    if not args.row_time > 0:
-        raise UserError(f"--row-time {args.row_time}: must be > 0 seconds")
-    return GateOptions(base=base, change=change, out=args.out, models=tuple(args.models),
-                       variants=tuple(args.variants), max_latency_regression_pct=threshold,
-                       max_accuracy_drop_pp=getattr(args, "max_accuracy_drop", 1.0), alpha=args.alpha,
-                       budget=InterleaveBudget(row_time_s=args.row_time))
+    options = GateOptions(base=base, change=change, out=args.out, models=tuple(args.models),
+                          variants=tuple(args.variants), max_latency_regression_pct=threshold,
+                          max_accuracy_drop_pp=getattr(args, "max_accuracy_drop", 1.0), alpha=args.alpha,
+                          budget=InterleaveBudget(row_time_s=args.row_time))
+    plan_gate(options)
+    return options
 
 
 def _cmd_compare(args) -> int:
-    from convbench.report.compare import INTERLEAVED_THRESHOLD_PCT, main_compare
+    from convbench.gate.mode import RUNS, gate_mode
 
-    if gate_mode(args.baseline, args.new) == "runs":
+    check_values(args)
+    if gate_mode(args.baseline, args.new) == RUNS:
         return main_compare(args)
-    from convbench.benchmarks.abgate import run_interleaved
     from convbench.core.lock import folder_lock
-    from convbench.report.interleaved import exit_code, print_interleaved
+    from convbench.gate.interleaved import INTERLEAVED_THRESHOLD_PCT, exit_code, run_interleaved
+    from convbench.gate.printer import print_interleaved
 
     threshold = INTERLEAVED_THRESHOLD_PCT if args.max_latency_regression is None else args.max_latency_regression
     options = _gate_options(args, args.baseline, args.new, threshold)
@@ -103,9 +120,11 @@ def _cmd_compare(args) -> int:
 def _cmd_calibrate(args) -> int:
     from dataclasses import replace
 
-    from convbench.benchmarks.calibrate import calibrate, print_calibration
     from convbench.core.lock import folder_lock
+    from convbench.gate.calibrate import calibrate
+    from convbench.gate.printer import print_calibration
 
+    check_values(args)
     # Both sides are the same files: their accuracies are equal by construction, so no accuracy pass.
     options = replace(_gate_options(args, args.manifest, args.manifest, args.max_latency_regression), accuracy=False)
     with folder_lock(args.out, "calibrate-gate"):

@@ -16,19 +16,16 @@ def predicted_labels(outputs: np.ndarray) -> np.ndarray:
     return outputs.argmax(axis=-1)
 
 
+def correct(outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per image, whether the class decision is the label (what a paired accuracy test compares:
+    convbench.core.stats)."""
+    return predicted_labels(outputs) == np.asarray(labels)
+
+
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(predicted_labels(outputs) == np.asarray(labels)))
+    return float(np.mean(correct(outputs, labels)))
 
 
 def agreement(outputs: np.ndarray, reference_outputs: np.ndarray) -> float:
     """Share of images on which two models make the same class decision."""
     return float(np.mean(predicted_labels(outputs) == predicted_labels(reference_outputs)))
-
-
-def discordant(outputs: np.ndarray, reference_outputs: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
-    """(images the reference classifies right and `outputs` wrong, the reverse): the discordant
-    pairs of a paired (McNemar) comparison of the two accuracies on the same images."""
-    labels = np.asarray(labels)
-    mine = predicted_labels(outputs) == labels
-    theirs = predicted_labels(reference_outputs) == labels
-    return int(np.sum(theirs & ~mine)), int(np.sum(mine & ~theirs))

@@ -1,4 +1,4 @@
-"""How the A/B gate times one row: both sides' sessions in this one process, alternately, in
+"""How the interleaved A/B gate times one row: both sides' sessions in this one process, alternately, in
 ABBA blocks (base, change, change, base), each round on the same prepared input on both sides.
 Whatever the machine does meanwhile (another tenant on the cores, frequency changes) hits both
 sides of a block alike, so the per-block ratio sees the change and not the machine."""
@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from collections.abc import Sequence
 
 import numpy as np
+
+from convbench.gate import checks
 
 ABBA = (0, 1, 1, 0)  # side indices of one block: 0 base, 1 change
 
@@ -29,7 +31,8 @@ class InterleaveBudget:
     warmup_calls: int = 10
 
     def __post_init__(self) -> None:
-        if not (self.row_time_s > 0 and 2 <= self.min_blocks <= self.max_blocks and self.min_round_s > 0
+        checks.row_time(self.row_time_s)
+        if not (2 <= self.min_blocks <= self.max_blocks and self.min_round_s > 0
                 and self.warmup_calls >= 1):
             raise ValueError(f"bad interleave budget {self}")
 

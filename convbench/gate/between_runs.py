@@ -1,28 +1,28 @@
-"""`convbench compare BASELINE NEW`: the regression gate. Flags accuracy drops beyond a budget
-(per model, variant, format, runtime, device and threads: each row measures its own accuracy)
-and latency regressions beyond a threshold *and* beyond measured noise (a one-sided
-Mann-Whitney U test on the raw per-round samples); exit status 1 on any regression.
+"""The gate's between-runs mode (`convbench compare BASE_RUN NEW_RUN`): two runs timed at
+different times. Flags accuracy drops beyond a budget (per model, variant, format, runtime,
+device and threads: each row measures its own accuracy) and latency regressions beyond a
+threshold *and* beyond measured noise (a one-sided Mann-Whitney U test on the raw per-round
+samples); exit status 1 on any regression.
 
-    from convbench.report.compare import compare_runs, format_table
+    from convbench.gate.between_runs import compare_runs
+    from convbench.gate.printer import format_table
     print(format_table(compare_runs("artifacts/runs/A", "artifacts/runs/B")))
 """
 
 from __future__ import annotations
 
-import io
 import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from convbench.core.errors import UserError
 from convbench.core.records import LatencyResult, load_run
 from convbench.core.records.gate import IMPROVED, NOISE, OK, REGRESSION
+from convbench.core.stats import mann_whitney_p
+from convbench.gate import checks
 from convbench.report.rows import accuracy_drop_pp
-from convbench.core.tables import print_lines, print_table
 
-DEFAULT_THRESHOLD_PCT = 10.0     # between runs
-INTERLEAVED_THRESHOLD_PCT = 5.0  # interleaved A/B: calibrated by benchmarks/calibrate.py (README)
+DEFAULT_THRESHOLD_PCT = 10.0     # between runs (the interleaved mode's: interleaved.py)
 MIN_SAMPLES = 5  # below this on either side the U test has no power: threshold alone decides
 TEST_NAME = "one-sided Mann-Whitney U"
 
@@ -122,15 +122,6 @@ def read_side(path: str | Path) -> Side:
 
 # ---- comparing ---------------------------------------------------------------------------
 
-def mann_whitney_p(slower: list[float], faster: list[float]) -> float:
-    """P-value of the one-sided Mann-Whitney U test that `slower` tends to be larger."""
-    from scipy.stats import mannwhitneyu  # lazy: keeps `convbench --help` fast
-
-    if min(slower) == max(slower) == min(faster) == max(faster):
-        return 1.0  # all equal: scipy would warn and return nan
-    return float(mannwhitneyu(slower, faster, alternative="greater").pvalue)
-
-
 def u_test_can_reach(n_base: int, n_new: int, alpha: float) -> bool:
     """Whether the exact U test can reach p < alpha at all with these sample counts
     (the smallest one-sided p is 1 / C(n_base + n_new, n_base))."""
@@ -157,12 +148,9 @@ def compare_latency(key: tuple, base: list[float], new: list[float],
 def compare_runs(baseline_path: str | Path, new_path: str | Path, max_accuracy_drop_pp: float = 1.0,
                  max_latency_regression_pct: float = 10.0, alpha: float = 0.01) -> Comparison:
     """Compare two convbench runs (run folders or bench.json files)."""
-    for what, value in (("--max-accuracy-drop", max_accuracy_drop_pp),
-                        ("--max-latency-regression", max_latency_regression_pct)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise UserError(f"{what} {value!r}: expected a number >= 0")
-    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
-        raise UserError(f"--alpha {alpha!r}: expected a number between 0 and 1")
+    checks.at_least_zero("--max-accuracy-drop", max_accuracy_drop_pp)
+    checks.at_least_zero("--max-latency-regression", max_latency_regression_pct)
+    checks.alpha(alpha)
     base, new = read_side(baseline_path), read_side(new_path)
     result = Comparison(base.path, new.path, float(max_accuracy_drop_pp),
                         float(max_latency_regression_pct), float(alpha))
@@ -203,87 +191,3 @@ def format_key(key: tuple) -> str:
     batch = f" b{key[5]}" if len(key) == 7 else ""
     threads = "auto" if key[-1] is None else key[-1]
     return f"{'/'.join(artifact)} {runtime} {device}{batch} t{threads}"
-
-
-# ---- output ------------------------------------------------------------------------------
-
-def print_comparison(c: Comparison, file=None) -> None:
-    head = [f"baseline: {c.baseline}", f"new:      {c.new}",
-            "mode: between runs (two runs timed at different times; drift between them is not cancelled: "
-            "the interleaved A/B mode, with two manifests, is the one for CI)",
-            *(f"note: {n}" for n in c.notes), "",
-            f"latency, median of the raw per-round samples; test: {TEST_NAME} on those samples, alpha {c.alpha:g}",
-            f"  REGRESSION = median more than {c.max_latency_regression_pct:g}% slower and p < {c.alpha:g}; "
-            f"improved = likewise faster; noise = beyond {c.max_latency_regression_pct:g}% but p >= {c.alpha:g}",
-            f"  few samples = under {MIN_SAMPLES} rounds on a side (or too few for p < {c.alpha:g} to be possible): "
-            "the threshold alone decides"]
-    print_lines(head, file)
-    if c.rows:
-        print_table(["key", "base p50_ms", "new p50_ms", "change %", "p-value", "verdict", "rounds"],
-                    [[format_key(r.key), f"{r.base_p50_ms:.4f}", f"{r.new_p50_ms:.4f}", f"{r.change_pct:+.1f}",
-                      "-" if r.p_value is None else f"{r.p_value:.2g}",
-                      r.verdict + (" (few samples)" if r.few_samples else ""), f"{r.n_base}/{r.n_new}"]
-                     for r in c.rows], right={1, 2, 3, 4, 6}, file=file)
-    else:
-        print_lines(["(no latency rows on both sides)"], file)
-
-    print_lines(["", "accuracy measured by each row's own runtime, device and threads on the held-out split: "
-                 f"REGRESSION = drop of more than {c.max_accuracy_drop_pp:g} pp"], file)
-    if c.accuracy_rows:
-        print_table(["model/variant/format runtime device threads", "base", "new", "change pp", "verdict"],
-                    [[format_key(r.key), f"{r.base_accuracy:.2%}", f"{r.new_accuracy:.2%}",
-                      f"{(r.new_accuracy - r.base_accuracy) * 100:+.2f}", r.verdict] for r in c.accuracy_rows],
-                    right={1, 2, 3}, file=file)
-    else:
-        print_lines(["(no accuracy on both sides)"], file)
-
-    tail = []
-    for title, keys in (("only in baseline", c.only_in_baseline), ("only in new", c.only_in_new),
-                        ("accuracy not measured on either side", c.accuracy_not_measured)):
-        if keys:
-            tail += ["", f"{title} ({len(keys)}, not compared):", *(f"  {k}" for k in keys)]
-    lat = [r for r in c.rows if r.verdict == REGRESSION]
-    acc = [r for r in c.accuracy_rows if r.verdict == REGRESSION]
-    improved = sum(r.verdict == IMPROVED for r in c.rows)
-    noise = sum(r.verdict == NOISE for r in c.rows)
-    one_sided = len(c.only_in_baseline) + len(c.only_in_new)
-    tail += ["", f"{len(lat)} latency and {len(acc)} accuracy regression(s); {improved} latency improvement(s); "
-                 f"{noise} change(s) within noise; {one_sided} row(s) on one side only"]
-    for r in c.regressions:
-        what = f"latency {r.change_pct:+.1f}%" if isinstance(r, LatencyRow) else f"accuracy -{r.drop_pp:.2f} pp"
-        tail.append(f"  REGRESSION {format_key(r.key)}: {what}")
-    tail.append("RESULT: REGRESSION (exit 1), decided by the between-runs mode" if c.regressions
-                else "RESULT: ok (exit 0), decided by the between-runs mode")
-    print_lines(tail, file)
-
-
-def format_table(c: Comparison) -> str:
-    """The gate's output as text (what `convbench compare` prints)."""
-    buf = io.StringIO()
-    print_comparison(c, buf)
-    return buf.getvalue()
-
-
-# ---- the CLI's entry point ---------------------------------------------------------------
-
-def add_compare_arguments(parser) -> None:
-    """The `convbench compare` options, for the CLI's subparser."""
-    parser.add_argument("baseline", type=Path, metavar="BASELINE",
-                        help="run folder (artifacts/runs/<time>) or bench.json; or, for the interleaved A/B "
-                             "mode, a manifest.json or an artifacts folder")
-    parser.add_argument("new", type=Path, metavar="NEW", help="the same kind of thing to check against BASELINE")
-    parser.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="PP",
-                        help="accuracy budget in percentage points (default 1)")
-    parser.add_argument("--max-latency-regression", type=float, default=None, metavar="PCT",
-                        help=f"median slowdown threshold in percent (default {DEFAULT_THRESHOLD_PCT:g} between runs, "
-                             f"{INTERLEAVED_THRESHOLD_PCT:g} interleaved: the threshold calibrated by A/A runs)")
-    parser.add_argument("--alpha", type=float, default=0.01,
-                        help=f"significance level of the {TEST_NAME} test (default 0.01)")
-
-
-def main_compare(args) -> int:
-    """Print the table; 1 on any regression, 0 otherwise. UserError propagates to the CLI (exit 2)."""
-    threshold = DEFAULT_THRESHOLD_PCT if args.max_latency_regression is None else args.max_latency_regression
-    comparison = compare_runs(args.baseline, args.new, args.max_accuracy_drop, threshold, getattr(args, "alpha", 0.01))
-    print_comparison(comparison)
-    return comparison.exit_code

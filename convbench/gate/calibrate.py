@@ -1,8 +1,8 @@
 """Calibration of the interleaved gate, a benchmark of the gate itself (`convbench
 calibrate-gate`): the same artifacts on both sides (A/A: every REGRESSION is a false alarm),
 then the same again with busy work injected into every call of one side (every row not flagged
-is a miss). Written to <out>/gates/<UTC time>/calibration.json and printed with the machine,
-since both figures belong to the machine they were measured on."""
+is a miss). Written to <out>/gates/<UTC time>/calibration.json and printed with the machine
+(printer.py), since both figures belong to the machine they were measured on."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from convbench.benchmarks.abgate import GateOptions, run_interleaved
 from convbench.core.records import write_record
-from convbench.core.records.gate import CALIBRATION_FILE, IMPROVED, NOISE, GateCalibration
+from convbench.core.records.gate import CALIBRATION_FILE, GateCalibration
 from convbench.core.runtimes.base import Session
-from convbench.core.tables import print_lines
+from convbench.gate import checks
+from convbench.gate.interleaved import GateOptions, run_interleaved
 
 INJECTION = ("the change side's session is wrapped: after each run() it spins on time.perf_counter() for "
              "{pct:g} % of the base session's median call, measured on the same inputs right before the row "
@@ -60,13 +60,15 @@ def calibrate(options: GateOptions, slowdown_pct: float) -> tuple[GateCalibratio
     """A/A, then A/A' with `slowdown_pct` injected, over every primary row of one manifest."""
     from convbench.benchmarks.machine import machine_info
 
+    checks.slowdown(slowdown_pct)
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    aa, _ = run_interleaved(options)
+    aa, _ = run_interleaved(options, progress="calibration A/A")
 
     def slowed(base: Session, change: Session, x_batches: list) -> Session:
         return SlowedSession(change, median_call_s(base, x_batches) * slowdown_pct / 100)
 
-    slow, slow_path = run_interleaved(options, change_hook=slowed, slowdown_pct=slowdown_pct)
+    slow, slow_path = run_interleaved(options, change_hook=slowed, slowdown_pct=slowdown_pct,
+                                      progress=f"calibration +{slowdown_pct:g} %")
     calibration = GateCalibration(
         started=started, finished=datetime.now(UTC).isoformat(timespec="seconds"),
         manifest=str(options.base), machine=machine_info(),
@@ -75,24 +77,3 @@ def calibrate(options: GateOptions, slowdown_pct: float) -> tuple[GateCalibratio
     path = slow_path.parent / CALIBRATION_FILE
     write_record(path, calibration)
     return calibration, path
-
-
-def print_calibration(c: GateCalibration, path: Path, file=None) -> None:
-    n_aa, n_slow = len(c.aa.rows), len(c.slowed.rows)
-    aa_other = {v: sum(r.verdict == v for r in c.aa.rows) for v in (IMPROVED, NOISE)}
-    ratios = np.array([r.ratio for r in c.aa.rows])
-    slow_ratios = np.array([r.ratio for r in c.slowed.rows])
-    missed = [r for r in c.slowed.rows if r.verdict != "REGRESSION"]
-    lines = [f"machine: {c.machine.summary} (fingerprint {c.machine.fingerprint})",
-             f"threshold {c.max_latency_regression_pct:g} %, alpha {c.aa.alpha:g}, {c.aa.row_time_s:g} s timed per row",
-             f"A/A (same artifacts both sides): {c.false_alarms} of {n_aa} rows flagged REGRESSION "
-             f"({c.false_alarms / max(n_aa, 1):.1%}); {aa_other[IMPROVED]} improved, {aa_other[NOISE]} noise; "
-             f"ratios median {np.median(ratios):.3f}, min {ratios.min():.3f}, max {ratios.max():.3f}",
-             f"injected {c.injected_slowdown_pct:g} % slowdown: {c.detected} of {n_slow} rows flagged REGRESSION "
-             f"({c.detected / max(n_slow, 1):.1%}); measured ratios median {np.median(slow_ratios):.3f}, "
-             f"min {slow_ratios.min():.3f}",
-             f"injection: {c.injection}",
-             *(f"  missed: {r.label} ratio {r.ratio:.3f} ({r.ratio_ci_low:.3f}-{r.ratio_ci_high:.3f}) {r.verdict}"
-               for r in missed),
-             f"record: {path}"]
-    print_lines(lines, file)

@@ -1,7 +1,7 @@
-"""The interleaved A/B gate: two artifact sets (a base and a change manifest) timed in this one
-process, row by row, alternately (benchmarks/interleave.py), with both sides' accuracy on the
-same held-out images; decided by paired statistics (convbench/paired.py) and written to
-<out>/gates/<UTC time>/interleaved.json.
+"""The gate's interleaved A/B mode (`convbench compare BASE_MANIFEST CHANGE_MANIFEST`): two
+artifact sets (a base and a change manifest) timed in this one process, row by row, alternately
+(abba.py), with both sides' accuracy on the same held-out images; decided by paired statistics
+(convbench/core/stats.py) and written to <out>/gates/<UTC time>/interleaved.json.
 
 The rows are the gate's primary rows: every post-training and technique artifact the two
 manifests share, at batch 1 and 1 thread on CPU, on its family's primary runtime (LiteRT for
@@ -10,7 +10,6 @@ the whole gate for the default lessons takes a few minutes on 2 cores."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
@@ -19,13 +18,16 @@ from collections.abc import Callable
 import numpy as np
 
 from convbench.core import classes
-from convbench.benchmarks.interleave import InterleaveBudget, time_interleaved
 from convbench.core.errors import UserError
 from convbench.core.formats import family
-from convbench.core.paired import BOOTSTRAP_RESAMPLES, accuracy_verdict, latency_verdict, mcnemar, median_ratio
 from convbench.core.records import MANIFEST_FILE, ArtifactRecord, Manifest, read_manifest
-from convbench.core.records.gate import INTERLEAVED_FILE, InterleavedRun, PairedAccuracy, PairedLatency
+from convbench.core.records.gate import (IMPROVED, INTERLEAVED_FILE, NOISE, OK, REGRESSION, InterleavedRun,
+                                         PairedAccuracy, PairedLatency)
+from convbench.core.stats import BOOTSTRAP_RESAMPLES, RatioEstimate, mcnemar, median_ratio
+from convbench.gate import checks
+from convbench.gate.abba import InterleaveBudget, time_interleaved
 
+INTERLEAVED_THRESHOLD_PCT = 5.0  # calibrated by calibrate.py (README); between runs: between_runs.py
 GATE_BATCH, GATE_THREADS, GATE_DEVICE = 1, 1, "cpu"
 GATE_RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}   # the first of matrix.PRIMARY_RUNTIMES
 POOL_BATCHES = 8  # distinct held-out images cycled through the rounds
@@ -51,19 +53,36 @@ class GateOptions:
     out: Path = Path("artifacts")
     models: tuple[str, ...] = ()
     variants: tuple[str, ...] = ()
-    max_latency_regression_pct: float = 5.0
+    max_latency_regression_pct: float = INTERLEAVED_THRESHOLD_PCT
     max_accuracy_drop_pp: float = 1.0
     alpha: float = 0.01
     budget: InterleaveBudget = field(default_factory=InterleaveBudget)
     accuracy: bool = True
 
     def __post_init__(self) -> None:
-        for what, value in (("--max-accuracy-drop", self.max_accuracy_drop_pp),
-                            ("--max-latency-regression", self.max_latency_regression_pct)):
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
-                raise UserError(f"{what} {value!r}: expected a number >= 0")
-        if not 0 < self.alpha < 1:
-            raise UserError(f"--alpha {self.alpha!r}: expected a number between 0 and 1")
+        checks.at_least_zero("--max-accuracy-drop", self.max_accuracy_drop_pp)
+        checks.at_least_zero("--max-latency-regression", self.max_latency_regression_pct)
+        checks.alpha(self.alpha)
+
+
+def latency_verdict(estimate: RatioEstimate, threshold_pct: float) -> str:
+    """REGRESSION: the median ratio is beyond the threshold AND the interval excludes 1 (the
+    minimum effect and the evidence both); noise: beyond the threshold, interval includes 1."""
+    change_pct = (estimate.ratio - 1) * 100
+    if abs(change_pct) <= threshold_pct:
+        return OK
+    if change_pct > 0:
+        return REGRESSION if estimate.ci_low > 1 else NOISE
+    return IMPROVED if estimate.ci_high < 1 else NOISE
+
+
+def accuracy_verdict(drop_pp: float, max_drop_pp: float) -> str:
+    """The budget decides (as in the between-runs mode); McNemar's p is printed beside it."""
+    return REGRESSION if drop_pp > max_drop_pp else (IMPROVED if drop_pp < 0 else OK)
+
+
+def exit_code(run: InterleavedRun) -> int:
+    return 1 if any(r.verdict == REGRESSION for r in [*run.rows, *run.accuracy]) else 0
 
 
 @dataclass(frozen=True)
@@ -97,28 +116,52 @@ def gate_rows(base: Manifest, change: Manifest, models=(), variants=()) -> tuple
     return rows, left_out
 
 
-def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
-                    slowdown_pct: float | None = None) -> tuple[InterleavedRun, Path]:
-    """Time and decide every primary row; write the record atomically; return it and its path."""
+@dataclass(frozen=True)
+class GatePlan:
+    """What a gate run times: both manifests, read and checked, its rows and those left out."""
+
+    base: Manifest
+    change: Manifest
+    rows: list[GateRow]
+    left_out: dict[str, str]
+
+
+def plan_gate(options: GateOptions) -> GatePlan:
+    """Read both manifests and check them against the options (the same data set, models and
+    variants the base manifest has, a row to time): every UserError of the gate's inputs,
+    before anything is timed or written. The CLI calls it before it takes the artifacts
+    folder's lock; run_interleaved calls it again under the lock."""
     from convbench.benchmarks.bench import BenchOptions, validate_names
-    from convbench.benchmarks.machine import machine_info
-    from convbench.benchmarks.suite import BenchContext, _git
-    from convbench.core.fingerprint import sha256_file
-    from convbench.core.records import write_record
 
     base_m, change_m = read_manifest(manifest_path(options.base)), read_manifest(manifest_path(options.change))
     if base_m.dataset.fingerprint != change_m.dataset.fingerprint:
         raise UserError(f"{change_m.path}: made from another data set than {base_m.path} (fingerprints "
                         f"{change_m.dataset.fingerprint[:12]}... and {base_m.dataset.fingerprint[:12]}...): "
                         "an A/B gate compares both sides on the same images")
-    selection = BenchOptions(models=options.models, variants=options.variants, out=options.out)
-    validate_names(selection, base_m)
+    validate_names(BenchOptions(models=options.models, variants=options.variants, out=options.out), base_m)
     rows, left_out = gate_rows(base_m, change_m, options.models, options.variants)
     if not rows:
         raise UserError(f"{base_m.path} and {change_m.path} share no artifact the gate can time")
+    return GatePlan(base_m, change_m, rows, left_out)
+
+
+def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None, slowdown_pct: float | None = None,
+                    progress: str = "interleaved A/B") -> tuple[InterleavedRun, Path]:
+    """Time and decide every primary row; write the record atomically; return it and its path.
+    `progress`: the name the console's progress display gives this pass."""
+    from convbench.benchmarks.bench import BenchOptions
+    from convbench.benchmarks.machine import machine_info
+    from convbench.benchmarks.suite import BenchContext, _git
+    from convbench.core.fingerprint import sha256_file
+    from convbench.core.progress import Progress
+    from convbench.core.records import write_record
+
+    plan = plan_gate(options)
+    base_m, change_m, rows = plan.base, plan.change, plan.rows
     started = datetime.now(UTC)
     folder = Path(options.out) / "gates" / started.strftime("%Y%m%dT%H%M%SZ")
-    context = BenchContext(selection, base_m, folder)
+    context = BenchContext(BenchOptions(models=options.models, variants=options.variants, out=options.out),
+                           base_m, folder)
     record = InterleavedRun(
         started=started.isoformat(timespec="seconds"), base_manifest=str(options.base),
         change_manifest=str(options.change), base_manifest_sha256=sha256_file(base_m.path),
@@ -130,21 +173,25 @@ def run_interleaved(options: GateOptions, change_hook: ChangeHook | None = None,
         row_time_s=options.budget.row_time_s, bootstrap_resamples=BOOTSTRAP_RESAMPLES,
         decision=DECISION.format(conf=(1 - options.alpha) * 100, resamples=BOOTSTRAP_RESAMPLES,
                                  pct=options.max_latency_regression_pct, pp=options.max_accuracy_drop_pp),
-        not_compared=left_out)
-    from tqdm import tqdm
-
-    for row in tqdm(rows, desc="interleaved A/B", unit="row", file=sys.stderr, leave=False):
-        why = next((f"{m.path}: {a.label}: the file changed after `convbench optimize` (sha256)"
-                    for a, m in ((row.base, base_m), (row.change, change_m))
-                    if a.sha256 and sha256_file(m.artifact_path(a)) != a.sha256), None)
-        if why:
-            record.not_compared[row.base.label] = why
-            continue
-        latency, accuracy = _measure(row, base_m, change_m, context, options, change_hook)
-        latency.slowdown_injected_pct = slowdown_pct
-        record.rows.append(latency)
-        if accuracy is not None:
-            record.accuracy.append(accuracy)
+        not_compared=dict(plan.left_out))
+    # The one progress display, on the console (quiet.user_stream): a bar on a terminal, else a
+    # line per model.
+    with Progress(len(rows), progress, "row") as bar:
+        for done, row in enumerate(rows, 1):
+            why = next((f"{m.path}: {a.label}: the file changed after `convbench optimize` (sha256)"
+                        for a, m in ((row.base, base_m), (row.change, change_m))
+                        if a.sha256 and sha256_file(m.artifact_path(a)) != a.sha256), None)
+            if why:
+                record.not_compared[row.base.label] = why
+            else:
+                latency, accuracy = _measure(row, base_m, change_m, context, options, change_hook)
+                latency.slowdown_injected_pct = slowdown_pct
+                record.rows.append(latency)
+                if accuracy is not None:
+                    record.accuracy.append(accuracy)
+            bar.advance(row.base.label)
+            if done == len(rows) or rows[done].base.model != row.base.model:
+                bar.finished(f"{row.base.model} done, {done}/{len(rows)} rows")
     record.finished = datetime.now(UTC).isoformat(timespec="seconds")
     path = folder / INTERLEAVED_FILE
     write_record(path, record)
@@ -166,7 +213,7 @@ def _measure(row: GateRow, base_m: Manifest, change_m: Manifest, context, option
     accuracy = None
     held_out, labels, _ = context.held_out(item_shape)
     if options.accuracy and held_out is not None:
-        correct = [classes.predicted_labels(s.predict_all(held_out)) == labels for s in sessions]
+        correct = [classes.correct(s.predict_all(held_out), labels) for s in sessions]
         test = mcnemar(*correct)
         base_acc, change_acc = (float(np.mean(c)) for c in correct)
         accuracy = PairedAccuracy(model=row.base.model, variant=row.base.variant, format=row.base.format,

@@ -1,0 +1,99 @@
+"""The statistics of the regression gate and of the report's accuracy test, one implementation
+each (scipy.stats does the math; it is imported only when a test runs, so `convbench --help`
+stays fast).
+
+* Discordant pairs and McNemar's exact test: both sides classified the same images, so the
+  comparison is paired and only the images one side gets right and the other wrong carry
+  evidence; under "same accuracy" each of them is a fair coin between the sides (a two-sided
+  binomial test). The report compares a row with fp32 (base: fp32), the gate a change with its
+  base.
+* The ABBA block ratio: rounds taken A B B A per block, the change's two over the base's two,
+  so that what both sides share while a block runs cancels; the median of those ratios with a
+  percentile bootstrap interval.
+* The one-sided Mann-Whitney U test of the between-runs gate on two runs' raw samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0  # fixed: the same samples give the same interval on every machine
+
+
+# ---- paired accuracy: discordant pairs, exact McNemar ------------------------------------
+
+def discordant(base_correct, change_correct) -> tuple[int, int]:
+    """(images only the base gets right, images only the change gets right): the discordant
+    pairs of two sides' right/wrong on the same images."""
+    base, change = np.asarray(base_correct, bool), np.asarray(change_correct, bool)
+    if base.shape != change.shape:
+        raise ValueError(f"both sides must classify the same images, got {base.shape} and {change.shape}")
+    return int(np.sum(base & ~change)), int(np.sum(~base & change))
+
+
+def mcnemar_exact_p(base_only: int, change_only: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant counts. No discordant image: no
+    evidence of a difference (p = 1)."""
+    if base_only < 0 or change_only < 0:
+        raise ValueError(f"discordant counts must be >= 0, got {base_only}, {change_only}")
+    from scipy.stats import binomtest
+
+    n = base_only + change_only
+    return 1.0 if n == 0 else float(binomtest(min(base_only, change_only), n, 0.5).pvalue)
+
+
+@dataclass(frozen=True)
+class McNemar:
+    base_only_correct: int
+    change_only_correct: int
+    p_value: float
+
+
+def mcnemar(base_correct, change_correct) -> McNemar:
+    """McNemar's exact test on two sides' right/wrong per image (the same images, in order)."""
+    b, c = discordant(base_correct, change_correct)
+    return McNemar(b, c, mcnemar_exact_p(b, c))
+
+
+# ---- paired latency: the ABBA block ratio and its bootstrap interval ---------------------
+
+@dataclass(frozen=True)
+class RatioEstimate:
+    ratio: float                       # median of the per-block change/base ratios
+    ci_low: float
+    ci_high: float
+
+
+def block_ratios(base_round_s, change_round_s) -> np.ndarray:
+    """Rounds were taken A B B A per block (two of each side): change's sum over base's sum per
+    block, which cancels a drift that is linear over the block."""
+    a, b = np.asarray(base_round_s, float), np.asarray(change_round_s, float)
+    if a.size != b.size or a.size < 2 or a.size % 2:
+        raise ValueError(f"need the same even number of rounds per side, got {a.size} and {b.size}")
+    return b.reshape(-1, 2).sum(axis=1) / a.reshape(-1, 2).sum(axis=1)
+
+
+def median_ratio(base_round_s, change_round_s, alpha: float, resamples: int = BOOTSTRAP_RESAMPLES) -> RatioEstimate:
+    """The median block ratio and its two-sided (1 - alpha) percentile bootstrap interval."""
+    from scipy.stats import bootstrap
+
+    ratios = block_ratios(base_round_s, change_round_s)
+    median = float(np.median(ratios))
+    if np.all(ratios == ratios[0]):
+        return RatioEstimate(median, median, median)  # no spread: scipy would warn about a degenerate interval
+    ci = bootstrap((ratios,), np.median, confidence_level=1 - alpha, n_resamples=resamples, method="percentile",
+                   rng=np.random.default_rng(BOOTSTRAP_SEED)).confidence_interval
+    return RatioEstimate(median, float(ci.low), float(ci.high))
+
+
+# ---- two unpaired samples: one-sided Mann-Whitney U --------------------------------------
+
+def mann_whitney_p(slower, faster) -> float:
+    """P-value of the one-sided Mann-Whitney U test that `slower` tends to be larger."""
+    from scipy.stats import mannwhitneyu
+
+    if min(slower) == max(slower) == min(faster) == max(faster):
+        return 1.0  # all equal: scipy would warn and return nan
+    return float(mannwhitneyu(slower, faster, alternative="greater").pvalue)
