@@ -15,6 +15,7 @@ from convbench.core.errors import UserError
 from convbench.core.records import to_jsonable
 from convbench.cli.gate import add_compare_arguments, main_compare
 from convbench.core.records.gate import IMPROVED, NOISE, OK, REGRESSION
+from convbench.core.records.identity import RowId, threads_label
 from convbench.gate.between_runs import Comparison, compare_latency, compare_runs, u_test_can_reach
 from convbench.gate.printer import format_table
 
@@ -24,9 +25,15 @@ STEADY = "lesson4_strided", "tflite_fp32", "tflite_fp32", "litert", "cpu", 8, 1
 TIGHT_B8 = TIGHT[:5] + (8, 1)  # same session as TIGHT: its accuracy is compared once
 
 
-def accuracy_key(key):
-    """Accuracy is per (model, variant, format, runtime, device, threads): the latency key minus batch."""
-    return key[:5] + key[6:]
+def row_id(key) -> RowId:
+    model, variant, fmt, runtime, device, batch, threads = key
+    return RowId(kind="latency", model=model, variant=variant, format=fmt, runtime=runtime, device=device,
+                 batch=batch, threads=threads_label(threads))
+
+
+def accuracy_key(key) -> RowId:
+    """Accuracy is per (model, variant, format, runtime, device, threads): the row at any batch."""
+    return row_id(key).any_batch()
 
 
 def baseline_benchmarks():
@@ -66,17 +73,17 @@ def test_known_regressions_are_caught_and_noise_is_not(tmp_path):
     c = compare_runs(base, new, max_accuracy_drop_pp=1.0, max_latency_regression_pct=10.0)
     rows = {r.key: r for r in c.rows}
 
-    assert rows[TIGHT].verdict == REGRESSION
-    assert rows[TIGHT].change_pct == pytest.approx(30, abs=1.5) and rows[TIGHT].p_value < 1e-6
-    assert rows[NOISY].change_pct == pytest.approx(12)
-    assert rows[NOISY].verdict == NOISE and rows[NOISY].p_value >= 0.01
-    assert rows[STEADY].verdict == OK
+    assert rows[row_id(TIGHT)].verdict == REGRESSION
+    assert rows[row_id(TIGHT)].change_pct == pytest.approx(30, abs=1.5) and rows[row_id(TIGHT)].p_value < 1e-6
+    assert rows[row_id(NOISY)].change_pct == pytest.approx(12)
+    assert rows[row_id(NOISY)].verdict == NOISE and rows[row_id(NOISY)].p_value >= 0.01
+    assert rows[row_id(STEADY)].verdict == OK
 
     acc = {r.key: r for r in c.accuracy_rows}
     assert acc[accuracy_key(NOISY)].verdict == REGRESSION and acc[accuracy_key(NOISY)].drop_pp == pytest.approx(2)
     assert acc[accuracy_key(STEADY)].verdict == OK and acc[accuracy_key(STEADY)].drop_pp == pytest.approx(0.5)
 
-    assert {r.key for r in c.regressions} == {TIGHT, accuracy_key(NOISY)} and c.exit_code == 1
+    assert {r.key for r in c.regressions} == {row_id(TIGHT), accuracy_key(NOISY)} and c.exit_code == 1
     table = format_table(c)
     assert "REGRESSION (exit 1)" in table and "noise" in table
     assert "lesson5_custom/tflite_int8/tflite_int8 litert cpu b1 t1" in table
@@ -150,7 +157,7 @@ def test_machine_and_dataset_notes(tmp_path):
 def test_exact_numbers_on_five_samples():
     base = [0.001, 0.002, 0.003, 0.004, 0.005]
     new = [0.006, 0.007, 0.008, 0.009, 0.010]
-    row = compare_latency(TIGHT, base, new, threshold_pct=10, alpha=0.01)
+    row = compare_latency(row_id(TIGHT), base, new, threshold_pct=10, alpha=0.01)
     assert row.base_p50_ms == pytest.approx(3.0) and row.new_p50_ms == pytest.approx(8.0)
     assert row.change_pct == pytest.approx(500 / 3)
     assert row.p_value == pytest.approx(1 / math.comb(10, 5))  # exact test, fully separated samples
@@ -158,7 +165,7 @@ def test_exact_numbers_on_five_samples():
 
 
 def test_few_samples_fall_back_to_the_threshold():
-    row = compare_latency(TIGHT, [0.010, 0.011, 0.009], [0.013, 0.012, 0.014], threshold_pct=10, alpha=0.01)
+    row = compare_latency(row_id(TIGHT), [0.010, 0.011, 0.009], [0.013, 0.012, 0.014], threshold_pct=10, alpha=0.01)
     assert row.few_samples and row.p_value is None and row.verdict == REGRESSION
     assert "few samples" in format_table(Comparison("a", "b", 1.0, 10.0, 0.01, rows=[row]))
     assert not u_test_can_reach(4, 100, 0.01)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from convbench.core.records import LatencyResult, load_run
 from convbench.core.records.gate import IMPROVED, NOISE, OK, REGRESSION
+from convbench.core.records.identity import RowId
 from convbench.core.stats import mann_whitney_p
 from convbench.gate import checks
 from convbench.report.rows import accuracy_drop_pp
@@ -27,23 +28,14 @@ MIN_SAMPLES = 5  # below this on either side the U test has no power: threshold 
 TEST_NAME = "one-sided Mann-Whitney U"
 
 
-def latency_key(row: LatencyResult) -> tuple:
-    return row.model, row.variant, row.format, row.runtime, row.device, row.batch, row.threads
-
-
-def accuracy_key(row: LatencyResult) -> tuple:
-    """Accuracy is measured by a row's own session: one value per runtime, device and threads."""
-    return row.model, row.variant, row.format, row.runtime, row.device, row.threads
-
-
 @dataclass(frozen=True)
 class Side:
     """One run, reduced to what the gate compares."""
 
     path: Path
-    latency: dict[tuple, list[float]]    # latency key -> raw per-round seconds
-    accuracy: dict[tuple, float]         # accuracy key -> held-out accuracy, 0..1
-    unmeasured: dict[tuple, str]         # accuracy key -> why no row of it measured accuracy
+    latency: dict[RowId, list[float]]    # row -> raw per-round seconds
+    accuracy: dict[RowId, float]         # row at any batch (one session) -> held-out accuracy, 0..1
+    unmeasured: dict[RowId, str]         # row at any batch -> why no row of it measured accuracy
     machine_id: str                      # MachineInfo.fingerprint: the model name alone ("AMD EPYC") can hide two CPUs
     machine: str                         # how it reads
     dataset_fingerprint: str
@@ -51,7 +43,7 @@ class Side:
 
 @dataclass(frozen=True)
 class LatencyRow:
-    key: tuple
+    key: RowId
     base_p50_ms: float
     new_p50_ms: float
     change_pct: float
@@ -67,7 +59,7 @@ class LatencyRow:
 
 @dataclass(frozen=True)
 class AccuracyRow:
-    key: tuple
+    key: RowId
     base_accuracy: float
     new_accuracy: float
     drop_pp: float  # positive: new is worse
@@ -103,16 +95,17 @@ def read_side(path: str | Path) -> Side:
     """One run through the one loader (which validates timings and accuracies); a missing,
     foreign or corrupt file is a UserError naming it."""
     run = load_run(path)
-    latency: dict[tuple, list[float]] = {}
-    measured: dict[tuple, LatencyResult] = {}
-    notes: dict[tuple, str] = {}
+    latency: dict[RowId, list[float]] = {}
+    measured: dict[RowId, LatencyResult] = {}
+    notes: dict[RowId, str] = {}
     # Smallest batch first: where one session measured accuracy at several batches, that row's counts.
     for row in sorted(run.latency, key=lambda r: r.batch):
-        latency[latency_key(row)] = run.samples_s[row.key]
+        latency[row.key] = run.samples_s[row.key]
+        # Accuracy is measured by a row's own session: one value per runtime, device and threads.
         if row.accuracy is None:
-            notes.setdefault(accuracy_key(row), row.accuracy_note or "no reason recorded")
+            notes.setdefault(row.key.any_batch(), row.accuracy_note or "no reason recorded")
         else:
-            measured.setdefault(accuracy_key(row), row)
+            measured.setdefault(row.key.any_batch(), row)
     m = run.record.machine
     return Side(path=run.bench_path, latency=latency, accuracy={k: r.accuracy for k, r in measured.items()},
                 unmeasured={k: why for k, why in notes.items() if k not in measured},
@@ -128,7 +121,7 @@ def u_test_can_reach(n_base: int, n_new: int, alpha: float) -> bool:
     return min(n_base, n_new) >= MIN_SAMPLES and 1 / math.comb(n_base + n_new, n_base) < alpha
 
 
-def compare_latency(key: tuple, base: list[float], new: list[float],
+def compare_latency(key: RowId, base: list[float], new: list[float],
                     threshold_pct: float, alpha: float) -> LatencyRow:
     base_p50, new_p50 = statistics.median(base), statistics.median(new)
     # Rounded to 1e-9 %: float error must not decide the threshold (1.1 x base is 10.000000000000009 % slower).
@@ -155,23 +148,23 @@ def compare_runs(baseline_path: str | Path, new_path: str | Path, max_accuracy_d
     result = Comparison(base.path, new.path, float(max_accuracy_drop_pp),
                         float(max_latency_regression_pct), float(alpha))
 
-    for key in sorted(base.latency.keys() & new.latency.keys(), key=_sort_key):
+    for key in sorted(base.latency.keys() & new.latency.keys(), key=RowId.sort_key):
         result.rows.append(compare_latency(key, base.latency[key], new.latency[key],
                                            max_latency_regression_pct, alpha))
-    for key in sorted(base.accuracy.keys() & new.accuracy.keys(), key=_sort_key):
+    for key in sorted(base.accuracy.keys() & new.accuracy.keys(), key=RowId.sort_key):
         drop_pp = accuracy_drop_pp(base.accuracy[key], new.accuracy[key])
         verdict = REGRESSION if drop_pp > max_accuracy_drop_pp else (IMPROVED if drop_pp < 0 else OK)
         result.accuracy_rows.append(AccuracyRow(key, base.accuracy[key], new.accuracy[key], drop_pp, verdict))
 
     for mine, theirs, out in ((base, new, result.only_in_baseline), (new, base, result.only_in_new)):
-        out += [format_key(k) for k in sorted(mine.latency.keys() - theirs.latency.keys(), key=_sort_key)]
+        out += [k.label for k in sorted(mine.latency.keys() - theirs.latency.keys(), key=RowId.sort_key)]
         # Accuracy is worth its own line only where the other side ran the same session but
         # measured no accuracy; otherwise the latency lines already say it.
-        out += [f"accuracy {format_key(k)} (the other run did not measure it: {theirs.unmeasured[k]})"
-                for k in sorted(mine.accuracy.keys() & theirs.unmeasured.keys(), key=_sort_key)]
-    for key in sorted(base.unmeasured.keys() & new.unmeasured.keys(), key=_sort_key):
+        out += [f"accuracy {k.label} (the other run did not measure it: {theirs.unmeasured[k]})"
+                for k in sorted(mine.accuracy.keys() & theirs.unmeasured.keys(), key=RowId.sort_key)]
+    for key in sorted(base.unmeasured.keys() & new.unmeasured.keys(), key=RowId.sort_key):
         why = {base.unmeasured[key], new.unmeasured[key]}
-        result.accuracy_not_measured.append(f"{format_key(key)}: {'; '.join(sorted(why))}")
+        result.accuracy_not_measured.append(f"{key.label}: {'; '.join(sorted(why))}")
 
     if base.machine_id != new.machine_id:
         result.notes.append(f"different machines (baseline: {base.machine}; new: {new.machine}): "
@@ -179,15 +172,3 @@ def compare_runs(baseline_path: str | Path, new_path: str | Path, max_accuracy_d
     if base.dataset_fingerprint != new.dataset_fingerprint:
         result.notes.append("different data sets (fingerprints differ): accuracies are not comparable")
     return result
-
-
-def _sort_key(key: tuple) -> tuple:
-    return tuple(str(v) if not isinstance(v, int) else f"{v:09d}" for v in key)
-
-
-def format_key(key: tuple) -> str:
-    """A latency key as `model/variant/format runtime device bB tT`; an accuracy key without `bB`."""
-    *artifact, runtime, device = key[:5]
-    batch = f" b{key[5]}" if len(key) == 7 else ""
-    threads = "auto" if key[-1] is None else key[-1]
-    return f"{'/'.join(artifact)} {runtime} {device}{batch} t{threads}"

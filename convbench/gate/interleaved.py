@@ -21,6 +21,7 @@ from convbench.core import classes
 from convbench.core.errors import UserError
 from convbench.core.formats import family
 from convbench.core.records import MANIFEST_FILE, ArtifactRecord, Manifest, read_manifest
+from convbench.core.runtimes import runtime_for
 from convbench.core.records.gate import (IMPROVED, INTERLEAVED_FILE, NOISE, OK, REGRESSION, InterleavedRun,
                                          PairedAccuracy, PairedLatency)
 from convbench.core.stats import BOOTSTRAP_RESAMPLES, RatioEstimate, mcnemar, median_ratio
@@ -29,7 +30,7 @@ from convbench.gate.abba import InterleaveBudget, time_interleaved
 
 INTERLEAVED_THRESHOLD_PCT = 5.0  # calibrated by calibrate.py (README); between runs: between_runs.py
 GATE_BATCH, GATE_THREADS, GATE_DEVICE = 1, 1, "cpu"
-GATE_RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}   # the first of matrix.PRIMARY_RUNTIMES
+GATE_FAMILIES = ("tflite", "onnx")   # each on its family's primary runtime (runtimes.family_runtimes)
 POOL_BATCHES = 8  # distinct held-out images cycled through the rounds
 DECISION = ("latency: median over ABBA blocks of (change's two rounds / base's two rounds), with a two-sided "
             "{conf:g} % percentile bootstrap interval ({resamples} resamples); REGRESSION when that median is more "
@@ -105,11 +106,11 @@ def gate_rows(base: Manifest, change: Manifest, models=(), variants=()) -> tuple
                else f"failed in the base manifest: {a.error}" if not a.ok
                else f"failed in the change manifest: {other.error}" if not other.ok
                else "the trained Keras model: its runtimes are TensorFlow's; `convbench bench` times it"
-               if family(a.format) not in GATE_RUNTIMES else "")
+               if family(a.format) not in GATE_FAMILIES else "")
         if why:
             left_out[a.label] = why
         else:
-            rows.append(GateRow(a, other, GATE_RUNTIMES[family(a.format)]))
+            rows.append(GateRow(a, other, runtime_for(family(a.format)).name))
     left_out.update({a.label: "only in the change manifest" for a in change.artifacts
                      if (a.model, a.variant, a.format) not in mine
                      and (not models or a.model in models) and (not variants or a.variant in variants)})

@@ -13,7 +13,7 @@ import numpy as np
 from convbench.core.records.gate import (IMPROVED, NOISE, REGRESSION, GateCalibration, InterleavedRun,
                                          PairedLatency)
 from convbench.core.tables import print_lines, print_table
-from convbench.gate.between_runs import MIN_SAMPLES, TEST_NAME, Comparison, LatencyRow, format_key
+from convbench.gate.between_runs import MIN_SAMPLES, TEST_NAME, Comparison, LatencyRow
 
 
 # ---- between runs ------------------------------------------------------------------------
@@ -31,7 +31,7 @@ def print_comparison(c: Comparison, file=None) -> None:
     print_lines(head, file)
     if c.rows:
         print_table(["key", "base p50_ms", "new p50_ms", "change %", "p-value", "verdict", "rounds"],
-                    [[format_key(r.key), f"{r.base_p50_ms:.4f}", f"{r.new_p50_ms:.4f}", f"{r.change_pct:+.1f}",
+                    [[r.key.label, f"{r.base_p50_ms:.4f}", f"{r.new_p50_ms:.4f}", f"{r.change_pct:+.1f}",
                       "-" if r.p_value is None else f"{r.p_value:.2g}",
                       r.verdict + (" (few samples)" if r.few_samples else ""), f"{r.n_base}/{r.n_new}"]
                      for r in c.rows], right={1, 2, 3, 4, 6}, file=file)
@@ -42,7 +42,7 @@ def print_comparison(c: Comparison, file=None) -> None:
                  f"REGRESSION = drop of more than {c.max_accuracy_drop_pp:g} pp"], file)
     if c.accuracy_rows:
         print_table(["model/variant/format runtime device threads", "base", "new", "change pp", "verdict"],
-                    [[format_key(r.key), f"{r.base_accuracy:.2%}", f"{r.new_accuracy:.2%}",
+                    [[r.key.label, f"{r.base_accuracy:.2%}", f"{r.new_accuracy:.2%}",
                       f"{(r.new_accuracy - r.base_accuracy) * 100:+.2f}", r.verdict] for r in c.accuracy_rows],
                     right={1, 2, 3}, file=file)
     else:
@@ -62,7 +62,7 @@ def print_comparison(c: Comparison, file=None) -> None:
                  f"{noise} change(s) within noise; {one_sided} row(s) on one side only"]
     for r in c.regressions:
         what = f"latency {r.change_pct:+.1f}%" if isinstance(r, LatencyRow) else f"accuracy -{r.drop_pp:.2f} pp"
-        tail.append(f"  REGRESSION {format_key(r.key)}: {what}")
+        tail.append(f"  REGRESSION {r.key.label}: {what}")
     tail.append("RESULT: REGRESSION (exit 1), decided by the between-runs mode" if c.regressions
                 else "RESULT: ok (exit 0), decided by the between-runs mode")
     print_lines(tail, file)
