@@ -242,7 +242,7 @@ def _store(options: BenchOptions, rc: int, run_dir: Path) -> int:
         (done,) = import_runs(store, [run_dir])
     except UserError as exc:
         print(f"convbench bench: the run was not stored ({exc}); `convbench import {run_dir}` stores it later",
-              file=sys.stderr)
+              file=quiet.user_stream())   # sys.stderr is the library log here
         return rc or 1
     print(f"stored as run {done.run_id[:12]} in {store}")
     return rc
