@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convbench.cli.options import (add_bench_args, add_console_args, add_data_args, add_optimize_args, add_train_args,
-                                   bench_options, optimize_config, train_config)
+from convbench.cli.options import (add_accuracy_budget, add_bench_args, add_console_args, add_data_args,
+                                   add_optimize_args, add_train_args, bench_options, folder, image_side,
+                                   optimize_config, train_config)
 
 
 def register(sub) -> None:
@@ -19,8 +20,8 @@ def register(sub) -> None:
                        help="prune, cluster, quantize and convert every trained convnet or your --model (cached)")
     add_train_args(p)
     add_optimize_args(p)
-    p.add_argument("--scaling-sides", nargs="*", type=int, metavar="PX",
-                   help="input sides of the scaling benchmark's random-weight files to build "
+    p.add_argument("--scaling-sides", nargs="*", type=image_side, metavar="PX",
+                   help="input sides of the scaling benchmark's random-weight files to build, each 8..1024 "
                         "(default: 28 64 128 224; the option alone: none)")
     add_data_args(p)
     add_console_args(p)
@@ -28,15 +29,14 @@ def register(sub) -> None:
 
     p = sub.add_parser("bench", help="benchmark every artifact in the manifest with pytest-benchmark")
     add_bench_args(p)
-    p.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR",
+    p.add_argument("--out", type=folder, default=Path("artifacts"), metavar="DIR",
                    help="artifacts folder (default artifacts/)")
     add_console_args(p)
     p.set_defaults(handler=_cmd_bench)
 
     p = sub.add_parser("report", help="write report.md, report.html and recommendation.json for a run")
     p.add_argument("run", type=Path, metavar="RUN", help="a run folder (artifacts/runs/<time>) holding bench.json")
-    p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP",
-                   help="recommend variants within PP percentage points of fp32 accuracy (default 1)")
+    add_accuracy_budget(p, "recommend variants, and judge the notes' accuracy claims,")
     add_console_args(p)
     p.set_defaults(handler=_cmd_report)
 
@@ -44,8 +44,7 @@ def register(sub) -> None:
     add_train_args(p)
     add_optimize_args(p)
     add_bench_args(p, with_selection=False)
-    p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP",
-                   help="for the recommendation (default 1)")
+    add_accuracy_budget(p, "recommend variants, and judge the notes' accuracy claims,")
     add_data_args(p)
     add_console_args(p)
     p.set_defaults(handler=_cmd_run)
@@ -134,6 +133,9 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from convbench.core.records import resolve_bench_json
+
+    resolve_bench_json(args.run)   # a missing run: its one line now, before the report's imports
     from convbench.report.build import build_report
 
     print(f"report: {build_report(args.run, args.accuracy_budget)}")
@@ -146,15 +148,17 @@ def _cmd_run(args) -> int:
     from convbench.core import quiet
     from convbench.benchmarks.bench import BENCH_LOG, check_store, run_bench_with_folder
     from convbench.core.lock import folder_lock
-    from convbench.optimize.scaling import QUICK_SIDES, SIDES
-    from convbench.report.build import write_report
     from convbench.core.tables import print_lines
 
     started = time.perf_counter()
-    # Every option is checked before the first model trains: a typo fails in a second.
-    config, options = optimize_config(args, QUICK_SIDES if args.quick else SIDES), bench_options(args)
-    tracker = _mlflow_client(args)
+    # Every option is checked before the first model trains: values while parsing; here the
+    # cheap checks first, then the lesson and variant names (their registries import TensorFlow).
+    options, tracker = bench_options(args), _mlflow_client(args)
     check_store(args.out)   # before training and optimizing (minutes); bench checks again before measuring
+    from convbench.optimize.scaling import QUICK_SIDES, SIDES
+    from convbench.report.build import write_report
+
+    config = optimize_config(args, QUICK_SIDES if args.quick else SIDES)
     with folder_lock(args.out, "run"):
         # The stages' own tables stay out: the report has them, the console a short summary.
         _, failed = _optimize(args, config, tables=False)
