@@ -61,12 +61,12 @@ BAD = [  # argv ({tmp}: the test's folder, {file}: a plain file in it), what the
 @pytest.fixture
 def no_work(monkeypatch, tmp_path):
     """The commands' handlers fail the test if called; cwd is an empty folder."""
-    from convbench.cli import results, stages
+    from convbench.cli import inspect, results, stages
 
     def never(args):
         raise AssertionError(f"{args.command} started despite a bad option")
 
-    for module in (stages, results):
+    for module in (stages, results, inspect):
         for name in [n for n in vars(module) if n.startswith("_cmd_")]:
             monkeypatch.setattr(module, name, never)
     monkeypatch.chdir(tmp_path)

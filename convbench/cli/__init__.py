@@ -13,7 +13,7 @@ from pathlib import Path
 from convbench.core.errors import UserError
 
 # Each module has register(subparsers): add a command group by adding its module here.
-COMMAND_GROUPS = ("stages", "gate", "results")
+COMMAND_GROUPS = ("stages", "gate", "results", "inspect")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def library_log(args) -> Path | None:
     """Where this command's library output goes: <out>/logs/<UTC time>-<command>.log for the
-    commands that load TensorFlow or a runtime;
+    commands that load TensorFlow or a runtime (`inspect layers`: ...-inspect-layers.log);
     `report` writes report.log into the run folder it reads (beside a bench.json named itself)."""
     if getattr(args, "command", None) == "report":
         folder = args.run if args.run.is_dir() else args.run.parent if args.run.is_file() else None
@@ -74,7 +74,8 @@ def library_log(args) -> Path | None:
     if out is None:
         return None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path(out) / "logs" / f"{stamp}-{args.command}.log"
+    name = "-".join(filter(None, (args.command, getattr(args, "inspect", None))))
+    return Path(out) / "logs" / f"{stamp}-{name}.log"
 
 
 def _print_tail(log: Path | None, err) -> None:
