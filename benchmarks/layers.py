@@ -12,13 +12,11 @@ N single-op models pay N times: it is measured on a one-element ADD model and su
 every layer; the check is sum(layers) + one overhead vs the whole model. Measured on lesson5
 (Zen 5, 1 thread): 0.97-1.03 for fp32, int8, dynamic, fp16 and pruned_80.
 
-Run on any file: python -m convbench.benchmarks.layers MODEL.tflite|MODEL.onnx [--threads N]
-                 [--onnx-method profiler|sliced]
+On any file: convbench inspect layers MODEL.tflite|MODEL.onnx [--threads N] [--onnx-method profiler|sliced]
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -161,27 +159,3 @@ def profile(path, threads: int = 1, budget_s: float = 1.5, onnx_method: str = "p
     if path.suffix == ".tflite":
         return profile_tflite(path, threads, budget_s=budget_s)
     raise ValueError(f"{path}: expected a .tflite or .onnx file")
-
-
-def main(argv=None) -> None:
-    from convbench.core.tables import print_lines, print_table
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="+", type=Path)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--budget-s", type=float, default=1.5, help="timing budget per model")
-    parser.add_argument("--onnx-method", choices=["profiler", "sliced"], default="profiler",
-                        help="sliced: time each node of ORT's optimized graph alone (a cross-check of the profiler)")
-    args = parser.parse_args(argv)
-    for path in args.paths:
-        p = profile(path, args.threads, args.budget_s, args.onnx_method)
-        rows = [(layer.index, layer.op_type, f"{layer.time_us:.2f}", f"{layer.share:.1%}", f"{layer.ops / 1e6:.2f}",
-                 f"{layer.ops_per_s / 1e9:.1f}" if layer.ops_per_s else None, layer.name[:60]) for layer in p.layers]
-        print_table(("#", "op", "time µs", "share", "Mop", "Gop/s", "name"), rows, right=(0, 2, 3, 4, 5),
-                    title=f"{path} ({args.threads} thread(s), batch 1)")
-        print_lines([f"whole model {p.whole_us:.2f} µs; sum of layers + one call's overhead {p.overhead_us:.2f} µs = "
-                     f"{p.sum_ratio:.3f} x whole", *p.notes, f"method: {p.method}", ""])
-
-
-if __name__ == "__main__":
-    main()

@@ -81,6 +81,8 @@ def _gpu_memory_mib(runtime) -> tuple[float | None, str | None]:
 
 
 def _child_main(argv: list[str]) -> dict:
+    # The child process of _run_child (internal, not a user command line): its options are the
+    # parent's protocol; it answers with one JSON line on stdout.
     p = argparse.ArgumentParser(prog="python -m convbench.benchmarks.memory")
     p.add_argument("--runtime", required=True)
     p.add_argument("--artifact", type=Path)
@@ -187,5 +189,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":   # _run_child's child process only, not a user command line
     sys.exit(main())

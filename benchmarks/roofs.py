@@ -9,12 +9,11 @@ peak at ~0.4 GB, which stays out of the benchmark process) before its first row 
 last. Measured 2026-11 on a 2-core Zen 5: 4-6 s quiet, up to ~19 s when other processes held the
 cores (a second attempt then runs and is pooled).
 
-Run: python -m convbench.benchmarks.roofs [--quick] [--devices cpu gpu] [--json OUT]
+On this machine alone: convbench inspect roofs [--quick] [--devices cpu gpu] [--json OUT]
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import subprocess
@@ -26,8 +25,8 @@ from pathlib import Path
 
 # OpenBLAS's idle threads busy-wait for 2^28 cycles by default, starving the next interleaved
 # probe of a core; 2^4 lets them sleep at once (the probes' GEMMs take ms). OpenBLAS reads it when
-# numpy loads it: this module loads numpy first in `python -m convbench.benchmarks.roofs`, which
-# is how a run measures its roofs (measure_in_child) and how a user prints them.
+# numpy loads it: this module loads numpy first in `python -m convbench.benchmarks.roofs`, the
+# child in which a run (and `convbench inspect roofs`) measures the roofs (measure_in_child).
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np  # noqa: E402
@@ -192,8 +191,8 @@ def measure_in_child(devices=("cpu",), quick: bool = False) -> RunRoofs:
     naming the child's last words (a run without roofs would divide by nothing)."""
     with tempfile.TemporaryDirectory(prefix="convbench-roofs-") as tmp:
         out = Path(tmp) / "roofs.json"
-        cmd = [sys.executable, "-m", "convbench.benchmarks.roofs", "--json", str(out), "--devices", *devices]
-        done = subprocess.run(cmd + (["--quick"] if quick else []), capture_output=True, text=True)
+        cmd = [sys.executable, "-m", "convbench.benchmarks.roofs", str(out), "quick" if quick else "full", *devices]
+        done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0 or not out.is_file():
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise RuntimeError(f"measuring the roofs failed (exit {done.returncode}): {' | '.join(tail)}")
@@ -217,21 +216,16 @@ def summary_lines(roofs: DeviceRoofs) -> list[str]:
     return lines + [f"  not measured: {k}: {v}" for k, v in roofs.not_measured.items()]
 
 
-def main(argv=None) -> None:
-    from convbench.core.tables import print_lines
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--devices", nargs="+", choices=["cpu", "gpu"], default=["cpu"])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds, one attempt (tests, --quick runs)")
-    parser.add_argument("--json", type=Path, help="write the RunRoofs record here")
-    args = parser.parse_args(argv)
-    roofs = measure_roofs(args.devices, QUICK_BUDGET if args.quick else DEFAULT_BUDGET)
-    if args.json:
-        write_record(args.json, roofs)
-    else:
-        print_lines([line for d in roofs.at_start for line in summary_lines(d)]
-                    + [f"{k}: no roofs ({v})" for k, v in roofs.not_measured.items()])
+def _child_main(argv: list[str]) -> int:
+    """The child process of measure_in_child; internal, not a user command line (users run
+    `convbench inspect roofs`, which starts this child too). argv: OUT.json, quick|full, DEVICE..."""
+    out, budget, devices = (argv[0], argv[1], argv[2:]) if len(argv) >= 3 else (None, None, [])
+    if budget not in ("quick", "full") or not set(devices) <= {"cpu", "gpu"}:
+        print("the roofs' child process of convbench bench; `convbench inspect roofs` measures and prints them")
+        return 2
+    write_record(Path(out), measure_roofs(tuple(devices), QUICK_BUDGET if budget == "quick" else DEFAULT_BUDGET))
+    return 0
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":   # measure_in_child's child process only (see _child_main)
+    sys.exit(_child_main(sys.argv[1:]))

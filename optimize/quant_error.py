@@ -16,12 +16,11 @@ Keras names; ORT's quantizer keeps the float names and adds `_DequantizeLinear_O
 for the rest, by order among layers of the same op type with the same shape; `matched_by` says
 which. A layer is named by its fp32 parent's tensor name: what quantizers select layers by.
 
-Run: python -m convbench.optimize.quant_error QUANTIZED FP32_PARENT [--data file.npz] [-n 64]
+On any two files: convbench inspect quant-error QUANTIZED FP32_PARENT [--data file.npz] [--samples 64]
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from convbench.core import classes
+from convbench.core.errors import UserError
 from convbench.core.records import LayerError
 
 # DELEGATE: with preserve_all_tensors, XNNPACK adds one delegate node per op after the model's
@@ -244,25 +244,19 @@ def format_report(r: QuantErrorReport) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("quantized", type=Path)
-    parser.add_argument("reference", type=Path)
-    parser.add_argument("--data", type=Path, help="a convbench dataset .npz (validation split used); default: random")
-    parser.add_argument("-n", type=int, default=64, help="samples")
-    args = parser.parse_args(argv)
-    if args.data:
-        from convbench.models.data import Dataset
+def inputs_for(reference, data=None, samples: int = 64) -> np.ndarray:
+    """What `convbench inspect quant-error` compares on: the first `samples` validation images of a
+    convbench dataset file (`data`, artifacts/data/<key>.npz), else seeded random images; either of
+    the shape `reference` takes (a dataset of another shape is a UserError naming both)."""
+    from convbench.core.formats import family_of_path
+    from convbench.core.runtimes import runtime_for
 
-        xs = Dataset.load(args.data).x_val[: args.n]
-    else:
-        from convbench.core.runtimes import runtime_for
-        from convbench.core.formats import family_of_path
+    shape = tuple(runtime_for(family_of_path(reference)).load(reference).input_shape[1:])
+    if data is None:
+        return np.random.default_rng(0).random((samples, *shape), dtype=np.float32)
+    from convbench.models.data import Dataset
 
-        shape = runtime_for(family_of_path(args.reference)).load(args.reference).input_shape[1:]
-        xs = np.random.default_rng(0).random((args.n, *shape), dtype=np.float32)
-    print(format_report(compare(args.quantized, args.reference, xs)))
-
-
-if __name__ == "__main__":
-    main()
+    xs = Dataset.load(Path(data)).x_val[:samples]
+    if tuple(xs.shape[1:]) != shape:
+        raise UserError(f"{data}: images of shape {tuple(xs.shape[1:])}, but {reference} takes {shape}")
+    return np.ascontiguousarray(xs, dtype=np.float32)

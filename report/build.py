@@ -9,15 +9,16 @@ from pathlib import Path
 from convbench.core.fsutil import write_bytes_atomic
 from convbench.core.records import RECOMMENDATION_FILE, load_run, write_record
 from convbench.report.model import Report, build_model, draw_pngs
+from convbench.report.recommend import DEFAULT_BUDGET_PP
 from convbench.report.render import FIGURES_DIR, render
 
 
-def build_report(run_dir: Path, accuracy_budget_pp: float = 1.0) -> Path:
+def build_report(run_dir: Path, accuracy_budget_pp: float = DEFAULT_BUDGET_PP) -> Path:
     """Write the reports into the run folder; returns the path of report.html."""
     return write_report(run_dir, accuracy_budget_pp).folder / "report.html"
 
 
-def write_report(run_dir: Path, accuracy_budget_pp: float = 1.0) -> Report:
+def write_report(run_dir: Path, accuracy_budget_pp: float = DEFAULT_BUDGET_PP) -> Report:
     """Write the reports into the run folder; returns their data model. A run folder without
     its manifest snapshot is refused (a report without sizes and fp32 accuracies would be half
     a report that looks whole)."""

@@ -17,7 +17,7 @@ from convbench.report.lessons import lesson_figures
 from convbench.report.notes import Note, all_notes
 from convbench.report.plots import draw
 from convbench.report.post_training import PostTrainingPaths, post_training_paths
-from convbench.report.recommend import recommend
+from convbench.report.recommend import DEFAULT_BUDGET_PP, recommend
 from convbench.report.roofline import roofline_figures, roofs_section
 from convbench.report.summary import DeviceSummary, device_summaries
 from convbench.report.table import Cell, Table
@@ -66,7 +66,7 @@ class Report:
         return [(c.name, c.png) for c in self.all_charts if c.png] + [(f.name, f.png) for f in figures if f.png]
 
 
-def build_model(run: BenchRun, accuracy_budget_pp: float = 1.0) -> Report:
+def build_model(run: BenchRun, accuracy_budget_pp: float = DEFAULT_BUDGET_PP) -> Report:
     rec = recommend(run, accuracy_budget_pp)
     models = model_sections(run)
     harness = harness_table(run)
@@ -82,7 +82,7 @@ def build_model(run: BenchRun, accuracy_budget_pp: float = 1.0) -> Report:
                "disagree (* below 0.05: a real difference; n/a: a run from before those images were recorded). "
                "Peak RSS: a fresh process that loads and runs the file."),
         summaries=device_summaries(run, rec.accuracy_budget_pp),
-        notes=all_notes(run),
+        notes=all_notes(run, rec.accuracy_budget_pp),   # the same budget as the recommendation
         provenance=provenance(run),
         models=models,
         harness=harness,

@@ -2,7 +2,8 @@
 claim once, then a compact table with one row per model (or runtime, pipeline) whose last cell
 says whether that row agrees, and says once what holds for the whole run. Accuracy of a deployed
 row is the one that row measured; accuracy of an artifact file is its build-time verification in
-the manifest; each table's header says which.
+the manifest; each table's header says which. An accuracy loss is judged against the report's
+one accuracy budget (`--accuracy-budget`, the recommendation's too), not the claim's own figure.
 
 The speed notes (accelerator and hardware) are in notes_speed.py."""
 
@@ -13,6 +14,7 @@ from dataclasses import InitVar, dataclass, field
 
 from convbench.core.records import ArtifactRecord, BenchRun
 from convbench.report.layers import compression_layers
+from convbench.report.recommend import DEFAULT_BUDGET_PP
 from convbench.report.rows import accuracy_drop_pp, is_post_training, models, precision
 from convbench.report.table import Cell, Table, kib, pct, times, verdict
 from convbench.core.formats import TFLITE_FP32, TFLITE_INT8
@@ -45,18 +47,19 @@ class Note:
         self.contradicted.append(line)
 
 
-def all_notes(run: BenchRun) -> list[Note]:
+def all_notes(run: BenchRun, budget_pp: float = DEFAULT_BUDGET_PP) -> list[Note]:
+    """`budget_pp`: the accuracy a row may lose vs fp32 before its verdict contradicts a claim."""
     from convbench.report.notes_speed import accelerator_utilization, data_pipeline, hardware_optimization
 
-    return [model_compression(run), memory_optimization(run), accelerator_utilization(run),
-            hardware_optimization(run), data_pipeline(run), model_parameter_optimization(run)]
+    return [model_compression(run, budget_pp), memory_optimization(run), accelerator_utilization(run),
+            hardware_optimization(run), data_pipeline(run), model_parameter_optimization(run, budget_pp)]
 
 
 def _artifacts(run: BenchRun) -> list[ArtifactRecord]:
     return [a for a in run.manifest.artifacts if a.ok] if run.manifest else []
 
 
-def model_compression(run: BenchRun) -> Note:
+def model_compression(run: BenchRun, budget_pp: float = DEFAULT_BUDGET_PP) -> Note:
     note = Note("Model compression",
                 "Post-training int8 quantization makes a model ~4x smaller at <1 pp accuracy cost; "
                 "pruning + quantization reach ~10x on compressed (gzip) size (TFMOT's MNIST guides).",
@@ -77,7 +80,7 @@ def model_compression(run: BenchRun) -> Note:
             drop = accuracy_drop_pp(fp32.accuracy, int8.accuracy) if both else None
             if ratio < 3.5:
                 problems.append(f"int8 only {ratio:.2f}x smaller")
-            if drop is not None and drop > 1.0:
+            if drop is not None and drop > budget_pp:
                 problems.append(f"int8 loses {drop:.1f} pp")
         if p80 and p80.gzip_bytes and fp32.gzip_bytes:
             gzip_ratio = fp32.gzip_bytes / p80.gzip_bytes
@@ -91,6 +94,8 @@ def model_compression(run: BenchRun) -> Note:
     if runtimes:
         note.lines.append(f"File accuracy: each file's build-time verification on the held-out split "
                           f"({', '.join(sorted(runtimes))}); sizes and sparsity are read from the files.")
+        note.lines.append(f"An int8 file that loses more than the report's accuracy budget, {budget_pp:g} pp, "
+                          "contradicts the claim.")
     if stored_zeros:
         note.lines.append(f"The pruned fp32 .tflite is as large as the dense one ({', '.join(stored_zeros)}): the "
                           "zeros are stored; only compression (gzip) sees them.")
@@ -135,7 +140,7 @@ def memory_optimization(run: BenchRun) -> Note:
     return note
 
 
-def model_parameter_optimization(run: BenchRun) -> Note:
+def model_parameter_optimization(run: BenchRun, budget_pp: float = DEFAULT_BUDGET_PP) -> Note:
     note = Note("Model-parameter optimization (training and fine-tuning)",
                 "A few epochs of fine-tuning after pruning, clustering or QAT recover the fp32 accuracy "
                 "(within ~1 pp).",
@@ -154,7 +159,8 @@ def model_parameter_optimization(run: BenchRun) -> Note:
                   pct(train[-1]) if train else "–",
                   f"{-statistics.median(accuracy_drop_pp(base, a.accuracy) for a in tuned):+.1f}" if worst else "–",
                   f"{worst.variant} ({worst.format})" if worst else "–", f"{-lost:+.1f}" if worst else "–"],
-                 f"{worst.variant} loses {lost:.1f} pp despite fine-tuning{why}" if lost > 1.0 else None)
+                 f"{worst.variant} loses {lost:.1f} pp despite fine-tuning{why}" if lost > budget_pp else None)
     if arts:
-        note.lines.append("Δ: each fine-tuned file's build-time verified accuracy minus the trained fp32 model's.")
+        note.lines.append("Δ: each fine-tuned file's build-time verified accuracy minus the trained fp32 model's; "
+                          f"a loss beyond the report's accuracy budget, {budget_pp:g} pp, contradicts the claim.")
     return note

@@ -10,6 +10,9 @@ from convbench.core.errors import UserError
 from convbench.core.records import BenchRun, LatencyResult, ModelRecommendation, Recommendation, RecommendedRow
 from convbench.report.rows import accuracy_drop_pp, model_rows
 
+# The report's one accuracy budget (`--accuracy-budget`): the recommendation and the notes' verdicts.
+DEFAULT_BUDGET_PP = 1.0
+
 
 def check_budget(option: str, budget_pp: float) -> float:
     if not (isinstance(budget_pp, (int, float)) and math.isfinite(budget_pp) and budget_pp >= 0):

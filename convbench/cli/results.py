@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from convbench.cli.options import existing_path, output_file, positive_int, threads_filter
 from convbench.core.records.store import HISTORY_METRICS, STORE_FILE
 
 
 def _add_store(p) -> None:
-    p.add_argument("--store", type=Path, default=Path("artifacts") / STORE_FILE, metavar="FILE",
+    p.add_argument("--store", type=output_file, default=Path("artifacts") / STORE_FILE, metavar="FILE",
                    help=f"the results store (default artifacts/{STORE_FILE})")
 
 
@@ -18,9 +19,9 @@ def _add_row_filters(p, model_required: bool) -> None:
     p.add_argument("--variant", required=model_required, help="variant")
     p.add_argument("--format", help="artifact format (default: all of the variant's)")
     p.add_argument("--runtime", help="runtime (default: all)")
-    p.add_argument("--device", help="cpu or gpu (default: all)")
-    p.add_argument("--batch", type=int, help="batch size (default: all)")
-    p.add_argument("--threads", help="thread count, or auto (default: all)")
+    p.add_argument("--device", choices=["cpu", "gpu"], help="cpu or gpu (default: all)")
+    p.add_argument("--batch", type=positive_int, help="batch size (default: all)")
+    p.add_argument("--threads", type=threads_filter, help="thread count, or auto (default: all)")
 
 
 def _filters(args) -> dict:
@@ -30,7 +31,8 @@ def _filters(args) -> dict:
 
 def register(sub) -> None:
     p = sub.add_parser("import", help="store run folders (made here or on another machine) in the results store")
-    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run folder (holding bench.json)")
+    p.add_argument("run_dirs", nargs="+", type=existing_path("run folder or bench.json"), metavar="RUN_DIR",
+                   help="run folder (holding bench.json)")
     _add_store(p)
     p.set_defaults(handler=_cmd_import)
 
@@ -42,13 +44,13 @@ def register(sub) -> None:
     p.add_argument("metric", choices=HISTORY_METRICS, metavar="METRIC", help=f"one of {', '.join(HISTORY_METRICS)}")
     _add_row_filters(p, model_required=True)
     p.add_argument("--machine", metavar="ID", help="machine id or prefix (default: the newest matching run's)")
-    p.add_argument("--plot", type=Path, metavar="PNG",
+    p.add_argument("--plot", type=output_file, metavar="PNG",
                    help="where to write the plot (default: history-<metric>-<model>-<variant>.png beside the store)")
     _add_store(p)
     p.set_defaults(handler=_cmd_history)
 
     p = sub.add_parser("machines", help="the same artifacts across machines: per-row ratio and efficiency vs each roof")
-    p.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR",
+    p.add_argument("run_dirs", nargs="*", type=existing_path("run folder or bench.json"), metavar="RUN_DIR",
                    help="compare these run folders directly, the first as reference (no store needed); "
                         "default: the newest stored run of each machine")
     _add_row_filters(p, model_required=False)

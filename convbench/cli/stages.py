@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convbench.cli.options import (add_bench_args, add_console_args, add_data_args, add_optimize_args, add_train_args,
-                                   bench_options, optimize_config, train_config)
+from convbench.cli.options import (add_accuracy_budget, add_bench_args, add_console_args, add_data_args,
+                                   add_optimize_args, add_train_args, bench_options, folder, image_side,
+                                   optimize_config, train_config)
 
 
 def register(sub) -> None:
@@ -19,8 +20,8 @@ def register(sub) -> None:
                        help="prune, cluster, quantize and convert every trained convnet or your --model (cached)")
     add_train_args(p)
     add_optimize_args(p)
-    p.add_argument("--scaling-sides", nargs="*", type=int, metavar="PX",
-                   help="input sides of the scaling benchmark's random-weight files to build "
+    p.add_argument("--scaling-sides", nargs="*", type=image_side, metavar="PX",
+                   help="input sides of the scaling benchmark's random-weight files to build, each 8..1024 "
                         "(default: 28 64 128 224; the option alone: none)")
     add_data_args(p)
     add_console_args(p)
@@ -28,15 +29,14 @@ def register(sub) -> None:
 
     p = sub.add_parser("bench", help="benchmark every artifact in the manifest with pytest-benchmark")
     add_bench_args(p)
-    p.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR",
+    p.add_argument("--out", type=folder, default=Path("artifacts"), metavar="DIR",
                    help="artifacts folder (default artifacts/)")
     add_console_args(p)
     p.set_defaults(handler=_cmd_bench)
 
     p = sub.add_parser("report", help="write report.md, report.html and recommendation.json for a run")
     p.add_argument("run", type=Path, metavar="RUN", help="a run folder (artifacts/runs/<time>) holding bench.json")
-    p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP",
-                   help="recommend variants within PP percentage points of fp32 accuracy (default 1)")
+    add_accuracy_budget(p, "recommend variants, and judge the notes' accuracy claims,")
     add_console_args(p)
     p.set_defaults(handler=_cmd_report)
 
@@ -44,8 +44,7 @@ def register(sub) -> None:
     add_train_args(p)
     add_optimize_args(p)
     add_bench_args(p, with_selection=False)
-    p.add_argument("--accuracy-budget", type=float, default=1.0, metavar="PP",
-                   help="for the recommendation (default 1)")
+    add_accuracy_budget(p, "recommend variants, and judge the notes' accuracy claims,")
     add_data_args(p)
     add_console_args(p)
     p.set_defaults(handler=_cmd_run)
@@ -126,26 +125,31 @@ def _log_mlflow(tracker, run_dir, rc: int) -> int:
 def bench_and_store(options, tables: bool = True):
     """Benchmark into a new run folder, then add it to the artifacts folder's results store
     (checked first: a store this convbench cannot write fails in a second, not after minutes of
-    measuring). A store that refuses the run leaves the folder as it is, says how to store it
-    later, and makes the exit status 1. Returns (exit status, run folder or None)."""
+    measuring). Returns (exit status, run folder or None)."""
     from convbench.benchmarks.bench import run_bench_with_folder
-    from convbench.core import quiet
-    from convbench.core.errors import UserError
-    from convbench.store.db import check_store, import_runs, store_path
+    from convbench.store.db import check_store
 
     check_store(options.out)
     rc, run_dir = run_bench_with_folder(options, tables=tables)
-    if run_dir is None:
-        return rc, None
-    store = store_path(options.out)
+    return (rc, None) if run_dir is None else (store_run(options.out, rc, run_dir), run_dir)
+
+
+def store_run(out: Path, rc: int, run_dir: Path) -> int:
+    """Add a published run folder to the store of artifacts folder `out`. A store that refuses
+    it leaves the folder as it is, says how to store it later, and makes the exit status 1."""
+    from convbench.core import quiet
+    from convbench.core.errors import UserError
+    from convbench.store.db import import_runs, store_path
+
+    store = store_path(out)
     try:
         (done,) = import_runs(store, [run_dir])
     except UserError as exc:
         print(f"convbench bench: the run was not stored ({exc}); `convbench import {run_dir}` stores it later",
-              file=quiet.user_stream())
-        return rc or 1, run_dir
+              file=quiet.user_stream())   # sys.stderr is the library log here
+        return rc or 1
     print(f"stored as run {done.run_id[:12]} in {store}")
-    return rc, run_dir
+    return rc
 
 
 def _cmd_bench(args) -> int:
@@ -158,6 +162,9 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from convbench.core.records import resolve_bench_json
+
+    resolve_bench_json(args.run)   # a missing run: its one line now, before the report's imports
     from convbench.report.build import build_report
 
     print(f"report: {build_report(args.run, args.accuracy_budget)}")
@@ -170,16 +177,18 @@ def _cmd_run(args) -> int:
     from convbench.core import quiet
     from convbench.benchmarks.bench import BENCH_LOG
     from convbench.core.lock import folder_lock
-    from convbench.optimize.scaling import QUICK_SIDES, SIDES
-    from convbench.report.build import write_report
     from convbench.core.tables import print_lines
     from convbench.store.db import check_store
 
     started = time.perf_counter()
-    # Every option is checked before the first model trains: a typo fails in a second.
-    config, options = optimize_config(args, QUICK_SIDES if args.quick else SIDES), bench_options(args)
-    tracker = _mlflow_client(args)
+    # Every option is checked before the first model trains: values while parsing; here the
+    # cheap checks first, then the lesson and variant names (their registries import TensorFlow).
+    options, tracker = bench_options(args), _mlflow_client(args)
     check_store(args.out)   # before training and optimizing (minutes); bench checks again before measuring
+    from convbench.optimize.scaling import QUICK_SIDES, SIDES
+    from convbench.report.build import write_report
+
+    config = optimize_config(args, QUICK_SIDES if args.quick else SIDES)
     with folder_lock(args.out, "run"):
         # The stages' own tables stay out: the report has them, the console a short summary.
         _, failed = _optimize(args, config, tables=False)
