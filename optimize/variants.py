@@ -59,6 +59,15 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 )}
 
 
+# What `optimize` and `run` make unless --variants names others: every post-training format (a
+# conversion each, seconds) and one variant of each fine-tuning technique (pruning, clustering,
+# QAT): what the report's first screen and its notes read. The other sparsities, 2:4 and the
+# collaborative chains (PQAT, CQAT, PCQAT, sparsity-preserving clustering) fine-tune for about
+# two thirds of a full optimize's time and answer narrower questions: `--variants all` adds them.
+ALL = "all"
+DEFAULT_VARIANTS = (*(name for name, v in VARIANTS.items() if v.technique == "none"), "pruned_80", "clustered_16",
+                    "qat")
+
 # resolve_variants returns registry order, which must list every parent before its children.
 assert all(list(VARIANTS).index(v.parent) < list(VARIANTS).index(v.name) for v in VARIANTS.values() if v.parent)
 
@@ -70,13 +79,13 @@ def is_parent(name: str) -> bool:
 
 
 def resolve_variants(names: list[str] | None) -> list[Variant]:
-    """The requested variants plus their parents and the fp32 files their quantized files are
-    compared with (layer_errors.py), in registry order (parents come first). Unknown names ->
-    UserError."""
-    names = list(names or VARIANTS)
+    """The requested variants (none: DEFAULT_VARIANTS; "all": every one) plus their parents and
+    the fp32 files their quantized files are compared with (layer_errors.py), in registry order
+    (parents come first). Unknown names -> UserError."""
+    names = list(VARIANTS) if ALL in (names or ()) else list(names or DEFAULT_VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
-        raise UserError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)}")
+        raise UserError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)} (or {ALL})")
     chosen: set[str] = set()
 
     def add(name: str) -> None:

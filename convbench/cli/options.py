@@ -197,7 +197,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 def add_optimize_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("optimization")
-    g.add_argument("--variants", nargs="+", metavar="NAME", help="optimization variants (default: all)")
+    g.add_argument("--variants", nargs="+", metavar="NAME",
+                   help="optimization variants (default: every post-training format, pruned_80, clustered_16 and "
+                        "qat; 'all': every variant, the other sparsities and the collaborative QAT chains too)")
     g.add_argument("--model", action="append", type=existing_path("model file or folder"), default=[],
                    dest="own_models", metavar="PATH",
                    help="your own image classifier: a tf_keras or Keras 3 .keras/.h5 file or a tf_keras SavedModel "
