@@ -56,7 +56,7 @@ class BenchOptions:
     variants: tuple[str, ...] = field(default=(), metadata=_child("comma-separated variants (default: all)"))
     runtimes: tuple[str, ...] = field(default=(), metadata=_child("comma-separated runtimes (default: the plans')"))
     device: str = field(default="cpu", metadata=_child("cpu | gpu | all"))
-    batches: tuple[int, ...] = field(default=(), metadata=_child("comma-separated batch sizes (default 1,8,32,128)"))
+    batches: tuple[int, ...] = field(default=(), metadata=_child("comma-separated batch sizes (default 1,32,128)"))
     out: Path = field(default=Path("artifacts"), metadata=_child("artifacts folder: manifest.json in, runs/ out"))
     manifest: Path | None = field(default=None, metadata=_child("manifest path (default <out>/manifest.json)"))
     suites: tuple[str, ...] = field(default=(), metadata=_child(f"comma-separated subset of {','.join(SUITES)}"))

@@ -1,4 +1,4 @@
-"""Scaling rows: each lesson architecture with random weights at input sides 28..224 (3 channels),
+"""Scaling rows: each lesson architecture with random weights at the input sides optimize built (3 channels),
 fp32 and int8 TFLite/ONNX, batch 1: latency and peak memory, to show how cost grows with work.
 The files are built by the optimize stage (listed in the manifest); the bench builds nothing."""
 

@@ -17,7 +17,7 @@ FORMATS = ("tflite_fp32", "tflite_int8", "onnx_fp32", "onnx_int8")
 CALIBRATION_SAMPLES = 8  # random images in [0, 1): the weights are random too, ranges only need to exist
 SEED = 0
 SCHEMA = 1
-SIDES = (28, 64, 128, 224)
+SIDES = (28, 64, 128)   # the lessons' 128x128 images at most; `--scaling-sides 28 64 128 224` adds 224
 QUICK_SIDES = (28, 64)
 CHANNELS = 3  # the Kaggle course's 128x128x3 images; every side uses 3 channels
 

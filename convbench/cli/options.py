@@ -222,7 +222,7 @@ def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True) -> N
     g.add_argument("--suites", nargs="+", metavar="NAME",
                    help="suites to run (default: all: latency audit layers memory scaling pipeline)")
     g.add_argument("--device", choices=["cpu", "gpu", "all"], default="cpu", help="cpu, gpu or all (default cpu)")
-    g.add_argument("--batches", nargs="+", type=positive_int, metavar="N", help="batch sizes (default 1 8 32 128)")
+    g.add_argument("--batches", nargs="+", type=positive_int, metavar="N", help="batch sizes (default 1 32 128)")
     g.add_argument("--mlflow", metavar="URI", help="also log the run to this MLflow tracking server "
                                                    "(needs the mlflow extra)")
 

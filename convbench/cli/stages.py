@@ -22,7 +22,7 @@ def register(sub) -> None:
     add_optimize_args(p)
     p.add_argument("--scaling-sides", nargs="*", type=image_side, metavar="PX",
                    help="input sides of the scaling benchmark's random-weight files to build, each 8..1024 "
-                        "(default: 28 64 128 224; the option alone: none)")
+                        "(default: 28 64 128; the option alone: none)")
     add_data_args(p)
     add_console_args(p)
     p.set_defaults(handler=_cmd_optimize)
