@@ -65,7 +65,7 @@ def test_stale_temporaries_of_killed_runs_are_removed(tmp_path):
     with folder_lock(tmp_path, "test"):
         pass
     assert all(p.exists() for p in keep)
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.name.startswith(".") and p.name != ".convbench.core.lock"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.name.startswith(".") and p.name != ".convbench.lock"
                   and p.name != ".convbench.owner") == []
     assert remove_stale_temporaries(tmp_path / "missing") == []
 

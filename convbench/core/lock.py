@@ -13,7 +13,7 @@ from filelock import FileLock, Timeout
 
 from convbench.core import quiet
 
-LOCK_FILE = ".convbench.core.lock"
+LOCK_FILE = ".convbench.lock"
 
 
 @contextlib.contextmanager
