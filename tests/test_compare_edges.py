@@ -9,7 +9,8 @@ import pytest
 
 from convbench.cli import main
 from convbench.report.compare import NOISE, OK, REGRESSION, compare_latency, compare_runs
-from tests.test_compare import TIGHT, latency_bench, samples, write_run
+from tests.support.factories import latency_bench, samples, write_run
+from tests.test_compare import TIGHT
 
 
 def test_thousands_of_rounds_a_tiny_real_change_is_not_a_regression(tmp_path):

@@ -167,7 +167,7 @@ def test_calibration_writes_both_runs_with_the_machine(tiny, tmp_path, capsys):
 
 
 def test_mode_comes_from_the_inputs_and_mixing_them_is_an_error(tiny, tmp_path, capsys):
-    from factories import latency_bench, write_run
+    from tests.support.factories import latency_bench, write_run
 
     run = write_run(tmp_path / "run", [latency_bench(("m", "v", "f", "litert", "cpu", 1, 1), [0.001] * 5)])
     assert main(["compare", str(run), str(tiny)]) == 2

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factories import latency_bench, memory_bench, samples, write_run
+from tests.support.factories import latency_bench, memory_bench, samples, write_run
 
 pytest.importorskip("mlflow", reason="the mlflow extra is not installed (pip install -e '.[mlflow]'; make test does)")
 

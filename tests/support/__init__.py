@@ -1,0 +1,15 @@
+"""What the tests share, kept out of the installed package:
+
+* tiny.py        the tiny real models (.keras, .tflite, .onnx) and a whole artifacts folder around them
+* shared.py      an expensive input built once per test run, whichever pytest-xdist worker asks first
+* images.py      small real image folders written with Pillow
+* factories.py   bench entries and run folders written from the typed records (the gate, the store, MLflow)
+* reportdata.py  report rows and whole runs in memory (the report, its notes, the roofline part)
+* plugins/       pytest plugins loaded into a `convbench bench` child to inject a fault
+
+The fixtures built on them are defined once, in tests/conftest.py."""
+
+from pathlib import Path
+
+# The checkout: on a child interpreter's sys.path, `tests.support` imports there too.
+REPO_ROOT = Path(__file__).resolve().parents[2]
