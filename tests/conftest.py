@@ -6,23 +6,55 @@
 * tiny_bench_copy  a private copy of that folder, for a test that writes into it (runs, store)
 * tiny_two_conv    the two-conv net's TFLite and ONNX files and its Keras op count
 
-The session ones are built once per run, also under pytest-xdist (tests/support/shared.py)."""
+The session ones are built once per run, also under pytest-xdist (tests/support/shared.py).
+
+`make test` runs the tests in parallel (pytest-xdist, --dist loadfile): a file's tests run on one
+worker, in order, so a module fixture is built once and tests that publish runs into one folder
+see them in order; the slowest files are handed out first; each worker keeps to its own CPUs."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from tests.support import CHILD_UNSAFE_ENV
 from tests.support.images import write_image_folder
 from tests.support.shared import built_once
 from tests.support.tiny import TinyArtifacts, build_tiny_artifacts, build_two_conv_files, copy_tiny_bench
 
-# Options and markers a child process must not inherit from this pytest: a `convbench bench`
-# child is a pytest of its own (pytest-benchmark disables itself when it sees
-# PYTEST_XDIST_WORKER), and `-n` from PYTEST_ADDOPTS is refused there.
-CHILD_UNSAFE_ENV = ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID",
-                    "PYTEST_XDIST_AUTO_NUM_WORKERS")
+# The slowest files first (pytest --durations, summed per file), so that the last file a worker
+# takes is a short one (--no-loadscope-reorder keeps this order; xdist would otherwise sort the
+# files by their number of tests). Only the order depends on this list: a file missing from it
+# runs after these, in collection order.
+SLOWEST_FIRST = ("test_optimize.py", "test_end_to_end.py", "test_byom_cli.py", "test_train.py", "test_bench_run.py",
+                 "test_workers.py", "test_convnets.py", "test_mlflow.py", "test_data.py", "test_memory.py",
+                 "test_roofline.py", "test_own_model.py", "test_bench.py", "test_gate_interleaved.py")
+
+
+def _keep_this_worker_to_its_own_cpus() -> None:
+    """Under pytest-xdist with no more workers than CPUs, worker i runs (with every process it
+    starts) on CPUs i, i+n, ... only: a timed check (a bench run's per-layer sums, the roofs)
+    then shares its CPU with no other worker. Done on importing this file, before numpy's or
+    TensorFlow's thread pools exist; xdist sets these variables before a worker imports it."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and count.isdigit() and hasattr(os, "sched_setaffinity")):
+        return
+    cpus, index, count = sorted(os.sched_getaffinity(0)), int(worker[2:]), int(count)
+    if count <= len(cpus):
+        os.sched_setaffinity(0, cpus[index::count])
+
+
+_keep_this_worker_to_its_own_cpus()
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: a file's tests keep their order
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,3 +13,10 @@ from pathlib import Path
 
 # The checkout: on a child interpreter's sys.path, `tests.support` imports there too.
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# What a child process must not inherit from the pytest that starts it (tests/conftest.py removes
+# them for the session): a `convbench bench` child is a pytest of its own, where pytest-benchmark
+# disables itself on seeing PYTEST_XDIST_WORKER (every latency row then fails) and `-n` from
+# PYTEST_ADDOPTS is refused (it runs with -p no:xdist).
+CHILD_UNSAFE_ENV = ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID",
+                    "PYTEST_XDIST_AUTO_NUM_WORKERS")
