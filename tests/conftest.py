@@ -14,39 +14,27 @@ see them in order; the slowest files are handed out first; each worker keeps to 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.support import CHILD_UNSAFE_ENV
-from tests.support.images import write_image_folder
-from tests.support.shared import built_once
-from tests.support.tiny import TinyArtifacts, build_tiny_artifacts, build_two_conv_files, copy_tiny_bench
+from tests.support.shared import built_once, keep_this_worker_to_its_own_cpus
+
+# First, before numpy's or TensorFlow's thread pools exist (xdist sets the variables it reads
+# before a worker imports this file).
+keep_this_worker_to_its_own_cpus()
+
+from tests.support.images import write_image_folder  # noqa: E402
+from tests.support.tiny import TinyArtifacts, build_tiny_artifacts, build_two_conv_files, copy_tiny_bench  # noqa: E402
 
 # The slowest files first (pytest --durations, summed per file), so that the last file a worker
 # takes is a short one (--no-loadscope-reorder keeps this order; xdist would otherwise sort the
 # files by their number of tests). Only the order depends on this list: a file missing from it
 # runs after these, in collection order.
-SLOWEST_FIRST = ("test_optimize.py", "test_end_to_end.py", "test_byom_cli.py", "test_train.py", "test_bench_run.py",
-                 "test_workers.py", "test_convnets.py", "test_mlflow.py", "test_data.py", "test_memory.py",
-                 "test_roofline.py", "test_own_model.py", "test_bench.py", "test_gate_interleaved.py")
-
-
-def _keep_this_worker_to_its_own_cpus() -> None:
-    """Under pytest-xdist with no more workers than CPUs, worker i runs (with every process it
-    starts) on CPUs i, i+n, ... only: a timed check (a bench run's per-layer sums, the roofs)
-    then shares its CPU with no other worker. Done on importing this file, before numpy's or
-    TensorFlow's thread pools exist; xdist sets these variables before a worker imports it."""
-    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
-    if not (worker.startswith("gw") and count.isdigit() and hasattr(os, "sched_setaffinity")):
-        return
-    cpus, index, count = sorted(os.sched_getaffinity(0)), int(worker[2:]), int(count)
-    if count <= len(cpus):
-        os.sched_setaffinity(0, cpus[index::count])
-
-
-_keep_this_worker_to_its_own_cpus()
+SLOWEST_FIRST = ("test_optimize.py", "test_end_to_end.py", "test_train.py", "test_byom_cli.py", "test_workers.py",
+                 "test_bench_run.py", "test_mlflow.py", "test_convnets.py", "test_data.py", "test_own_model.py",
+                 "test_report.py", "test_roofline.py", "test_report_browser.py", "test_memory.py", "test_bench.py")
 
 
 def pytest_collection_modifyitems(config, items):

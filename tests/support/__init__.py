@@ -1,7 +1,8 @@
 """What the tests share, kept out of the installed package:
 
 * tiny.py        the tiny real models (.keras, .tflite, .onnx) and a whole artifacts folder around them
-* shared.py      an expensive input built once per test run, whichever pytest-xdist worker asks first
+* shared.py      for pytest-xdist: an expensive input built once per run, whichever worker asks first;
+                 each worker kept to its own CPUs
 * images.py      small real image folders written with Pillow
 * factories.py   bench entries and run folders written from the typed records (the gate, the store, MLflow)
 * reportdata.py  report rows and whole runs in memory (the report, its notes, the roofline part)
