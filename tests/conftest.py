@@ -1,37 +1,57 @@
-"""Shared fixtures: small real image folders written with Pillow (no network, no mocks)."""
+"""The fixtures the test modules share, each defined once here (helpers in tests/support/):
+
+* image_folder     a small real car/truck image folder (train and valid splits)
+* tiny_artifacts   the tiny net as .keras, fp32 and int8 .tflite, .onnx (TinyArtifacts)
+* tiny_manifest    manifest.json of a whole artifacts folder around those files, read only
+* tiny_bench_copy  a private copy of that folder, for a test that writes into it (runs, store)
+* tiny_two_conv    the two-conv net's TFLite and ONNX files and its Keras op count
+
+The session ones are built once per run, also under pytest-xdist (tests/support/shared.py).
+
+`make test` runs the tests in parallel (pytest-xdist, --dist loadfile): a file's tests run on one
+worker, in order, so a module fixture is built once and tests that publish runs into one folder
+see them in order; the slowest files are handed out first; each worker keeps to its own CPUs."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-# Helpers the test modules share (factories.py): importable by name under --import-mode=importlib.
-sys.path.insert(0, str(Path(__file__).parent))
+from tests.support import CHILD_UNSAFE_ENV
+from tests.support.shared import built_once, keep_this_worker_to_its_own_cpus
+
+# First, before numpy's or TensorFlow's thread pools exist (xdist sets the variables it reads
+# before a worker imports this file).
+keep_this_worker_to_its_own_cpus()
+
+from tests.support.images import write_image_folder  # noqa: E402
+from tests.support.tiny import TinyArtifacts, build_tiny_artifacts, build_two_conv_files, copy_tiny_bench  # noqa: E402
+
+# The slowest files first (pytest --durations, summed per file), so that the last file a worker
+# takes is a short one (--no-loadscope-reorder keeps this order; xdist would otherwise sort the
+# files by their number of tests). Only the order depends on this list: a file missing from it
+# runs after these, in collection order.
+SLOWEST_FIRST = ("test_optimize.py", "test_end_to_end.py", "test_train.py", "test_byom_cli.py", "test_workers.py",
+                 "test_bench_run.py", "test_mlflow.py", "test_convnets.py", "test_data.py", "test_own_model.py",
+                 "test_report.py", "test_roofline.py", "test_report_browser.py", "test_memory.py", "test_bench.py")
 
 
-def write_image_folder(root: Path, classes=("car", "truck"), per_class: int = 12, size: int = 20,
-                       splits=("train",), seed: int = 0) -> Path:
-    """Class i draws stripes at orientation i, so the task is learnable from few images."""
-    from PIL import Image
+def pytest_collection_modifyitems(config, items):
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
 
-    rng = np.random.default_rng(seed)
-    for split in splits:
-        for label, cls in enumerate(classes):
-            folder = root / split / cls
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(per_class):
-                img = rng.integers(0, 60, size=(size, size, 3)).astype(np.uint8)
-                stripe = slice(i % 4, None, 4)
-                if label % 2 == 0:
-                    img[stripe, :, :] = 230
-                else:
-                    img[:, stripe, :] = 230
-                ext = (".png", ".jpg", ".bmp", ".jpeg")[i % 4]
-                Image.fromarray(img).save(folder / f"{cls}_{i}{ext}")
-    return root
+    items.sort(key=rank)  # stable: a file's tests keep their order
+
+
+@pytest.fixture(scope="session", autouse=True)
+def children_start_clean():
+    """Every child process a test starts sees no pytest options or xdist worker variables."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in CHILD_UNSAFE_ENV:
+            mp.delenv(name, raising=False)
+        yield
 
 
 @pytest.fixture
@@ -40,8 +60,31 @@ def image_folder(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_manifest(tmp_path_factory):
-    """The tiny artifacts folder's manifest (benchmarks/tiny.py), built once per session."""
-    from convbench.benchmarks.tiny import write_tiny_manifest
+def tiny_artifacts(request, tmp_path_factory) -> TinyArtifacts:
+    return build_tiny_artifacts(built_once(request.config, tmp_path_factory, "tiny_artifacts", build_tiny_artifacts))
 
-    return write_tiny_manifest(tmp_path_factory.getbasetemp() / "tiny_bench")
+
+@pytest.fixture(scope="session")
+def tiny_manifest(request, tmp_path_factory, tiny_artifacts) -> Path:
+    """The tiny artifacts folder's manifest (tests/support/tiny.py). Shared by every test: read
+    it, or take `tiny_bench_copy` to write into the folder."""
+    from tests.support.tiny import write_tiny_manifest
+
+    def build(out: Path) -> None:
+        copy_tiny_bench(tiny_artifacts.keras.parent, out / "tiny_artifacts")  # converted once
+        write_tiny_manifest(out)
+
+    return built_once(request.config, tmp_path_factory, "tiny_bench", build) / "manifest.json"
+
+
+@pytest.fixture
+def tiny_bench_copy(tiny_manifest, tmp_path) -> Path:
+    """A copy of the tiny artifacts folder at tmp_path/artifacts, this test's own."""
+    return copy_tiny_bench(tiny_manifest.parent, tmp_path / "artifacts")
+
+
+@pytest.fixture(scope="session")
+def tiny_two_conv(request, tmp_path_factory) -> dict:
+    """fp32 and int8 TFLite, fp32 and static QDQ ONNX of a two-conv net with 'same' padding, and
+    its Keras op count ("keras_flops")."""
+    return build_two_conv_files(built_once(request.config, tmp_path_factory, "two_conv", build_two_conv_files))

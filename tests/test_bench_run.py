@@ -12,22 +12,21 @@ from pathlib import Path
 import pytest
 
 from convbench.benchmarks.bench import BENCH_LOG, BenchOptions, run_bench_with_folder
-from convbench.benchmarks.tiny import TINY_FLOPS
 from convbench.core.records import BENCH_FILE, MANIFEST_FILE, load_run, read_manifest
 from convbench.cli.stages import bench_and_store
 from convbench.store.db import connect, store_path
 from convbench.store.queries import list_runs
 from convbench.store.rows import run_id
+from tests.support.plugins import bench_plugin
+from tests.support.tiny import TINY_FLOPS, copy_tiny_bench
 
-PLUGINS = Path(__file__).parent / "plugins"
 TINY_OPS = TINY_FLOPS  # a 'valid' conv and a dense layer: no padded border, both counts agree
 
 
 @pytest.fixture(scope="module")
-def tiny_out(tmp_path_factory):
-    from convbench.benchmarks.tiny import write_tiny_manifest
-
-    return write_tiny_manifest(tmp_path_factory.mktemp("bench_run") / "artifacts").parent
+def tiny_out(tiny_manifest, tmp_path_factory):
+    """This module's copy of the tiny artifacts folder: its tests publish runs into it, in order."""
+    return copy_tiny_bench(tiny_manifest.parent, tmp_path_factory.mktemp("bench_run") / "artifacts")
 
 
 def quick(out: Path, tmp_path: Path, **kw) -> BenchOptions:
@@ -105,9 +104,8 @@ def test_a_store_it_cannot_write_is_refused_before_measuring(tiny_out, tmp_path)
 
 
 def test_a_caching_runtime_fails_the_audit_through_the_suite(tiny_out, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", str(PLUGINS))  # the bench child imports the plugin from here
     rc, run_dir = run_bench_with_folder(quick(tiny_out, tmp_path, suites=("audit",),
-                                              pytest_args=("-p", "caching_litert")))
+                                              pytest_args=bench_plugin(monkeypatch, "caching_litert")))
     assert rc == 1
     caching = [a for a in load_run(run_dir).of("audit") if a.metric == "caching"]
     assert len(caching) == 1 and caching[0].caching.passed is False and caching[0].caching.speedup > 1.5

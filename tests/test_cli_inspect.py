@@ -87,22 +87,21 @@ def test_the_roofs_child_entry_point_is_internal_and_says_what_to_run(tmp_path):
 
 # --- the commands on real files (the tiny artifacts: seconds) ------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    from convbench.benchmarks.tiny import write_tiny_manifest
-
-    folder = write_tiny_manifest(tmp_path_factory.mktemp("inspect")).parent
+@pytest.fixture
+def tiny_files(tiny_manifest) -> dict[str, Path]:
+    """The shared tiny artifacts folder's files (read only)."""
+    folder = tiny_manifest.parent
     art = folder / "tiny_artifacts"
     (data,) = (folder / "data").glob("*.npz")
     return {"fp32": art / "tiny.tflite", "int8": art / "tiny_int8.tflite", "onnx": art / "tiny.onnx", "data": data}
 
 
 @pytest.mark.slow
-def test_quant_error_prints_each_layer_and_keeps_library_output_in_the_log(tiny, tmp_path):
+def test_quant_error_prints_each_layer_and_keeps_library_output_in_the_log(tiny_files, tmp_path):
     """A fresh process, as a user runs it: LiteRT's delegate line goes to the log, not the console."""
     out = tmp_path / "artifacts"
-    argv = ["inspect", "quant-error", str(tiny["int8"]), str(tiny["fp32"]), "-n", "8", "--out", str(out)]
-    done = subprocess.run([sys.executable, "-m", "convbench.cli", *argv, "--data", str(tiny["data"])],
+    argv = ["inspect", "quant-error", str(tiny_files["int8"]), str(tiny_files["fp32"]), "-n", "8", "--out", str(out)]
+    done = subprocess.run([sys.executable, "-m", "convbench.cli", *argv, "--data", str(tiny_files["data"])],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == "", done.stdout + done.stderr
     assert "(8 samples)" in done.stdout and "CONV_2D" in done.stdout and "class decisions agree" in done.stdout
@@ -113,24 +112,24 @@ def test_quant_error_prints_each_layer_and_keeps_library_output_in_the_log(tiny,
 
 
 @pytest.mark.slow
-def test_quant_error_refuses_a_data_set_of_another_shape(tiny, tmp_path, capsys):
+def test_quant_error_refuses_a_data_set_of_another_shape(tiny_files, tmp_path, capsys):
     from convbench.models.data import Dataset
 
     x, y = np.zeros((4, 16, 16, 3), np.float32), np.zeros(4, int)
     Dataset("rgb", ["a", "b"], x, y, x, y, x, y, 0.0, 1.0, "f" * 16).save(tmp_path / "rgb.npz")
-    argv = ["inspect", "quant-error", str(tiny["int8"]), str(tiny["fp32"]), "--data", str(tmp_path / "rgb.npz"),
-            "--out", str(tmp_path / "artifacts")]
+    argv = ["inspect", "quant-error", str(tiny_files["int8"]), str(tiny_files["fp32"]),
+            "--data", str(tmp_path / "rgb.npz"), "--out", str(tmp_path / "artifacts")]
     assert main(argv) == 2
     assert "rgb.npz: images of shape (16, 16, 3), but" in one_error_line(capsys)
 
 
 @pytest.mark.slow
-def test_layers_prints_a_table_per_file(tiny, tmp_path, capsys):
-    argv = ["inspect", "layers", str(tiny["fp32"]), str(tiny["onnx"]), "--budget-s", "0.2",
+def test_layers_prints_a_table_per_file(tiny_files, tmp_path, capsys):
+    argv = ["inspect", "layers", str(tiny_files["fp32"]), str(tiny_files["onnx"]), "--budget-s", "0.2",
             "--out", str(tmp_path / "artifacts")]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert f"{tiny['fp32']} (1 thread(s), batch 1)" in printed and f"{tiny['onnx']} (1 thread(s), batch 1)" in printed
+    assert all(f"{tiny_files[k]} (1 thread(s), batch 1)" in printed for k in ("fp32", "onnx"))
     assert printed.count("sum of layers + one call's overhead") == 2
 
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from factories import bench_file, latency_bench, memory_bench, samples, write_run
+from tests.support.factories import bench_file, latency_bench, memory_bench, samples, write_run
 
 from convbench.core.errors import UserError
 from convbench.core.records import to_jsonable

@@ -10,7 +10,8 @@ import pytest
 from convbench.cli import main
 from convbench.core.records.gate import NOISE, OK, REGRESSION
 from convbench.gate.between_runs import compare_latency, compare_runs
-from tests.test_compare import TIGHT, latency_bench, samples, write_run
+from tests.support.factories import latency_bench, samples, write_run
+from tests.test_compare import TIGHT
 
 
 def test_thousands_of_rounds_a_tiny_real_change_is_not_a_regression(tmp_path):

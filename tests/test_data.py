@@ -8,7 +8,7 @@ import pytest
 from convbench.cli import main
 from convbench.core.errors import UserError
 from convbench.models.data import DataConfig, Dataset, load_dataset
-from tests.conftest import write_image_folder
+from tests.support.images import write_image_folder
 
 
 @pytest.fixture(scope="module")

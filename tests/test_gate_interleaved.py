@@ -161,7 +161,7 @@ def test_the_interleaved_gates_progress_reaches_the_console_not_the_log(tiny, tm
 
 
 def test_mode_comes_from_the_inputs_and_mixing_them_is_an_error(tiny, tmp_path, capsys):
-    from factories import latency_bench, write_run
+    from tests.support.factories import latency_bench, write_run
 
     run = write_run(tmp_path / "run", [latency_bench(("m", "v", "f", "litert", "cpu", 1, 1), [0.001] * 5)])
     assert main(["compare", str(run), str(tiny)]) == 2

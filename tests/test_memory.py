@@ -9,20 +9,13 @@ import numpy as np
 import pytest
 
 from convbench.benchmarks.memory import measure_baseline_rss_mib, measure_peak_rss
-from convbench.core.runtimes import gpu_available
-from convbench.benchmarks.tiny import build_tiny_artifacts
 from convbench.core.errors import UserError
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    # Same folder as test_runtimes.py's fixture: built once per session.
-    return build_tiny_artifacts(tmp_path_factory.getbasetemp() / "tiny_artifacts")
+from convbench.core.runtimes import gpu_available
 
 
 @pytest.mark.slow
-def test_litert_peak_above_baseline(tiny):
-    r = measure_peak_rss("litert", tiny.tflite, batch=4, threads=1)
+def test_litert_peak_above_baseline(tiny_artifacts):
+    r = measure_peak_rss("litert", tiny_artifacts.tflite, batch=4, threads=1)
     assert 0 < r.baseline_rss_mib < r.peak_rss_mib
     # A 3 KB model and a batch of four 8x8 images add less than the interpreter's own import.
     assert 0 < r.model_rss_mib < r.baseline_rss_mib
@@ -31,12 +24,12 @@ def test_litert_peak_above_baseline(tiny):
 
 
 @pytest.mark.slow
-def test_explicit_input_shape_is_used(tiny):
-    r = measure_peak_rss("onnxruntime", tiny.onnx, batch=2, threads=1, input_shape=(8, 8, 1))
+def test_explicit_input_shape_is_used(tiny_artifacts):
+    r = measure_peak_rss("onnxruntime", tiny_artifacts.onnx, batch=2, threads=1, input_shape=(8, 8, 1))
     assert r.peak_rss_mib > r.baseline_rss_mib > 0
     # A shape the model cannot take must reach the session: the child fails on it.
     with pytest.raises(RuntimeError, match="memory child"):
-        measure_peak_rss("onnxruntime", tiny.onnx, batch=2, threads=1, input_shape=(9, 9, 1))
+        measure_peak_rss("onnxruntime", tiny_artifacts.onnx, batch=2, threads=1, input_shape=(9, 9, 1))
 
 
 @pytest.mark.slow
@@ -47,7 +40,7 @@ def test_litert_baseline_far_below_tensorflow():
 
 
 @pytest.mark.slow
-def test_child_peak_does_not_inherit_the_parents(tiny):
+def test_child_peak_does_not_inherit_the_parents(tiny_artifacts):
     # Linux copies the parent's ru_maxrss into a fork+exec'd child; a big parent must not
     # inflate the child's number. Uncached baselines: fresh children without and with 400 MiB here.
     lean = measure_baseline_rss_mib.__wrapped__("litert")
@@ -67,6 +60,6 @@ def test_child_errors_come_back_as_user_error(tmp_path):
 
 @pytest.mark.skipif(not gpu_available()[0], reason="no GPU here: the NVML / tf.config.experimental."
                     "get_memory_info path of the memory child cannot run")
-def test_gpu_memory_is_reported(tiny):
-    r = measure_peak_rss("onnxruntime", tiny.onnx, device="gpu")
+def test_gpu_memory_is_reported(tiny_artifacts):
+    r = measure_peak_rss("onnxruntime", tiny_artifacts.onnx, device="gpu")
     assert r.device_used == "gpu" and r.gpu_mib is not None and r.gpu_mib > 0

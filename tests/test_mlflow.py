@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factories import latency_bench, memory_bench, samples, write_run
+from tests.support.factories import latency_bench, memory_bench, samples, write_run
 
 pytest.importorskip("mlflow", reason="the mlflow extra is not installed (pip install -e '.[mlflow]'; make test does)")
 
@@ -37,7 +37,9 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mlflow")
     port = free_port()
     log = (folder / "server.log").open("wb")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
+    # `python -m mlflow`, not the venv's `mlflow` script: a script's shebang names the interpreter
+    # it was installed with, which in a copied venv is another checkout's.
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
                              "--port", str(port), "--workers", "1", "--backend-store-uri",
                              f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination", str(folder / "artifacts")],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -30,7 +30,7 @@ def tiny(image_folder, out, variants=()) -> OptimizeConfig:
 
 @pytest.fixture(scope="module")
 def all_variants(tmp_path_factory):
-    from tests.conftest import write_image_folder
+    from tests.support.images import write_image_folder
 
     root = tmp_path_factory.mktemp("opt")
     folder = write_image_folder(root / "cars", splits=("train", "valid"))
@@ -231,7 +231,7 @@ def test_three_classes_are_decided_by_argmax(tmp_path, monkeypatch):
     """More than two classes: a softmax head, and the accuracy recorded for an int8 artifact
     is what LiteRT's own outputs give with argmax. The artifacts folder is given relative, as
     `make bench` gives it: every path in the manifest must still resolve from the manifest."""
-    from tests.conftest import write_image_folder
+    from tests.support.images import write_image_folder
 
     folder = write_image_folder(tmp_path / "abc", classes=("a", "b", "c"), per_class=16)
     monkeypatch.chdir(tmp_path)

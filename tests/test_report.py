@@ -1,4 +1,4 @@
-"""The report on small synthetic runs (tests/reportdata.py): one data model rendered into
+"""The report on small synthetic runs (tests/support/reportdata.py): one data model rendered into
 report.md and report.html in reading order, the charts' data and specs, the detail tables and
 their filters, the recommendation's budget, missing figure data stated, and bad run files named.
 The notes, the summary and the significance test are in test_report_notes.py; the page in a real
@@ -25,7 +25,8 @@ from convbench.report.details import results_table
 from convbench.report.model import build_model
 from convbench.report.recommend import recommend
 from convbench.report.vega import spec
-from tests.reportdata import M4, M5, artifact, full_run, lat, run_of, write_run
+from tests.support.factories import write_run
+from tests.support.reportdata import M4, M5, artifact, full_run, lat, run_of
 
 
 def external_references(page: str) -> list[str]:
@@ -35,7 +36,7 @@ def external_references(page: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[Path, BenchRun]:
-    folder = write_run(tmp_path_factory.mktemp("runs") / "full", full_run())
+    folder = write_run(tmp_path_factory.mktemp("runs") / "full", full_run(), illustrations=(M5,))
     build_report(folder)
     return folder, load_run(folder)
 
@@ -196,7 +197,7 @@ def test_missing_figure_data_is_stated(tmp_path):
 
 
 def test_bad_run_files_are_one_user_error_naming_the_file(tmp_path):
-    good = write_run(tmp_path / "good", run_of([lat("tflite_fp32", 0.2)]))
+    good = write_run(tmp_path / "good", run_of([lat("tflite_fp32", 0.2)]), illustrations=(M5,))
     cases = {"nope": None, "not_json": "{ not json", "foreign": json.dumps({"benchmarks": [{"name": "x"}]}),
              "old_schema": (good / "bench.json").read_text().replace(BENCH_SCHEMA, "convbench.bench/1")}
     for name, text in cases.items():

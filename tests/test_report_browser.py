@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from convbench.report.build import build_report
-from tests.reportdata import full_run, write_run
+from tests.support.factories import write_run
+from tests.support.reportdata import M5, full_run
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
@@ -23,7 +24,7 @@ PARETO = "#chart-latency_accuracy_cpu"
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    folder = write_run(tmp_path_factory.mktemp("browser") / "run", full_run())
+    folder = write_run(tmp_path_factory.mktemp("browser") / "run", full_run(), illustrations=(M5,))
     report = build_report(folder)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from convbench.report import notes
 from convbench.report.model import build_model
-from tests.reportdata import M4, M5, artifact, full_run, run_of
+from tests.support.reportdata import M4, M5, artifact, full_run, run_of
 
 
 def test_a_non_default_budget_changes_the_compression_notes_verdict():

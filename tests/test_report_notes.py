@@ -9,7 +9,7 @@ from convbench.report import notes, notes_speed
 from convbench.report.significance import difference
 from convbench.report.summary import device_summaries
 from convbench.report.table import AGREES
-from tests.reportdata import M4, M5, artifact, full_run, lat, memory, pipeline, run_of
+from tests.support.reportdata import M4, M5, artifact, full_run, lat, memory, pipeline, run_of
 
 
 def column(note, header: str) -> list[str]:

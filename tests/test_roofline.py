@@ -16,10 +16,9 @@ from convbench.benchmarks import tflite_graph as tg
 from convbench.benchmarks.bench import BenchOptions, run_bench_with_folder
 from convbench.benchmarks.results import apply_roofs
 from convbench.core.records import (DeviceRoofs, LatencyResult, LatencyStats, OutputAudit, RoofMeasurement, RunRoofs,
-                               from_jsonable, load_run, to_jsonable)
-
-INPUT_SHAPE = (32, 32, 3)
-PLUGINS = Path(__file__).parent / "plugins"
+                                    from_jsonable, load_run, to_jsonable)
+from tests.support.plugins import bench_plugin
+from tests.support.tiny import TWO_CONV_INPUT_SHAPE as INPUT_SHAPE
 SUM_TOLERANCE = 0.15   # the layers suite's, plus each method's resolution per layer (LayerProfile.tolerance)
 GOP = 10**9
 
@@ -31,46 +30,6 @@ def _flags() -> set[str]:
         return set()
     line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
     return set(line.partition(":")[2].split())
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    """fp32 and int8 TFLite, fp32 and static QDQ ONNX of a two-conv net with 'same' padding."""
-    from convbench.core.tfsetup import keras, tf
-
-    folder = tmp_path_factory.mktemp("roofline")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.layers.Input(INPUT_SHAPE),
-        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-        keras.layers.MaxPool2D(),
-        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-        keras.layers.MaxPool2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(4, activation="softmax"),
-    ])
-    calibration = np.random.default_rng(0).random((16, *INPUT_SHAPE), dtype=np.float32)
-    paths = {k: folder / f"{k}{'.onnx' if k.startswith('onnx') else '.tflite'}"
-             for k in ("tflite_fp32", "tflite_int8", "onnx_fp32", "onnx_static_qdq")}
-    paths["tflite_fp32"].write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([calibration[i:i + 1]] for i in range(len(calibration)))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        paths["tflite_int8"].write_bytes(conv.convert())
-    import tf2onnx
-
-    spec = [tf.TensorSpec((None, *INPUT_SHAPE), tf.float32, name="input")]
-    tf2onnx.convert.from_keras(model, input_signature=spec, opset=17, output_path=str(paths["onnx_fp32"]))
-    from convbench.optimize.export import onnx_static_qdq
-
-    onnx_static_qdq(paths["onnx_fp32"], paths["onnx_static_qdq"], calibration)
-    from convbench.models.flops import count_flops
-
-    paths["keras_flops"] = count_flops(model)
-    return paths
 
 
 @pytest.fixture(scope="module")
@@ -94,17 +53,18 @@ def test_conv_ops_count_only_real_pixels_for_real_and_every_tap_for_dense():
 
 
 @pytest.mark.slow
-def test_graph_op_count_matches_the_keras_count(tiny):
+def test_graph_op_count_matches_the_keras_count(tiny_two_conv):
     from convbench.benchmarks.artifact_ops import count_file
 
     for key in ("tflite_fp32", "tflite_int8", "onnx_fp32", "onnx_static_qdq"):
-        ops = count_file(str(tiny[key]))
-        assert ops.ops_dense == tiny["keras_flops"], key   # models/flops.py counts the border too
+        ops = count_file(str(tiny_two_conv[key]))
+        assert ops.ops_dense == tiny_two_conv["keras_flops"], key   # models/flops.py counts the border too
         assert 0 < ops.ops_real < ops.ops_dense, key
         assert ops.input_bytes_per_image == 4 * math.prod(INPUT_SHAPE) and ops.output_bytes_per_image == 4 * 4, key
     params = 16 * 27 + 16 + 32 * 144 + 32 + 8 * 8 * 32 * 4 + 4
-    assert count_file(str(tiny["tflite_fp32"])).weight_bytes == pytest.approx(4 * params, rel=0.01)  # stored once
-    assert count_file(str(tiny["tflite_int8"])).weight_bytes < 2 * params     # int8 kernels (int32 biases)
+    # fp32 weights stored once
+    assert count_file(str(tiny_two_conv["tflite_fp32"])).weight_bytes == pytest.approx(4 * params, rel=0.01)
+    assert count_file(str(tiny_two_conv["tflite_int8"])).weight_bytes < 2 * params     # int8 kernels (int32 biases)
 
 
 # --- flatbuffer building and slicing -------------------------------------------------------
@@ -127,13 +87,13 @@ def test_built_fully_connected_probe_computes_x_times_w_transposed():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", ["tflite_fp32", "tflite_int8"])
-def test_each_single_op_model_reproduces_its_layer_of_the_whole_model(tiny, key):
+def test_each_single_op_model_reproduces_its_layer_of_the_whole_model(tiny_two_conv, key):
     from ai_edge_litert.interpreter import Interpreter
 
-    model = tg.read_model(tiny[key])
+    model = tg.read_model(tiny_two_conv[key])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        full = Interpreter(model_path=str(tiny[key]), experimental_preserve_all_tensors=True)
+        full = Interpreter(model_path=str(tiny_two_conv[key]), experimental_preserve_all_tensors=True)
     full.allocate_tensors()
     d = full.get_input_details()[0]
     full.set_tensor(d["index"], np.random.default_rng(1).random(d["shape"], dtype=np.float32))
@@ -231,14 +191,11 @@ def test_a_row_above_its_roof_fails_the_check_and_is_not_clipped():
     assert [b["extra_info"]["roof_precision"] for b in output] == ["fp32", "int8", "fp32"]
 
 
-def test_a_row_above_its_roof_fails_the_run(tmp_path, monkeypatch, capsys):
-    from convbench.benchmarks.tiny import write_tiny_manifest
-
-    out = write_tiny_manifest(tmp_path / "artifacts").parent
-    monkeypatch.setenv("PYTHONPATH", str(PLUGINS))  # the bench child imports the plugin from here
+def test_a_row_above_its_roof_fails_the_run(tiny_bench_copy, monkeypatch, capsys):
+    out = tiny_bench_copy
     rc, run_dir = run_bench_with_folder(BenchOptions(quick=True, runtimes=("litert",), batches=(1,), out=out,
                                                      storage=None, suites=("latency",),
-                                                     pytest_args=("-p", "low_roofs")))
+                                                     pytest_args=bench_plugin(monkeypatch, "low_roofs")))
     run = load_run(run_dir)
     assert rc == 1 and run.latency and all(r.fraction_of_roof > 1 for r in run.latency)   # kept as measured
     assert len(run.record.failed) == len(run.latency)
@@ -252,10 +209,10 @@ def test_a_row_above_its_roof_fails_the_run(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("key, onnx_method", [("tflite_fp32", None), ("tflite_int8", None),
                                               ("onnx_fp32", "profiler"), ("onnx_static_qdq", "profiler"),
                                               ("onnx_static_qdq", "sliced")])
-def test_layer_times_add_up_to_the_whole_model(tiny, key, onnx_method):
+def test_layer_times_add_up_to_the_whole_model(tiny_two_conv, key, onnx_method):
     from convbench.benchmarks.layers import profile
 
-    p = profile(tiny[key], threads=1, budget_s=0.3, onnx_method=onnx_method or "profiler")
+    p = profile(tiny_two_conv[key], threads=1, budget_s=0.3, onnx_method=onnx_method or "profiler")
     assert p.whole_us > 0 and p.overhead_us > 0 and p.layers
     layers_sum = sum(layer.time_us for layer in p.layers)
     assert abs(p.sum_ratio - 1) <= p.tolerance(SUM_TOLERANCE), (layers_sum, p.overhead_us, p.whole_us)
@@ -264,5 +221,5 @@ def test_layer_times_add_up_to_the_whole_model(tiny, key, onnx_method):
     assert (p.resolution_us > 0) == (onnx_method != "sliced")
     convs = [layer for layer in p.layers if "Conv" in layer.op_type or "CONV" in layer.op_type]
     assert len(convs) == 2 and all(c.ops > 0 and c.ops_dense >= c.ops for c in convs)
-    assert sum(layer.ops_dense for layer in p.layers) == tiny["keras_flops"]
+    assert sum(layer.ops_dense for layer in p.layers) == tiny_two_conv["keras_flops"]
     assert sum(layer.share for layer in p.layers) == pytest.approx(layers_sum / p.whole_us)

@@ -12,8 +12,9 @@ import pytest
 
 from convbench.core.formats import family_of_path
 from convbench.core.runtimes import RUNTIMES, DeviceUnavailable, get_runtimes, gpu_available
-from convbench.benchmarks.tiny import build_tiny_artifacts, sample_input
 from convbench.core.errors import UserError
+from tests.support import REPO_ROOT
+from tests.support.tiny import sample_input
 
 CPU_RUNTIMES = [name for name, r in RUNTIMES.items() if "cpu" in r.devices]
 TF_RUNTIMES = ("keras_eager", "tf_function", "tf_xla")
@@ -21,27 +22,21 @@ HAS_GPU, GPU_REASON = gpu_available()
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    # A fixed folder under the session's temp root: test_memory.py reuses the same files.
-    return build_tiny_artifacts(tmp_path_factory.getbasetemp() / "tiny_artifacts")
-
-
-@pytest.fixture(scope="session")
-def reference(tiny):
+def reference(tiny_artifacts):
     """Keras's own answer on a batch of 4, computed without the runtime layer."""
     from convbench.core.tfsetup import keras
 
-    model = keras.models.load_model(tiny.keras, compile=False)
+    model = keras.models.load_model(tiny_artifacts.keras, compile=False)
     return model(sample_input(4), training=False).numpy()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("batch", [1, 4])
 @pytest.mark.parametrize("name", CPU_RUNTIMES)
-def test_cpu_runtime_predicts_like_keras(tiny, reference, name, batch):
+def test_cpu_runtime_predicts_like_keras(tiny_artifacts, reference, name, batch):
     runtime = RUNTIMES[name]
     # TF thread pools are fixed once the fixture has run TF: leave them at the default.
-    session = runtime.load(tiny.path_for(runtime.formats[0]), threads=None if name in TF_RUNTIMES else 1,
+    session = runtime.load(tiny_artifacts.path_for(runtime.formats[0]), threads=None if name in TF_RUNTIMES else 1,
                            batch=batch)
     assert session.device_used == "cpu" and session.batch == batch
     assert session.input_shape == (batch, 8, 8, 1) and session.output_shape == (batch, 3)
@@ -55,8 +50,8 @@ def test_cpu_runtime_predicts_like_keras(tiny, reference, name, batch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["litert", "litert_noxnnpack"])
-def test_int8_tflite_quantizes_input_and_dequantizes_output(tiny, reference, name):
-    session = RUNTIMES[name].load(tiny.tflite_int8, threads=1, batch=4)
+def test_int8_tflite_quantizes_input_and_dequantizes_output(tiny_artifacts, reference, name):
+    session = RUNTIMES[name].load(tiny_artifacts.tflite_int8, threads=1, batch=4)
     assert (session.input_dtype, session.output_dtype) == ("int8", "int8")
     feed = session.prepare(sample_input(4))
     assert feed.dtype == np.int8
@@ -66,9 +61,9 @@ def test_int8_tflite_quantizes_input_and_dequantizes_output(tiny, reference, nam
 
 
 @pytest.mark.slow
-def test_xnnpack_delegate_really_on_or_off(tiny):
+def test_xnnpack_delegate_really_on_or_off(tiny_artifacts):
     def op_names(name):
-        session = RUNTIMES[name].load(tiny.tflite, threads=1)
+        session = RUNTIMES[name].load(tiny_artifacts.tflite, threads=1)
         return session, {op["op_name"] for op in session._interp._get_ops_details()}
 
     on, on_ops = op_names("litert")
@@ -78,22 +73,22 @@ def test_xnnpack_delegate_really_on_or_off(tiny):
 
 
 @pytest.mark.slow
-def test_null_output_ignores_input(tiny):
-    session = RUNTIMES["null"].load(tiny.onnx, batch=4)
+def test_null_output_ignores_input(tiny_artifacts):
+    session = RUNTIMES["null"].load(tiny_artifacts.onnx, batch=4)
     a = session.predict(sample_input(4, seed=1))
     b = session.predict(np.zeros((4, 8, 8, 1), np.float32))
     assert a.shape == (4, 3) and np.array_equal(a, b)
 
 
 @pytest.mark.slow
-def test_wrong_input_and_wrong_format_are_refused(tiny):
-    session = RUNTIMES["onnxruntime"].load(tiny.onnx, threads=1, batch=4)
+def test_wrong_input_and_wrong_format_are_refused(tiny_artifacts):
+    session = RUNTIMES["onnxruntime"].load(tiny_artifacts.onnx, threads=1, batch=4)
     with pytest.raises(ValueError, match=r"\(4, 8, 8, 1\)"):
         session.prepare(sample_input(1))  # batch is fixed at load
     with pytest.raises(ValueError, match="float32"):
         session.prepare(sample_input(4).astype(np.float64))
     with pytest.raises(UserError, match="tiny.onnx"):
-        RUNTIMES["litert"].load(tiny.onnx)
+        RUNTIMES["litert"].load(tiny_artifacts.onnx)
 
 
 @pytest.mark.skipif(HAS_GPU, reason=f"a GPU is present ({GPU_REASON}): this checks the no-GPU refusal")
@@ -109,21 +104,21 @@ def test_gpu_rows_unavailable_here_with_reason(tmp_path, name):
 
 @pytest.mark.slow
 @pytest.mark.skipif(HAS_GPU, reason=f"a GPU is present ({GPU_REASON}): ORT's CUDA provider would really load")
-def test_ort_cpu_fallback_is_never_labelled_gpu(tiny, monkeypatch):
+def test_ort_cpu_fallback_is_never_labelled_gpu(tiny_artifacts, monkeypatch):
     # Pretend the checks pass: ORT then gets CUDA EP requested, falls back to CPU with only a
     # warning, and the session must refuse to call that run "gpu".
     monkeypatch.setattr(RUNTIMES["onnxruntime"], "available", lambda device: (True, ""))
     with pytest.warns(UserWarning, match="not in available provider"), \
             pytest.raises(DeviceUnavailable, match="CUDAExecutionProvider"):
-        RUNTIMES["onnxruntime"].load(tiny.onnx, device="gpu")
+        RUNTIMES["onnxruntime"].load(tiny_artifacts.onnx, device="gpu")
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(HAS_GPU, reason=f"a GPU is present ({GPU_REASON}): TF would really place the model there")
-def test_tf_soft_placement_on_cpu_is_never_labelled_gpu(tiny, monkeypatch):
+def test_tf_soft_placement_on_cpu_is_never_labelled_gpu(tiny_artifacts, monkeypatch):
     monkeypatch.setattr(RUNTIMES["tf_function"], "available", lambda device: (True, ""))
     with pytest.raises(DeviceUnavailable, match="CPU"):
-        RUNTIMES["tf_function"].load(tiny.keras, device="gpu")
+        RUNTIMES["tf_function"].load(tiny_artifacts.keras, device="gpu")
 
 
 def test_onnxruntime_trt_is_gpu_only():
@@ -149,14 +144,15 @@ def test_every_runtime_reports_a_version():
 
 
 @pytest.mark.slow
-def test_litert_and_ort_never_import_tensorflow(tiny):
+def test_litert_and_ort_never_import_tensorflow(tiny_artifacts):
     # A fresh interpreter: this test process has TensorFlow loaded already.
     code = (
         "import json, sys\n"
         "from convbench.core.runtimes import RUNTIMES\n"
-        "from convbench.benchmarks.tiny import sample_input\n"
-        f"RUNTIMES['litert'].load({str(tiny.tflite)!r}, threads=1).predict(sample_input(1))\n"
-        f"RUNTIMES['onnxruntime'].load({str(tiny.onnx)!r}, threads=1).predict(sample_input(1))\n"
+        f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
+        "from tests.support.tiny import sample_input\n"
+        f"RUNTIMES['litert'].load({str(tiny_artifacts.tflite)!r}, threads=1).predict(sample_input(1))\n"
+        f"RUNTIMES['onnxruntime'].load({str(tiny_artifacts.onnx)!r}, threads=1).predict(sample_input(1))\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

@@ -112,7 +112,7 @@ def test_a_decompression_bomb_is_one_line_naming_the_image(tmp_path, monkeypatch
     from PIL import Image
 
     from convbench.models.data import DataConfig, load_dataset
-    from tests.conftest import write_image_folder
+    from tests.support.images import write_image_folder
 
     root = write_image_folder(tmp_path / "d", per_class=10, size=20)
     Image.new("L", (64, 64)).save(root / "train" / "car" / "huge.png")
@@ -124,7 +124,7 @@ def test_a_decompression_bomb_is_one_line_naming_the_image(tmp_path, monkeypatch
 @pytest.mark.parametrize("per_class, valid", [(1, False), (3, False), (3, True)])
 def test_too_few_images_in_a_class_is_one_line_naming_it(tmp_path, per_class, valid):
     from convbench.models.data import DataConfig, load_dataset
-    from tests.conftest import write_image_folder
+    from tests.support.images import write_image_folder
 
     root = write_image_folder(tmp_path / "d", per_class=12, splits=("train", "valid") if valid else ("train",))
     for extra in sorted((root / "train" / "truck").iterdir())[per_class:]:

@@ -8,7 +8,7 @@ import shutil
 
 import duckdb
 import pytest
-from factories import latency_bench, memory_bench, samples, write_run
+from tests.support.factories import latency_bench, memory_bench, samples, write_run
 
 from convbench.cli import main
 from convbench.core.errors import UserError

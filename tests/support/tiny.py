@@ -1,8 +1,15 @@
-"""A tiny tf_keras convnet saved as .keras, fp32 .tflite, full-int8 .tflite and .onnx: seconds
-to build, for tests and smoke runs of every runtime."""
+"""The tests' tiny real models, seconds to build:
+
+* the tiny net (conv 3x3x1 -> 2, dense -> 3 on 8x8x1) saved as .keras, fp32 .tflite, full-int8
+  .tflite and .onnx: every runtime loads one of them (`build_tiny_artifacts`);
+* a whole artifacts folder around those four files, shaped like the optimize stage's, that
+  `convbench bench` and the interleaved gate run on (`write_tiny_manifest`, `copy_tiny_bench`);
+* a two-conv net with 'same' padding on 32x32x3 as fp32 and int8 TFLite, fp32 and static QDQ ONNX,
+  for op counts and per-layer timing (`build_two_conv_files`)."""
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,10 +85,10 @@ def write_tiny_manifest(out: Path, n_test: int = 64) -> Path:
 
     from convbench.core import classes
     from convbench.core.fingerprint import sha256_file
-    from convbench.models.data import Dataset
     from convbench.core.records import (MANIFEST_FILE, ArtifactRecord, Manifest, TrainedRecord, Verification,
-                                   write_manifest, write_record)
+                                        write_manifest, write_record)
     from convbench.core.runtimes import get_runtime
+    from convbench.models.data import Dataset
 
     out = Path(out)
     art = build_tiny_artifacts(out / "tiny_artifacts")
@@ -128,3 +135,59 @@ def write_tiny_manifest(out: Path, n_test: int = 64) -> Path:
                         path=out / MANIFEST_FILE)
     write_manifest(out / MANIFEST_FILE, manifest)
     return out / MANIFEST_FILE
+
+
+def copy_tiny_bench(folder: Path, dest: Path) -> Path:
+    """A copy of a tiny artifacts folder (its manifest's paths are relative) without what runs
+    added to it (runs/, gates/, results.duckdb, the folder lock), for a test that writes into it."""
+    shutil.copytree(folder, dest, ignore=shutil.ignore_patterns("runs", "gates", "results.duckdb", ".convbench.*"))
+    return Path(dest)
+
+
+TWO_CONV_INPUT_SHAPE = (32, 32, 3)
+TWO_CONV_KEYS = ("tflite_fp32", "tflite_int8", "onnx_fp32", "onnx_static_qdq")
+
+
+def build_two_conv_files(folder: Path) -> dict:
+    """fp32 and int8 TFLite, fp32 and static QDQ ONNX of a two-conv net with 'same' padding, and
+    its Keras op count under "keras_flops" (also saved as keras_flops.txt). Files already in
+    `folder` are reused."""
+    folder = Path(folder)
+    paths: dict = {k: folder / f"{k}{'.onnx' if k.startswith('onnx') else '.tflite'}" for k in TWO_CONV_KEYS}
+    flops_file = folder / "keras_flops.txt"
+    if flops_file.is_file() and all(p.is_file() for p in paths.values()):
+        return {**paths, "keras_flops": int(flops_file.read_text())}
+    folder.mkdir(parents=True, exist_ok=True)
+    from convbench.core.tfsetup import keras, tf
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.layers.Input(TWO_CONV_INPUT_SHAPE),
+        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+        keras.layers.MaxPool2D(),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+        keras.layers.MaxPool2D(),
+        keras.layers.Flatten(),
+        keras.layers.Dense(4, activation="softmax"),
+    ])
+    calibration = np.random.default_rng(0).random((16, *TWO_CONV_INPUT_SHAPE), dtype=np.float32)
+    paths["tflite_fp32"].write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([calibration[i:i + 1]] for i in range(len(calibration)))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        paths["tflite_int8"].write_bytes(conv.convert())
+    import tf2onnx
+
+    spec = [tf.TensorSpec((None, *TWO_CONV_INPUT_SHAPE), tf.float32, name="input")]
+    tf2onnx.convert.from_keras(model, input_signature=spec, opset=17, output_path=str(paths["onnx_fp32"]))
+    from convbench.optimize.export import onnx_static_qdq
+
+    onnx_static_qdq(paths["onnx_fp32"], paths["onnx_static_qdq"], calibration)
+    from convbench.models.flops import count_flops
+
+    paths["keras_flops"] = count_flops(model)
+    flops_file.write_text(str(paths["keras_flops"]))
+    return paths

@@ -1,16 +1,15 @@
 """Small synthetic runs built from the typed records (no TensorFlow, no training), shared by the
-report's tests: rows, artifacts, a whole run in memory and the same run written as files."""
+report's tests: rows, artifacts and a whole run in memory (`run_of`, `full_run`); factories.write_run
+writes one as files."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from convbench.core.records import (ArtifactRecord, BenchEntry, BenchFile, BenchRun, DatasetInfo, DeviceRoofs,
-                               LatencyResult, LatencyStats, MachineInfo, Manifest, MemoryPhase, MemoryResult,
-                               OutputAudit, PipelineResult, RoofMeasurement, RunRecord, RunRoofs, ScalingLatency,
-                               TrainedRecord, Verification, WeightStats, write_record)
+from convbench.core.records import (ArtifactRecord, BenchRun, DatasetInfo, DeviceRoofs, LatencyResult, LatencyStats,
+                                    MachineInfo, Manifest, MemoryPhase, MemoryResult, OutputAudit, PipelineResult,
+                                    RoofMeasurement, RunRecord, RunRoofs, ScalingLatency, TrainedRecord, Verification,
+                                    WeightStats)
 
 M5, M4 = "lesson5_custom", "lesson4_strided"
 FP32_ACCURACY = 0.98
@@ -64,9 +63,11 @@ def trained(name) -> TrainedRecord:
                          history={"accuracy": [0.8, 0.97], "val_accuracy": [0.75, 0.96]})
 
 
-def run_of(results, artifacts=(), models=(M5,), folder=Path("run"), gpu_skips=(), **machine) -> BenchRun:
-    """A BenchRun in memory (for the notes and the recommendation)."""
-    roofs = RunRoofs(at_start=[DeviceRoofs(device="cpu", name="Test CPU", usable_cores=2, measurements=[
+def run_of(results, artifacts=(), models=(M5,), folder=Path("run"), gpu_skips=(), roofs: RunRoofs | None = None,
+           **machine) -> BenchRun:
+    """A BenchRun in memory (for the notes, the recommendation and the roofline part); roofs
+    default to one fp32 probe at 10 Gop/s."""
+    roofs = roofs or RunRoofs(at_start=[DeviceRoofs(device="cpu", name="Test CPU", usable_cores=2, measurements=[
         RoofMeasurement(precision="fp32", method="test GEMM", threads=1, ops=10**10, seconds=1.0, runs=1)])])
     record = RunRecord(started="2026-01-01T00:00:00", dataset_fingerprint="d" * 64, roofs=roofs, git_commit="abc123",
                        machine=MachineInfo(cpu_model="Test CPU", logical_cores=2, usable_cores=2, physical_cores=1,
@@ -76,24 +77,6 @@ def run_of(results, artifacts=(), models=(M5,), folder=Path("run"), gpu_skips=()
                                             input_shape=[8, 8, 1], split_sizes={"test": 100}, normalization={}))
     return BenchRun(folder, folder / "bench.json", record, list(results),
                     {r.key: [0.001] * 5 for r in results}, manifest)
-
-
-def write_run(folder: Path, run: BenchRun, illustrations=(M5,)) -> Path:
-    """The same run as files: bench.json, the manifest snapshot and the lesson arrays."""
-    folder.mkdir(parents=True)
-    entries = [BenchEntry(name=f"test_{r.kind}[{i}]", stats={"median": 0.001, "data": run.samples_s[r.key]},
-                          extra_info=r) for i, r in enumerate(run.results)]
-    write_record(folder / "bench.json", BenchFile(convbench=run.record, benchmarks=entries))
-    write_record(folder / "manifest.json", run.manifest)
-    for model in illustrations:
-        rng = np.random.default_rng(0)
-        maps = {k: rng.random(shape, dtype=np.float32) for k, shape in (
-            ("image", (8, 8, 1)), ("kernels", (3, 3, 1, 4)), ("conv", (8, 8, 4)), ("relu", (8, 8, 4)),
-            ("pool", (4, 4, 4)), ("stride_1_same", (8, 8)), ("stride_2_same", (4, 4)),
-            ("stride_2_valid", (3, 3)), ("stride_3_valid", (2, 2)))}
-        (folder / "illustrations").mkdir(exist_ok=True)
-        np.savez(folder / "illustrations" / f"{model}.npz", class_name=np.array("car"), **maps)
-    return folder
 
 
 def full_run() -> BenchRun:

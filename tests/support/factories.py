@@ -1,12 +1,16 @@
 """Synthetic runs written from the typed records (so test data cannot drift from the schema):
-latency and memory rows with chosen raw samples, on a chosen machine and commit."""
+latency and memory rows with chosen raw samples, on a chosen machine and commit, and the one
+writer of a run folder (`write_run`), for these bench entries or for a run built in memory by
+reportdata.run_of."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from convbench.core.records import (BenchEntry, BenchFile, LatencyResult, LatencyStats, MachineInfo, MemoryPhase,
-                               MemoryResult, OutputAudit, RunRecord, write_record)
+from convbench.core.records import (BenchEntry, BenchFile, BenchRun, LatencyResult, LatencyStats, MachineInfo,
+                                    MemoryPhase, MemoryResult, OutputAudit, RunRecord, write_record)
 
 
 def latency_bench(key, samples_s, accuracy=0.95, sha256=None, fraction_of_roof=None, roof_gflops=None,
@@ -38,9 +42,29 @@ def bench_file(benchmarks, cpu="Test CPU", fingerprint="d" * 64, started="2026-0
     return BenchFile(convbench=record, benchmarks=benchmarks, datetime=started, version="5.1.0")
 
 
-def write_run(folder, benchmarks, **record):
+def write_run(folder: Path, benchmarks: list[BenchEntry] | BenchRun, illustrations=(), **record) -> Path:
+    """A run folder as `convbench bench` publishes it. From bench entries: bench.json, with the run
+    record `bench_file(**record)` makes. From a BenchRun: bench.json with its record and rows, and
+    its manifest snapshot. Either way, lesson-illustration arrays for the models in `illustrations`."""
     folder.mkdir(parents=True)
-    write_record(folder / "bench.json", bench_file(benchmarks, **record))
+    if isinstance(benchmarks, BenchRun):
+        if record:
+            raise TypeError(f"a BenchRun brings its own run record: {sorted(record)} not used")
+        run = benchmarks
+        entries = [BenchEntry(name=f"test_{r.kind}[{i}]", stats={"median": 0.001, "data": run.samples_s[r.key]},
+                              extra_info=r) for i, r in enumerate(run.results)]
+        write_record(folder / "bench.json", BenchFile(convbench=run.record, benchmarks=entries))
+        write_record(folder / "manifest.json", run.manifest)
+    else:
+        write_record(folder / "bench.json", bench_file(benchmarks, **record))
+    for model in illustrations:
+        rng = np.random.default_rng(0)
+        maps = {k: rng.random(shape, dtype=np.float32) for k, shape in (
+            ("image", (8, 8, 1)), ("kernels", (3, 3, 1, 4)), ("conv", (8, 8, 4)), ("relu", (8, 8, 4)),
+            ("pool", (4, 4, 4)), ("stride_1_same", (8, 8)), ("stride_2_same", (4, 4)),
+            ("stride_2_valid", (3, 3)), ("stride_3_valid", (2, 2)))}
+        (folder / "illustrations").mkdir(exist_ok=True)
+        np.savez(folder / "illustrations" / f"{model}.npz", class_name=np.array("car"), **maps)
     return folder
 
 
