@@ -4,7 +4,7 @@
 # package-dir), which import-linter cannot follow in the editable install.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-python="${1:-$root/.venv/bin/python}"
+python="$(realpath -s "${1:-$root/.venv/bin/python}")"   # absolute: the check runs from another folder
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # The sources as they are now (committed or not), copied so that the install's build folder is
