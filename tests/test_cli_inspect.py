@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from convbench.cli import main
+from tests.support.console import one_error_line
 
 BAD = [  # argv ({tmp}: the test's folder; a.tflite, b.onnx, data.npz and notes.txt exist in it), the error
     (["quant-error", "{tmp}/nope.tflite", "{tmp}/a.tflite"], "QUANTIZED {tmp}/nope.tflite: no such model file"),
@@ -46,13 +47,6 @@ def files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
-
-def one_error_line(capsys) -> str:
-    captured = capsys.readouterr()
-    assert captured.out == "" and "Traceback" not in captured.err
-    lines = captured.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("convbench: error: "), captured.err
-    return lines[0]
 
 
 @pytest.mark.parametrize("argv, says", BAD, ids=[" ".join(a) for a, _ in BAD])

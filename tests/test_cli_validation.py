@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from convbench.cli import build_parser, main
+from tests.support.console import one_error_line
 
 STORE = ["--store", "{tmp}/results.duckdb"]
 HISTORY = ["history", "p50_ms", "--model", "m", "--variant", "v", *STORE]
@@ -73,13 +74,6 @@ def no_work(monkeypatch, tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     return tmp_path
 
-
-def one_error_line(capsys) -> str:
-    captured = capsys.readouterr()
-    assert captured.out == "" and "Traceback" not in captured.err
-    lines = captured.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("convbench: error: "), captured.err
-    return lines[0]
 
 
 @pytest.mark.parametrize("argv, says", BAD, ids=[" ".join(a) for a, _ in BAD])

@@ -11,6 +11,7 @@ from convbench.cli import main
 from convbench.core.records.gate import NOISE, OK, REGRESSION
 from convbench.gate.between_runs import compare_latency, compare_runs
 from tests.support.factories import latency_bench, samples, write_run
+from tests.support.console import one_line_error
 from tests.test_compare import TIGHT
 
 
@@ -70,13 +71,6 @@ def test_a_bad_threshold_through_the_cli_is_exit_2(tmp_path, capsys, value):
     assert main(["compare", str(run), str(run), "--max-latency-regression", value]) == 2
     assert "--max-latency-regression" in capsys.readouterr().err
 
-
-def one_line_error(err: str, *named: str) -> None:
-    """What the CLI prints for bad input: one line `convbench: error: ...` naming it, no traceback."""
-    assert err.startswith("convbench: error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for text in named:
-        assert text in err, (text, err)
 
 
 BAD_VALUES = [("--max-latency-regression", v) for v in ("-1", "nan", "inf")] + \

@@ -6,6 +6,7 @@
 * images.py      small real image folders written with Pillow
 * factories.py   bench entries and run folders written from the typed records (the gate, the store, MLflow)
 * reportdata.py  report rows and whole runs in memory (the report, its notes, the roofline part)
+* console.py     what a bad command line prints: one `convbench: error:` line
 * plugins/       pytest plugins loaded into a `convbench bench` child to inject a fault
 
 The fixtures built on them are defined once, in tests/conftest.py."""
