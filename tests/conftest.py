@@ -10,7 +10,8 @@ The session ones are built once per run, also under pytest-xdist (tests/support/
 
 `make test` runs the tests in parallel (pytest-xdist, --dist loadfile): a file's tests run on one
 worker, in order, so a module fixture is built once and tests that publish runs into one folder
-see them in order; the slowest files are handed out first; each worker keeps to its own CPUs."""
+see them in order; the slowest files are handed out first; each worker keeps to its own CPUs;
+a test marked `timed` runs while the other workers wait."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import CHILD_UNSAFE_ENV
-from tests.support.shared import built_once, keep_this_worker_to_its_own_cpus
+from tests.support.shared import CpuTurns, built_once, keep_this_worker_to_its_own_cpus
 
 # First, before numpy's or TensorFlow's thread pools exist (xdist sets the variables it reads
 # before a worker imports this file).
@@ -28,19 +29,48 @@ keep_this_worker_to_its_own_cpus()
 from tests.support.images import write_image_folder  # noqa: E402
 from tests.support.tiny import TinyArtifacts, build_tiny_artifacts, build_two_conv_files, copy_tiny_bench  # noqa: E402
 
-# The slowest files first (pytest --durations, summed per file), so that the last file a worker
-# takes is a short one (--no-loadscope-reorder keeps this order; xdist would otherwise sort the
-# files by their number of tests). Only the order depends on this list: a file missing from it
-# runs after these, in collection order.
-SLOWEST_FIRST = ("test_optimize.py", "test_end_to_end.py", "test_train.py", "test_byom_cli.py", "test_workers.py",
-                 "test_bench_run.py", "test_mlflow.py", "test_convnets.py", "test_data.py", "test_own_model.py",
-                 "test_report.py", "test_roofline.py", "test_report_browser.py", "test_memory.py", "test_bench.py")
+# The order files are handed out in (--no-loadscope-reorder keeps it; xdist would otherwise sort
+# them by their number of tests): the files with a timed test first, before a slow fixture has
+# started on another worker (a timed test waits for the tests running there; test_optimize's
+# module fixture takes 90 s), then the slowest first (pytest --durations, summed per file), so
+# that the last file a worker takes is a short one. With two workers, test_optimize is queued
+# behind test_roofline. A file missing from the list runs after these, in collection order.
+SLOWEST_FIRST = ("test_roofline.py", "test_end_to_end.py", "test_optimize.py", "test_train.py", "test_byom_cli.py",
+                 "test_workers.py", "test_bench_run.py", "test_mlflow.py", "test_convnets.py", "test_data.py",
+                 "test_own_model.py", "test_report.py", "test_report_browser.py", "test_memory.py", "test_bench.py")
+
+
+CPU_TURNS = pytest.StashKey[CpuTurns]()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "timed: checks measured times that need the machine to themselves: under "
+                                       "pytest-xdist the other workers wait while it runs (tests/support/shared.py)")
+    config.stash[CPU_TURNS] = CpuTurns(config)
+
+
+def _timed(item) -> bool:
+    return item is not None and item.get_closest_marker("timed") is not None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    turns = item.config.stash[CPU_TURNS]
+    turns.begin(alone=_timed(item))
+    try:
+        return (yield)
+    finally:
+        turns.end(keep=_timed(item) and _timed(nextitem))
 
 
 def pytest_collection_modifyitems(config, items):
-    def rank(item: pytest.Item) -> int:
+    # The files with a timed test first, before any slow fixture has started: a timed test waits
+    # for the tests running on the other workers (test_optimize's module fixture takes 90 s).
+    timed_files = {item.path for item in items if _timed(item)}
+
+    def rank(item: pytest.Item) -> tuple[bool, int]:
         name = item.path.name
-        return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+        return item.path not in timed_files, SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
 
     items.sort(key=rank)  # stable: a file's tests keep their order
 

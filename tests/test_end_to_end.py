@@ -51,6 +51,7 @@ lesson5_custom    tflite_int8    tflite_int8    litert    cpu    1    1    0.029
 
 
 @pytest.mark.slow
+@pytest.mark.timed  # its bench's layers suite checks per-layer sums against the whole model
 def test_convbench_run_end_to_end(image_folder, tmp_path):
     from PIL import Image
 

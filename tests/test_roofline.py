@@ -206,6 +206,7 @@ def test_a_row_above_its_roof_fails_the_run(tiny_bench_copy, monkeypatch, capsys
 # --- per-layer latency ---------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.timed  # the layers' sum against the whole model: the machine to itself
 @pytest.mark.parametrize("key, onnx_method", [("tflite_fp32", None), ("tflite_int8", None),
                                               ("onnx_fp32", "profiler"), ("onnx_static_qdq", "profiler"),
                                               ("onnx_static_qdq", "sliced")])

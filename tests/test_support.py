@@ -1,7 +1,8 @@
 """The test support itself: no test helper ships in the installed package, a child process a test
 starts inherits no pytest options or xdist worker variables (a bench child would refuse `-n`, and
 pytest-benchmark disables itself when it sees PYTEST_XDIST_WORKER), and a shared input is built
-once and rebuilt after a failed build, and an xdist worker keeps to its own CPUs."""
+once and rebuilt after a failed build, an xdist worker keeps to its own CPUs, and a `timed` test
+runs while the other workers wait."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from types import SimpleNamespace
 
 import pytest
 
 from tests.support import CHILD_UNSAFE_ENV, REPO_ROOT
-from tests.support.shared import built_once
+from tests.support.shared import CpuTurns, built_once
 
 
 def test_no_test_helper_is_installed_with_convbench():
@@ -64,3 +68,51 @@ def test_an_xdist_worker_keeps_to_its_own_cpus(worker, count):
     index = int(worker[2:]) if worker else None
     expected = cpus[index::count] if index is not None and count <= len(cpus) else cpus
     assert json.loads(out.stdout) == expected
+
+
+def test_a_timed_test_waits_for_the_running_ones_and_runs_before_any_later_one(tmp_path):
+    worker = SimpleNamespace(workerinput={}, option=SimpleNamespace(basetemp=str(tmp_path / "popen-gw0")))
+    events, running, finish = [], threading.Event(), threading.Event()
+
+    def test(name, alone, hold=False, alone_wait_s=30.0):
+        turns = CpuTurns(worker, alone_wait_s)  # a worker of its own
+        turns.begin(alone)
+        events.append(f"{name} starts")
+        running.set()
+        if hold:
+            finish.wait(10)
+        events.append(f"{name} ends")
+        turns.end()
+
+    def run(*tests) -> list[threading.Thread]:
+        threads = []
+        for args in tests:
+            threads.append(threading.Thread(target=test, args=args))
+            threads[-1].start()
+            if len(threads) == 1:
+                running.wait(10)
+            else:
+                time.sleep(0.3)  # long enough for it to reach its lock
+        return threads
+
+    threads = run(("shared", False, True), ("timed", True), ("later", False))
+    assert events == ["shared starts"]  # the timed test waits for the running one, the later one for it
+    finish.set()
+    for thread in threads:
+        thread.join(10)
+    assert events == ["shared starts", "shared ends", "timed starts", "timed ends", "later starts", "later ends"]
+
+    for state in (events, running, finish):
+        state.clear()
+    threads = run(("slow fixture", False, True), ("timed", True, False, 0.2))
+    assert events == ["slow fixture starts", "timed starts", "timed ends"]  # waited 0.2 s, then ran beside it
+    finish.set()
+    for thread in threads:
+        thread.join(10)
+
+
+def test_without_xdist_a_turn_takes_no_lock(tmp_path):
+    turns = CpuTurns(SimpleNamespace(option=SimpleNamespace(basetemp=str(tmp_path / "run"))))
+    turns.begin(alone=True)
+    turns.end()
+    assert list(tmp_path.iterdir()) == []
