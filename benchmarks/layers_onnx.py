@@ -194,7 +194,7 @@ def profile_onnx(path, threads: int = 1, method: str = "profiler", warmup: int =
               "minus the profiler's per-node cost (a profiled one-element Add); whole model timed without the "
               "profiler, interleaved with the profiled runs; one-element Add model = per-run overhead")
     return LayerProfile(method, layers, whole_us, medians["overhead"], tuple(sess.get_providers()), notes,
-                        resolution_us=PROFILER_RESOLUTION_US)
+                        resolution_us=PROFILER_RESOLUTION_US, kernels_only=True)
 
 
 def profile_onnx_sliced(path, threads: int = 1, budget_s: float = 1.5,
