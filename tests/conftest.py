@@ -64,15 +64,17 @@ def pytest_runtest_protocol(item, nextitem):
 
 
 def pytest_collection_modifyitems(config, items):
-    # The files with a timed test first, before any slow fixture has started: a timed test waits
-    # for the tests running on the other workers (test_optimize's module fixture takes 90 s).
+    # The files with a timed test first, and their timed tests first in them: they run before a
+    # slow fixture has started on another worker (a timed test waits for the tests running there,
+    # 30 s at most; test_optimize's module fixture takes 90 s).
     timed_files = {item.path for item in items if _timed(item)}
 
-    def rank(item: pytest.Item) -> tuple[bool, int]:
+    def rank(item: pytest.Item) -> tuple[bool, int, bool]:
         name = item.path.name
-        return item.path not in timed_files, SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+        slowest = SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+        return item.path not in timed_files, slowest, not _timed(item)
 
-    items.sort(key=rank)  # stable: a file's tests keep their order
+    items.sort(key=rank)  # stable: otherwise a file's tests keep their order
 
 
 @pytest.fixture(scope="session", autouse=True)
