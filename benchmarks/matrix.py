@@ -162,7 +162,9 @@ def latency_cases(manifest: Manifest, options) -> list[Case]:
                         continue
                     for device in _runtime_devices(runtime, devices):
                         threads = plan.threads if device == "cpu" else (None,)
-                        for batch in _batches(plan.batches, batches):
+                        # A variant named explicitly gets every batch, whatever its plan.
+                        how = "all" if row.variant in options.variants and plan.batches == "min" else plan.batches
+                        for batch in _batches(how, batches):
                             for t in threads:
                                 case = _case("latency", row, manifest, runtime, device, batch, t)
                                 if case not in cases:  # a GPU row from two plans

@@ -237,10 +237,13 @@ def test_default_matrix_from_tiny_manifest(tiny_manifest):
     for b in (1, 32, 128):
         assert {("tflite_fp32", "litert", b, 1), ("tflite_fp32", "litert", b, 2),
                 ("tflite_fp32", "litert_noxnnpack", b, 1), ("onnx_fp32", "onnxruntime", b, 2),
-                ("onnx_fp32", "onnxruntime_basic", b, 1), ("tflite_int8_io", "litert", b, 1)} <= by
-    # Thread scaling and no-XNNPACK only on the fp32 / int8 baselines, not on int8-I/O.
-    assert not any(c.format == "tflite_int8_io" and (c.runtime == "litert_noxnnpack" or c.threads == 2)
-                   for c in cases)
+                ("onnx_fp32", "onnxruntime_basic", b, 1)} <= by
+    # The batch curve, thread scaling and no-XNNPACK only on the fp32 / int8 baselines: int8-I/O
+    # at batch 1, one thread, unless named.
+    assert {(r, b, t) for f, r, b, t in by if f == "tflite_int8_io"} == {("litert", 1, 1)}
+    named = matrix.latency_cases(manifest, BenchOptions(variants=("tflite_int8_io",)))
+    assert {(c.runtime, c.batch, c.threads) for c in named if c.runtime != "null"} == {
+        ("litert", b, 1) for b in (1, 32, 128)}
     keras = sorted((c.runtime, c.batch, c.threads) for c in cases if c.format == "keras")
     assert keras == [(r, b, None) for r in ("keras_eager", "tf_function", "tf_xla") for b in (1, 32)]
     assert [(c.runtime, c.batch, c.format) for c in cases if c.runtime == "null"] == [("null", 1, "tflite_fp32")]
