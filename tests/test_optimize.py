@@ -21,20 +21,54 @@ from convbench.core.records import read_manifest
 from convbench.core.tfsetup import keras
 
 
-def tiny(image_folder, out, variants=()) -> OptimizeConfig:
+# TFMOT builds these variants' training graphs with a Python loop per output channel or cluster:
+# on lesson5's 224 conv channels each spends ~20 s tracing, more than every other variant
+# together. They run on a narrow model of lesson5's shape (own_variants) instead.
+PER_CHANNEL_VARIANTS = ("clustered_16_per_channel", "cqat", "pcqat")
+
+
+def tiny(image_folder, out, variants=(), own_models=()) -> OptimizeConfig:
     data = DataConfig(data_dir=image_folder, image_size=16, color_mode="grayscale")
-    train = TrainConfig(models=("lesson5_custom",), epochs=1, data=data, out=out, workers=0)
+    train = TrainConfig(models=("lesson5_custom",) if not own_models else (), epochs=1, data=data, out=out,
+                        workers=0)
     return OptimizeConfig(train=train, variants=tuple(variants), calibration_samples=8,
-                          finetune_epochs=1, max_finetune_samples=32)
+                          finetune_epochs=1, max_finetune_samples=32, own_models=tuple(own_models))
+
+
+def narrow_lesson5(path: Path) -> Path:
+    """lesson5_custom's layers (three Conv2D + MaxPool blocks, two Dense) with 8-16 channels."""
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    keras.Sequential([keras.Input((16, 16, 1)),
+                      layers.Conv2D(8, 5, padding="same", activation="relu"), layers.MaxPool2D(),
+                      layers.Conv2D(8, 3, padding="same", activation="relu"), layers.MaxPool2D(),
+                      layers.Conv2D(16, 3, padding="same", activation="relu"), layers.MaxPool2D(),
+                      layers.Flatten(), layers.Dense(32, activation="relu"),
+                      layers.Dense(1, activation="sigmoid")], name="narrow").save(path)
+    return path
 
 
 @pytest.fixture(scope="module")
-def all_variants(tmp_path_factory):
+def image_folder_once(tmp_path_factory):
     from tests.support.images import write_image_folder
 
-    root = tmp_path_factory.mktemp("opt")
-    folder = write_image_folder(root / "cars", splits=("train", "valid"))
-    config = tiny(folder, root / "artifacts", list(VARIANTS))
+    return write_image_folder(tmp_path_factory.mktemp("opt") / "cars", splits=("train", "valid"))
+
+
+@pytest.fixture(scope="module")
+def all_variants(image_folder_once):
+    """lesson5_custom with every variant but PER_CHANNEL_VARIANTS."""
+    out = image_folder_once.parent / "artifacts"
+    config = tiny(image_folder_once, out, [v for v in VARIANTS if v not in PER_CHANNEL_VARIANTS])
+    return config, optimize_all(config, progress=False)
+
+
+@pytest.fixture(scope="module")
+def own_variants(image_folder_once):
+    """A user's narrow model of lesson5's shape with PER_CHANNEL_VARIANTS (and their parents)."""
+    root = image_folder_once.parent
+    config = tiny(image_folder_once, root / "own_artifacts", PER_CHANNEL_VARIANTS,
+                  own_models=[narrow_lesson5(root / "narrow.keras")])
     return config, optimize_all(config, progress=False)
 
 
@@ -65,8 +99,21 @@ def litert_outputs(path, x) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_every_variant_exports_verified_artifacts(all_variants):
-    config, manifest = all_variants
+def test_every_variant_exports_verified_artifacts(all_variants, own_variants):
+    built = {v.name for config, _ in (all_variants, own_variants) for v in resolve_variants(list(config.variants))}
+    assert built == set(VARIANTS)
+    for config, manifest in (all_variants, own_variants):
+        check_verified(config, manifest)
+    _, manifest = all_variants
+    reference = {(a.variant, a.format): a.layer_errors_reference for a in manifest.artifacts}
+    assert reference["tflite_int8", "tflite_int8"] == reference["lrq_selective_int8", "lrq_selective_int8"] \
+        == reference["qat", "tflite_int8"] == "tflite_fp32/tflite_fp32"
+    assert reference["pruned_50", "tflite_int8"] == reference["pqat", "tflite_int8"] == "pruned_50/tflite_fp32"
+    assert reference["onnx_static_qdq", "onnx_static_qdq"] == reference["qat", "onnx_int8"] == "onnx_fp32/onnx_fp32"
+    assert rows(manifest, "selective_int8")["selective_int8"].selection.trace
+
+
+def check_verified(config, manifest) -> None:
     failed = [(a.variant, a.format, a.error) for a in manifest.artifacts if a.error]
     assert failed == []
     listed = {(a.variant, a.format) for a in manifest.artifacts}
@@ -83,12 +130,6 @@ def test_every_variant_exports_verified_artifacts(all_variants):
         # Every quantized file is compared layer by layer with its closest fp32 file.
         quantized = FORMATS[a.format].precision != "fp32"
         assert bool(a.layer_errors) == quantized and a.layer_errors_note is None, (a.label, a.layer_errors_note)
-    reference = {(a.variant, a.format): a.layer_errors_reference for a in manifest.artifacts}
-    assert reference["tflite_int8", "tflite_int8"] == reference["lrq_selective_int8", "lrq_selective_int8"] \
-        == reference["qat", "tflite_int8"] == "tflite_fp32/tflite_fp32"
-    assert reference["pruned_50", "tflite_int8"] == reference["pqat", "tflite_int8"] == "pruned_50/tflite_fp32"
-    assert reference["onnx_static_qdq", "onnx_static_qdq"] == reference["qat", "onnx_int8"] == "onnx_fp32/onnx_fp32"
-    assert rows(manifest, "selective_int8")["selective_int8"].selection.trace
 
 
 @pytest.mark.slow
@@ -103,8 +144,9 @@ def test_deployed_accuracy_comes_from_the_runtime(all_variants):
 
 
 @pytest.mark.slow
-def test_sparsity_and_clusters_are_read_back_from_the_artifacts(all_variants):
+def test_sparsity_and_clusters_are_read_back_from_the_artifacts(all_variants, own_variants):
     _, manifest = all_variants
+    _, own = own_variants
     for fmt in ("tflite_fp32", "tflite_int8", "onnx_fp32"):
         assert rows(manifest, "pruned_80")[fmt].sparsity > 0.7
     for fmt in ("tflite_fp32", "onnx_fp32"):
@@ -117,7 +159,8 @@ def test_sparsity_and_clusters_are_read_back_from_the_artifacts(all_variants):
     kernels = conv_and_dense_kernels(manifest.artifact_path(rows(manifest, "clustered_16")["tflite_fp32"]))
     assert len(kernels) == 5  # lesson5: three Conv2D, two Dense
     assert max(np.unique(kernel).size for _, kernel in kernels) <= 16
-    per_channel = manifest.artifact_path(rows(manifest, "clustered_16_per_channel")["tflite_fp32"])
+    per_channel = own.artifact_path(rows(own, "clustered_16_per_channel")["tflite_fp32"])
+    assert len(conv_and_dense_kernels(per_channel)) == 5
     for op, kernel in conv_and_dense_kernels(per_channel):
         per = kernel.reshape(kernel.shape[0], -1) if op == "CONV_2D" else kernel.reshape(1, -1)
         assert max(np.unique(channel).size for channel in per) <= 16, (op, kernel.shape)
@@ -127,10 +170,10 @@ def test_sparsity_and_clusters_are_read_back_from_the_artifacts(all_variants):
     assert max(dense.weights.unique_values_per_layer.values()) > 1000
     # Sparsity-preserving clustering keeps the pruned zeros; PQAT keeps them through int8.
     assert rows(manifest, "sparse_clustered_16")["tflite_fp32"].sparsity > 0.4
-    assert rows(manifest, "pcqat")["tflite_int8"].sparsity > 0.4
+    assert rows(own, "pcqat")["tflite_int8"].sparsity > 0.4
     assert rows(manifest, "pqat")["tflite_int8"].sparsity > 0.4
     # CQAT keeps its parent's clusters through int8: at most 16 values per conv output channel.
-    for op, kernel in conv_and_dense_kernels(manifest.artifact_path(rows(manifest, "cqat")["tflite_int8"])):
+    for op, kernel in conv_and_dense_kernels(own.artifact_path(rows(own, "cqat")["tflite_int8"])):
         if op == "CONV_2D":
             assert max(np.unique(c).size for c in kernel.reshape(kernel.shape[0], -1)) <= 16, kernel.shape
     assert rows(manifest, "qat")["onnx_int8"].bytes < rows(manifest, "onnx_fp32")["onnx_fp32"].bytes / 3
