@@ -104,7 +104,7 @@ def test_a_finished_write_replaces_an_older_folder(tmp_path):
 @pytest.mark.slow
 def test_cli_train_end_to_end(image_folder, tmp_path, capsys):
     argv = ["train", "--data", str(image_folder), "--image-size", "16", "--color-mode", "grayscale",
-            "--epochs", "1", "--models", "lesson4_strided", "--out", str(tmp_path)]
+            "--epochs", "1", "--models", "lesson4_strided", "--workers", "0", "--out", str(tmp_path)]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "lesson4_strided" in out and "trained in" in out

@@ -160,11 +160,10 @@ def _init_worker(ticks, stop, log_path) -> None:
     # Everything this worker's libraries print goes to the command's log, for the worker's life
     # (a worker has no output of its own: progress goes through the queue, results as returns).
     _WORKER_OUTPUT.enter_context(quiet.library_output_to(log_path, stdout_too=True))
-    from convbench.core.tfsetup import tf
-
-    # Must run before the worker's first TensorFlow op, when TF creates its thread pools.
-    tf.config.threading.set_intra_op_parallelism_threads(TF_THREADS_PER_WORKER)
-    tf.config.threading.set_inter_op_parallelism_threads(TF_THREADS_PER_WORKER)
+    # TensorFlow reads these when it creates its thread pools (as tf.config.threading would set
+    # them: the same pool sizes, checked), so a job imports TensorFlow only if it uses it; a
+    # spawned worker has not imported it yet.
+    os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(TF_THREADS_PER_WORKER)
 
 
 def _call(fn: Callable[..., Any], args: tuple) -> Any:
