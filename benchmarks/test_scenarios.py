@@ -34,7 +34,7 @@ def test_scenarios(benchmark, scenario_case, bench):
         if case.metric == "single_stream":
             return row.single_stream()
         if case.metric == "offline":
-            return row.offline()
+            return row.offline(options.batch_list)
         return row.server(case.metric.removeprefix("server_"), usable_cores(), options.target_qps)
 
     with ForeignCpu() as foreign:

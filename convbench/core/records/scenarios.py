@@ -13,7 +13,9 @@ SCENARIOS = ("single_stream", "offline", "server")
 # and a one-thread session; one worker whose session uses every usable core; one one-thread
 # session per usable core, each in its own worker; one worker that gathers queued queries into
 # a batch (dynamic batching).
-SERVER_SUTS = ("plain", "threads", "sessions", "batching")
+SERVER_SUT_WORDS = {"plain": "1 worker, 1 thread", "threads": "1 worker, every core's thread",
+                    "sessions": "a 1-thread session per core", "batching": "dynamic batching"}
+SERVER_SUTS = tuple(SERVER_SUT_WORDS)
 
 
 @dataclass(kw_only=True)
