@@ -69,7 +69,7 @@ class BenchOptions:
     scenario_queries: int | None = field(default=None, metadata=_child("queries per LoadGen test at least "
                                                                        "(default 1024, quick 662)"))
     scenario_seconds: float | None = field(default=None, metadata=_child("seconds per LoadGen test at least "
-                                                                         "(default 0.4, quick 0.25)"))
+                                                                         "(default 0.4, quick 0.2)"))
     all_scenarios: bool = field(default=False, metadata=_child("scenarios on every artifact and SUT, not only "
                                                                "the primary rows"))
     storage: Path | None = Path(".benchmarks")  # pytest-benchmark autosave folder; None: no autosave

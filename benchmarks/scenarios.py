@@ -48,7 +48,7 @@ class ScenarioBudget:
 
     min_duration_s: float = 0.4
     min_queries: int = 1024
-    server_runs: int = 4
+    server_runs: int = 3
     precision: float = 1.15       # the search stops once the failing load is within 15 % of the passing one
 
     def __post_init__(self) -> None:
@@ -62,8 +62,12 @@ class ScenarioBudget:
 
 
 DEFAULT_SCENARIO_BUDGET = ScenarioBudget()
-QUICK_SCENARIO_BUDGET = ScenarioBudget(min_duration_s=0.25, min_queries=EARLY_STOPPING_MIN_QUERIES[0.99],
+QUICK_SCENARIO_BUDGET = ScenarioBudget(min_duration_s=0.2, min_queries=EARLY_STOPPING_MIN_QUERIES[0.99],
                                        server_runs=3, precision=1.3)
+# LoadGen pre-generates a SingleStream test's queries from the expected latency: a guess of a
+# microsecond (the null runtime) would have it allocate hundreds of thousands. Its own Python
+# path is about this much per query anyway (STACK.md: ~15 µs).
+MIN_EXPECTED_LATENCY_S = 10e-6
 
 
 def slo_ms_for(model: str, given: float | None) -> tuple[float, str]:
@@ -176,13 +180,16 @@ class ScenarioRow:
         return dict(model=c.model, variant=c.variant, format=c.format, runtime=c.runtime, device=c.device,
                     batch=c.batch, threads=c.threads, metric=c.metric, scenario=scenario, **kw)
 
+    def expected_latency_s(self, session) -> float:
+        return max(MIN_EXPECTED_LATENCY_S, service_seconds(session, self.images))
+
     def single_stream(self) -> dict:
         session = self.session(1, self.case.threads)
         fields: dict = {}
         if self.labels is not None and self.case.runtime != "null":
             sut = ServingSut([{1: session}], self.images, respond=True)
             acc_run = self._run(sut, LoadGenSettings("single_stream", accuracy=True,
-                                                     expected_latency_s=service_seconds(session, self.images)),
+                                                     expected_latency_s=self.expected_latency_s(session)),
                                 "accuracy")
             logged = accuracy_outputs(self.run_folder / acc_run.log_dir)
             outputs = np.stack([np.frombuffer(logged[i], np.float32) for i in range(len(self.images))])
@@ -195,7 +202,7 @@ class ScenarioRow:
             runs = []
         settings = LoadGenSettings("single_stream", min_duration_s=self.budget.min_duration_s,
                                    min_queries=self.budget.min_queries,
-                                   expected_latency_s=service_seconds(session, self.images))
+                                   expected_latency_s=self.expected_latency_s(session))
         runs.append(self._run(ServingSut([{1: session}], self.images), settings, "performance"))
         return self._base("single_stream", runs=runs, **fields)
 

@@ -63,6 +63,9 @@ def test_a_small_scenarios_run_keeps_loadgens_logs_and_feeds_the_store_and_repor
     assert [(m, v) for m, v, _, _ in stored] == [(r.metric, r.valid) for r in sorted(
         rows.values(), key=lambda r: (r.metric, r.runtime))]
     assert dict((m, q) for m, _, q, _ in stored)["server_plain"] == server.max_qps
+    if server.valid:   # `history` reads the scenario column like any other metric
+        assert main(["history", "server_max_qps", "--model", "tiny", "--variant", "tflite_fp32", "--store",
+                     str(store_path(out)), "--plot", str(tmp_path / "h.png")]) == 0
 
     from convbench.report.model import build_model
 

@@ -255,7 +255,7 @@ def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True) -> N
     g.add_argument("--scenario-queries", type=early_stopping_queries, metavar="N",
                    help="queries per LoadGen test at least, 662 or more (default 1024, --quick 662)")
     g.add_argument("--scenario-seconds", type=positive_seconds, metavar="S",
-                   help="seconds per LoadGen test at least (default 0.4, --quick 0.25)")
+                   help="seconds per LoadGen test at least (default 0.4, --quick 0.2)")
     g.add_argument("--all-scenarios", action="store_true",
                    help="every file and Server SUT, not only each model's fp32 and best int8 baseline")
 
