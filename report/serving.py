@@ -111,12 +111,14 @@ def single_stream_table(run: BenchRun, rows: list) -> Table:
 
 
 def load_chart(rows: list) -> Chart:
-    points = [LoadPoint(**RowPoint.of(r), series=f"{r.format} {r.sut}", offered_qps=run.target_qps,
+    # An INVALID run is no result: its points form their own series, its verdict in the hover.
+    points = [LoadPoint(**RowPoint.of(r), series=f"{r.format} {r.sut}" if run.valid else "INVALID runs",
+                        offered_qps=run.target_qps,
                         p99_ms=run.p99_ms, result="VALID" if run.valid else _invalid(run))
               for r in rows if r.scenario == "server"
               for run in r.runs if run.mode == "PerformanceOnly" and run.target_qps and run.p99_ms]
     return Chart("serving_p99_load", "p99 latency against offered load (LoadGen Server, Poisson arrivals): every run "
-                 "of each search, VALID or not", "point",
+                 "of each search (INVALID runs in a series of their own)", "point",
                  Axis("offered_qps", "offered load (queries/s, log)", log=True),
                  Axis("p99_ms", "p99 latency (ms, log)", log=True), points, "no Server scenario row in this run",
                  color="series")
