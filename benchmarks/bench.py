@@ -24,7 +24,7 @@ from convbench.core.fsutil import make_temp_dir, publish_dir
 from convbench.core.records import (BENCH_FILE, MANIFEST_FILE, Manifest, TrainedRecord, finish_bench_file,
                                read_manifest, write_manifest)
 
-SUITES = ("latency", "audit", "layers", "memory", "scaling", "pipeline")  # also the order they run in
+SUITES = ("latency", "audit", "layers", "memory", "scaling", "pipeline", "scenarios")  # also the order they run in
 DEVICES = ("cpu", "gpu", "all")
 SUITE_DIR = Path(__file__).resolve().parent
 BENCH_LOG = "bench.log"   # in the run folder: pytest's and the libraries' output (--verbose: the console)
@@ -62,6 +62,16 @@ class BenchOptions:
     suites: tuple[str, ...] = field(default=(), metadata=_child(f"comma-separated subset of {','.join(SUITES)}"))
     row_time_s: float | None = field(default=None, metadata=_child("timed seconds per latency row "
                                                                     "(default 0.2, quick 0.05)"))
+    slo_ms: float | None = field(default=None, metadata=_child("Server scenario: the p99 bound in ms (default: "
+                                                               "the model's, benchmarks/scenarios.py)"))
+    target_qps: float | None = field(default=None, metadata=_child("Server scenario: one run at this offered load "
+                                                                   "instead of the search for the highest VALID one"))
+    scenario_queries: int | None = field(default=None, metadata=_child("queries per LoadGen test at least "
+                                                                       "(default 1024, quick 662)"))
+    scenario_seconds: float | None = field(default=None, metadata=_child("seconds per LoadGen test at least "
+                                                                         "(default 0.4, quick 0.2)"))
+    all_scenarios: bool = field(default=False, metadata=_child("scenarios on every artifact and SUT, not only "
+                                                               "the primary rows"))
     storage: Path | None = Path(".benchmarks")  # pytest-benchmark autosave folder; None: no autosave
     pytest_args: tuple[str, ...] = ()  # passed through, e.g. ("-k", "lesson5")
 
@@ -94,9 +104,32 @@ class BenchOptions:
                 raise UserError(f"row time {self.row_time_s!r}: expected seconds") from None
             if not self.row_time_s > 0:
                 raise UserError(f"row time {self.row_time_s}: must be > 0 seconds")
+        self._check_scenario_values()
         from convbench.core.runtimes import get_runtimes
 
         get_runtimes(self.runtimes)  # UserError listing the valid names
+
+    def _check_scenario_values(self) -> None:
+        from convbench.benchmarks.scenarios import check_scenario_values
+
+        for name, kind in (("slo_ms", float), ("target_qps", float), ("scenario_queries", int),
+                           ("scenario_seconds", float)):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, kind):
+                try:
+                    object.__setattr__(self, name, kind(value))
+                except ValueError:
+                    raise UserError(f"{name.replace('_', ' ')} {value!r}: expected a number") from None
+        check_scenario_values(self.slo_ms, self.target_qps, self.scenario_queries, self.scenario_seconds)
+
+    @property
+    def scenario_budget(self):
+        """The LoadGen tests' minimums: --quick's or the default's, with the options' overrides."""
+        from convbench.benchmarks.scenarios import DEFAULT_SCENARIO_BUDGET, QUICK_SCENARIO_BUDGET
+
+        base = QUICK_SCENARIO_BUDGET if self.quick else DEFAULT_SCENARIO_BUDGET
+        return replace(base, min_queries=self.scenario_queries or base.min_queries,
+                       min_duration_s=self.scenario_seconds or base.min_duration_s)
 
     @classmethod
     def child_fields(cls) -> list:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from convbench.core.formats import FP32_BASELINES, TFLITE_FP32, family
+from convbench.core.formats import FP32_BASELINES, INT8_BASELINES, TFLITE_FP32, family
 from convbench.core.records import ArtifactRecord, Manifest
 from convbench.core.records.identity import threads_label
 from convbench.core.runtimes import RUNTIMES, Plan, family_runtimes
@@ -46,7 +46,7 @@ QUICK_CONSUMER_MS = (0,)
 class Case:
     """One benchmark row to run. `id` names it in pytest; the result records say the rest."""
 
-    kind: str  # latency | memory | audit | layers | scaling | pipeline
+    kind: str  # latency | memory | audit | layers | scaling | pipeline | scenario
     model: str
     variant: str
     format: str
@@ -55,7 +55,7 @@ class Case:
     batch: int
     threads: int | None
     path: str = ""  # the artifact on this machine
-    metric: str = ""  # audit: caching | harness_overhead; scaling: latency | memory
+    metric: str = ""  # audit: caching | harness_overhead; scaling: latency | memory; scenario: its name
     skip: str = ""  # non-empty: report this row skipped with this reason
     side: int | None = None  # scaling: input side in pixels
     batches: tuple[int, ...] = ()  # memory: the batches one child runs, one phase each (batch = the largest)
@@ -281,10 +281,51 @@ def pipeline_cases(manifest: Manifest, options) -> list[Case]:
                  consumer_ms=ms) for ms in consumers for p in names]
 
 
+def _best_int8(rows: list[ArtifactRecord]) -> ArtifactRecord | None:
+    """A model's int8 baseline of highest build-time accuracy (INT8_BASELINES' order breaks ties)."""
+    ok = [a for fmt in INT8_BASELINES for a in rows if a.ok and a.variant == a.format == fmt]
+    return max(ok, key=lambda a: a.accuracy or 0.0, default=None)
+
+
+def scenario_cases(manifest: Manifest, options) -> list[Case]:
+    """The serving scenarios (benchmarks/scenarios.py) on each model's primary rows, the fp32
+    TFLite baseline and its best int8 baseline, on their family's primary runtime (with
+    --all-scenarios: every file and every Server SUT), and a SingleStream row of the null
+    runtime per model (LoadGen's own Python path)."""
+    from convbench.benchmarks.scenarios import scenario_plan
+
+    plan = scenario_plan(options)
+    rows = selected_rows(manifest, options.models, options.variants)
+    selected = options.runtimes or tuple(_plans(options))
+    cases: list[Case] = []
+    for model in dict.fromkeys(r.model for r in rows):
+        mine = [r for r in rows if r.model == model]
+        if options.all_scenarios:
+            targets = [r for r in mine if family(r.format) in ("tflite", "onnx")]
+        else:
+            fp32 = next((r for r in mine if r.ok and r.variant == r.format == TFLITE_FP32), None)
+            targets = [r for r in (fp32, _best_int8(mine)) if r is not None]
+        for row in targets:
+            if not row.ok:
+                cases.append(_failed_case("scenario", row, manifest, 1))
+                continue
+            runtime = primary_runtime(row.format)
+            if runtime not in selected:
+                continue
+            for device in _runtime_devices(runtime, options.device_list):
+                cases += [_case("scenario", row, manifest, runtime, device, batch, threads, metric=metric)
+                          for metric, batch, threads in plan]
+        target = null_row(mine)
+        if target is not None and "null" in selected and "cpu" in options.device_list:
+            cases.append(_case("scenario", target, manifest, "null", "cpu", 1, 1, metric="single_stream"))
+    return cases
+
+
 CASE_MAKERS = {"latency_case": ("latency", latency_cases), "memory_case": ("memory", memory_cases),
                "audit_case": ("audit", audit_cases), "layers_case": ("layers", layer_cases),
                "scaling_case": ("scaling", scaling_cases),
-               "pipeline_case": ("pipeline", pipeline_cases)}
+               "pipeline_case": ("pipeline", pipeline_cases),
+               "scenario_case": ("scenarios", scenario_cases)}
 
 
 def needs_tensorflow(case: Case) -> bool:

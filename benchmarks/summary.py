@@ -79,6 +79,11 @@ def run_headlines(run: BenchRun) -> list[str]:
     if mem:
         top = max(mem, key=lambda r: r.peak_rss_mib)
         out.append(f"  memory: {len(mem)} rows; largest peak {top.peak_rss_mib:.0f} MiB ({top.label})")
+    scenarios = run.of("scenario")
+    if scenarios:   # an INVALID row has no figure: said here with LoadGen's reason
+        invalid = [r for r in scenarios if not r.valid]
+        out.append(f"  serving scenarios (MLPerf LoadGen): {len(scenarios) - len(invalid)}/{len(scenarios)} VALID"
+                   + "".join(f"\n    INVALID {r.label}: {(r.invalid_reason or '').strip()}" for r in invalid))
     for kind in ("scaling_latency", "scaling_memory", "pipeline"):
         if run.of(kind):
             out.append(f"  {kind.replace('_', ' ')}: {len(run.of(kind))} rows")

@@ -12,7 +12,7 @@ from pathlib import Path
 from convbench.core.errors import UserError
 
 EXPERIMENT = "convbench"
-HEADLINES = ("p50_ms", "accuracy", "fraction_of_roof", "peak_rss_mib")   # StoredResult columns
+HEADLINES = ("p50_ms", "accuracy", "fraction_of_roof", "peak_rss_mib", "server_max_qps")   # StoredResult columns
 RUN_FILES = ("bench.json", "manifest.json", "report.md", "report.html", "recommendation.json")
 BATCH = 100  # MLflow takes at most 100 params and 1000 metrics per log_batch call
 

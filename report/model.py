@@ -19,6 +19,8 @@ from convbench.report.plots import draw
 from convbench.report.post_training import PostTrainingPaths, post_training_paths
 from convbench.report.recommend import DEFAULT_BUDGET_PP, recommend
 from convbench.report.roofline import roofline_figures, roofs_section
+from convbench.report.serving import (load_chart, notes_lines, server_table, serving_lines, serving_rows,
+                                      single_stream_table)
 from convbench.report.summary import DeviceSummary, device_summaries
 from convbench.report.table import Cell, Table
 
@@ -52,17 +54,20 @@ class Report:
     lessons: list[Figure]
     roofline: Part | None = None       # report/roofline.py: right after the summary
     post_training: PostTrainingPaths | None = None   # TFLite converter vs LiteRT Quantizer, in the details
+    serving: Part | None = None        # report/serving.py: the LoadGen scenarios, after the roofline
+
+    @property
+    def parts(self) -> list[Part]:
+        return [p for p in (self.roofline, self.serving) if p]
 
     @property
     def all_charts(self) -> list[Chart]:
-        parts = [p for p in (self.roofline,) if p]
-        return [s.chart for s in self.summaries] + self.charts + [c for p in parts for c in p.charts]
+        return [s.chart for s in self.summaries] + self.charts + [c for p in self.parts for c in p.charts]
 
     @property
     def pngs(self) -> list[tuple[str, bytes]]:
         """(name, PNG) of every drawn chart and figure: figures/<name>.png beside report.md."""
-        parts = [p for p in (self.roofline,) if p]
-        figures = self.lessons + [f for p in parts for f in p.figures]
+        figures = self.lessons + [f for p in self.parts for f in p.figures]
         return [(c.name, c.png) for c in self.all_charts if c.png] + [(f.name, f.png) for f in figures if f.png]
 
 
@@ -91,6 +96,7 @@ def build_model(run: BenchRun, accuracy_budget_pp: float = DEFAULT_BUDGET_PP) ->
         lessons=lesson_figures(run),
         roofline=roofline_part(run),
         post_training=post_training_paths(run),
+        serving=serving_part(run),
     )
     return report
 
@@ -102,6 +108,16 @@ def roofline_part(run: BenchRun) -> Part | None:
     section = roofs_section(run)
     return Part("Roofline: this machine's measured roofs, and every row against its own", section.paragraphs,
                 [section.table], figures=roofline_figures(run))
+
+
+def serving_part(run: BenchRun) -> Part | None:
+    """Requests per second within a p99 bound, LoadGen's SingleStream against the latency suite."""
+    rows = serving_rows(run)
+    if not rows:
+        return None
+    return Part("Serving: requests per second within a p99 bound (MLPerf LoadGen)",
+                serving_lines(run, rows) + notes_lines(rows), [server_table(rows), single_stream_table(run, rows)],
+                charts=[load_chart(rows)])
 
 
 def draw_pngs(report: Report) -> None:

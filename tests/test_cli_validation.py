@@ -43,7 +43,7 @@ BAD = [  # argv ({tmp}: the test's folder, {file}: a plain file in it), what the
     (["run", "--image-size", "0"], "--image-size 0: must be 8..1024 pixels"),
     (["run", "--batches", "0"], "--batches 0: must be at least 1"),
     (["report", "{tmp}", "--accuracy-budget", "inf"], "--accuracy-budget inf: must be 0..100 percentage points"),
-    (["history", "p99_ms", "--model", "m", "--variant", "v"], "argument METRIC: invalid choice: 'p99_ms'"),
+    (["history", "p95_ms", "--model", "m", "--variant", "v"], "argument METRIC: invalid choice: 'p95_ms'"),
     (["history", "p50_ms", "--model", "m"], "the following arguments are required: --variant"),
     ([*HISTORY, "--batch", "0"], "--batch 0: must be at least 1"),
     ([*HISTORY, "--threads", "many"], "--threads many: expected a whole number"),

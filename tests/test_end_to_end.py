@@ -103,7 +103,7 @@ def test_convbench_run_end_to_end(image_folder, tmp_path):
     md = (run_dir / "report.md").read_text()
     for section in ("## What to ship on cpu", "### Provenance", "### Model compression", "### Memory optimization",
                     "### Accelerator utilization", "### Hardware optimization", "### Data-pipeline optimization",
-                    "### Model-parameter optimization", "### lesson5_custom"):
+                    "### Model-parameter optimization", "### lesson5_custom", "## Serving"):
         assert section in md, section
     rec = json.loads((run_dir / "recommendation.json").read_text())
     pick = rec["devices"]["cpu"]["lesson5_custom"]["fastest"]

@@ -88,6 +88,28 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def positive_number(unit: str) -> Callable[[str], float]:
+    """A finite number > 0 of `unit` (a p99 bound, an offered load)."""
+    def convert(text: str) -> float:
+        value = _number(text, float)
+        if not (math.isfinite(value) and value > 0):
+            raise BadValue(value, f"must be a positive number of {unit}")
+        return value
+
+    convert.__name__ = "number"
+    return convert
+
+
+def early_stopping_queries(text: str) -> int:
+    """Queries per LoadGen test: at least the early-stopping minimum of the p99 it reports."""
+    from convbench.benchmarks.loadgen_sut import EARLY_STOPPING_MIN_QUERIES
+
+    value, need = _number(text, int), EARLY_STOPPING_MIN_QUERIES[0.99]
+    if value < need:
+        raise BadValue(value, f"LoadGen's early stopping needs at least {need} queries for p99")
+    return value
+
+
 def threads_filter(text: str) -> str:
     """A stored row's thread count as the results store keeps it: a whole number >= 1, or auto."""
     return "auto" if text == "auto" else str(int_between(1)(text))
@@ -220,11 +242,22 @@ def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True) -> N
         g.add_argument("--variants", nargs="+", metavar="NAME", help="variants (default: all in the manifest)")
     g.add_argument("--runtimes", nargs="+", metavar="NAME", help="runtimes (default: the default matrix)")
     g.add_argument("--suites", nargs="+", metavar="NAME",
-                   help="suites to run (default: all: latency audit layers memory scaling pipeline)")
+                   help="suites to run (default: all: latency audit layers memory scaling pipeline scenarios)")
     g.add_argument("--device", choices=["cpu", "gpu", "all"], default="cpu", help="cpu, gpu or all (default cpu)")
     g.add_argument("--batches", nargs="+", type=positive_int, metavar="N", help="batch sizes (default 1 32 128)")
     g.add_argument("--mlflow", metavar="URI", help="also log the run to this MLflow tracking server "
                                                    "(needs the mlflow extra)")
+    g = p.add_argument_group("serving scenarios (MLPerf LoadGen; docs/serving.md)")
+    g.add_argument("--slo-ms", type=positive_number("milliseconds"), metavar="MS",
+                   help="the Server scenario's p99 bound (default: the model's, 5 ms for the lessons)")
+    g.add_argument("--target-qps", type=positive_number("queries per second"), metavar="QPS",
+                   help="one Server run at this offered load instead of the search for the highest VALID one")
+    g.add_argument("--scenario-queries", type=early_stopping_queries, metavar="N",
+                   help="queries per LoadGen test at least, 662 or more (default 1024, --quick 662)")
+    g.add_argument("--scenario-seconds", type=positive_seconds, metavar="S",
+                   help="seconds per LoadGen test at least (default 0.4, --quick 0.2)")
+    g.add_argument("--all-scenarios", action="store_true",
+                   help="every file and Server SUT, not only each model's fp32 and best int8 baseline")
 
 
 def add_accuracy_budget(p: argparse.ArgumentParser, what: str) -> None:

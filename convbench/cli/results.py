@@ -160,6 +160,13 @@ def _cmd_machines(args) -> int:
                  for g in c.groups()],
                 title="by runtime and roof precision (roofs predict: the first machine's roof over this one's, "
                       "the ratio if every row kept its efficiency)", right={3, 4, 5, 6})
+    if c.serving:   # the Server scenario's highest VALID load of the same file on each machine
+        print_table(["row"] + [f"m{i} max QPS" for i in range(len(c.runs))]
+                    + [f"m{i}/m0" for i in range(1, len(c.runs))],
+                    [[side[0].label.removeprefix("scenario ")] + [f"{r.server_max_qps:.0f}" for r in side]
+                     + [f"{r.server_max_qps / side[0].server_max_qps:.2f}x" for r in side[1:]] for side in c.serving],
+                    title="serving: the highest offered load within the p99 bound (LoadGen Server, VALID)",
+                    right=set(range(1, 2 * len(c.runs))))
     same = len({m.machine_id for _, m in c.runs}) < len(c.runs)
     print_lines([f"{len(c.rows)} row(s) with the same artifact file on every machine; {c.other_artifacts} row(s) "
                  f"whose files differ (not compared); {c.not_everywhere} row(s) not run on every machine"]

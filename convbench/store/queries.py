@@ -91,6 +91,7 @@ class MachineComparison:
     rows: list[list[StoredResult]]                      # per row: one result per run, same artifact file
     other_artifacts: int                                # rows on every side whose files differ
     not_everywhere: int                                 # rows missing on some side
+    serving: list[list[StoredResult]] = field(default_factory=list)   # Server rows with a max QPS, same files
 
     def groups(self) -> list[MachineGroup]:
         """The rows by (runtime, roof precision), each other side against the first: how much
@@ -144,17 +145,26 @@ def compare_machines(con, run_ids: list[str], filters: dict) -> MachineCompariso
     if len(runs) < 2:
         raise UserError(f"the store holds runs of {len(runs)} machine(s); import a run folder made on another "
                         "machine (`convbench import RUN_DIR`) or name two runs with --runs")
-    where, params = _where({**filters, "kind": "latency"})
-    by_run: list[dict[str, StoredResult]] = []
-    for run, _ in runs:
-        rows = con.execute(f"SELECT {RESULTS.select()} FROM results WHERE {where} AND results.run_id = ?",
-                           [*params, run.run_id]).fetchall()
-        by_run.append({r.row_key: r for r in map(RESULTS.from_row, rows)})
+    by_run = _rows_by_run(con, runs, {**filters, "kind": "latency"})
     keys = sorted(set().union(*by_run))
     everywhere = [k for k in keys if all(k in side for side in by_run)]
     same = [k for k in everywhere if len({side[k].artifact_sha256 for side in by_run}) == 1]
+    serving = _rows_by_run(con, runs, {**filters, "kind": "scenario"}, "results.server_max_qps IS NOT NULL")
+    serving_keys = sorted(k for k in set().union(*serving) if all(k in side for side in serving)
+                          and len({side[k].artifact_sha256 for side in serving}) == 1)
     return MachineComparison(runs, [[side[k] for side in by_run] for k in same], len(everywhere) - len(same),
-                             len(keys) - len(everywhere))
+                             len(keys) - len(everywhere), [[side[k] for side in serving] for k in serving_keys])
+
+
+def _rows_by_run(con, runs, filters: dict, extra: str = "TRUE") -> list[dict[str, StoredResult]]:
+    """Per run, its results matching `filters` (and the SQL condition `extra`) by row key."""
+    where, params = _where(filters)
+    by_run = []
+    for run, _ in runs:
+        rows = con.execute(f"SELECT {RESULTS.select()} FROM results WHERE {where} AND {extra} AND results.run_id = ?",
+                           [*params, run.run_id]).fetchall()
+        by_run.append({r.row_key: r for r in map(RESULTS.from_row, rows)})
+    return by_run
 
 
 def _run(prefix: str, stored: list[tuple[StoredRun, StoredMachine]]) -> tuple[StoredRun, StoredMachine]:

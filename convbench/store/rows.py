@@ -7,8 +7,8 @@ import hashlib
 import json
 from datetime import datetime, UTC
 
-from convbench.core.records import (BenchRun, LatencyResult, MachineInfo, MemoryResult, PipelineResult, read_bench_file,
-                               to_jsonable)
+from convbench.core.records import (BenchRun, LatencyResult, MachineInfo, MemoryResult, PipelineResult,
+                                    ScenarioResult, read_bench_file, to_jsonable)
 from convbench.core.records.store import StoredMachine, StoredResult, StoredRun
 
 
@@ -51,6 +51,10 @@ def stored_result(identity: str, result) -> StoredResult:
                        roof_gflops=result.roof_gflops, fraction_of_roof=result.fraction_of_roof)
     elif isinstance(result, MemoryResult):
         numbers = dict(peak_rss_mib=result.peak_rss_mib)
+    elif isinstance(result, ScenarioResult):
+        # An INVALID headline has no figures (ScenarioResult): only its validity is stored.
+        numbers = dict(p90_ms=result.p90_ms, p99_ms=result.p99_ms, items_per_s=result.samples_per_s,
+                       server_max_qps=result.max_qps, accuracy=result.accuracy, valid=result.valid)
     elif isinstance(result, PipelineResult):
         numbers = dict(p50_ms=result.epoch.median_ms, items_per_s=result.images_per_s)
     key = result.key

@@ -15,6 +15,8 @@ from convbench.core.records.results import (BENCH_SCHEMA, PERCENTILE_METHOD, Aud
                                        LatencyResult, LatencyStats, MachineInfo, MemoryPhase, MemoryResult,
                                        OutputAudit, OverheadAudit, PipelineResult, RowBase, RunRecord,
                                        ScalingLatency, ScalingMemory, Skip)
+from convbench.core.records.scenarios import (SCENARIOS, SERVER_SUT_WORDS, SERVER_SUTS, LoadGenRun,
+                                              ScenarioResult)
 from convbench.core.records.roofs import (OPS_COUNT, BandwidthMeasurement, DeviceRoofs, Roof, RoofMeasurement, RunRoofs,
                                      TheoreticalPeak)
 from convbench.core.records.report import (RECOMMENDATION_FILE, RECOMMENDATION_SCHEMA, ModelRecommendation,
@@ -34,4 +36,5 @@ __all__ = [
     "OPS_COUNT", "BandwidthMeasurement", "DeviceRoofs", "Roof", "RoofMeasurement", "RunRoofs", "TheoreticalPeak",
     "RECOMMENDATION_FILE", "RECOMMENDATION_SCHEMA", "ModelRecommendation", "Recommendation", "RecommendedRow",
     "BenchRun", "load_run", "resolve_bench_json",
+    "SCENARIOS", "SERVER_SUT_WORDS", "SERVER_SUTS", "LoadGenRun", "ScenarioResult",
 ]

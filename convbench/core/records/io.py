@@ -19,11 +19,12 @@ from convbench.core.records.artifacts import MANIFEST_SCHEMA, ArtifactRecord, Ma
 from convbench.core.records.layers import LayerProfileResult
 from convbench.core.records.results import (BENCH_SCHEMA, AuditResult, LatencyResult, MemoryResult, PipelineResult,
                                        RunRecord, ScalingLatency, ScalingMemory)
+from convbench.core.records.scenarios import ScenarioResult
 
 T = TypeVar("T")
 # Every kind of row a bench file holds, told apart by `kind`.
 Result = Annotated[LatencyResult | MemoryResult | AuditResult | ScalingLatency | ScalingMemory | PipelineResult
-                   | LayerProfileResult, Field(discriminator="kind")]
+                   | LayerProfileResult | ScenarioResult, Field(discriminator="kind")]
 BENCH_FILE = "bench.json"
 MANIFEST_FILE = "manifest.json"
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from convbench.core.records.identity import RowId
 from convbench.core.records.results import cpu_name
 
-# 2: roofs per precision replace the SGEMM peaks; 3: machines.cpu_id; 4: row_key is RowId.text for every kind
-STORE_SCHEMA = "convbench.store/4"
+# 2: roofs per precision replace the SGEMM peaks; 3: machines.cpu_id; 4: row_key is RowId.text for every kind;
+# 5: the serving scenarios' columns (p99_ms, server_max_qps, valid)
+STORE_SCHEMA = "convbench.store/5"
 STORE_FILE = "results.duckdb"
 
 
@@ -68,7 +69,7 @@ class StoredResult:
     run_id: str
     row_key: str                       # the record's key, joined: unique within a run
     kind: str
-    metric: str | None = None          # audit: caching | harness_overhead
+    metric: str | None = None          # audit: caching | harness_overhead; scenario: single_stream, server_plain, ...
     model: str | None = None
     variant: str | None = None
     format: str | None = None
@@ -88,7 +89,10 @@ class StoredResult:
     roof_gflops: float | None = None
     fraction_of_roof: float | None = None
     peak_rss_mib: float | None = None
-    items_per_s: float | None = None
+    items_per_s: float | None = None   # scenario rows: LoadGen's samples/s (Offline: the headline)
+    p99_ms: float | None = None        # scenario rows: LoadGen's p99 of the headline run
+    server_max_qps: float | None = None   # Server rows: the highest offered load whose LoadGen run was VALID
+    valid: bool | None = None          # scenario rows: LoadGen judged the headline run VALID
     record: str                        # the result record as JSON
 
     @property
@@ -104,5 +108,5 @@ class StoredResult:
 
 
 # The numeric columns `convbench history METRIC` can show.
-HISTORY_METRICS = ("p50_ms", "p90_ms", "iqr_ms", "items_per_s", "accuracy", "agreement_vs_fp32",
-                   "achieved_gflops", "fraction_of_roof", "peak_rss_mib")
+HISTORY_METRICS = ("p50_ms", "p90_ms", "p99_ms", "iqr_ms", "items_per_s", "accuracy", "agreement_vs_fp32",
+                   "achieved_gflops", "fraction_of_roof", "peak_rss_mib", "server_max_qps")

@@ -1,0 +1,301 @@
+"""The serving scenarios, measured through MLPerf LoadGen (benchmarks/loadgen_sut.py): each
+row's settings (the p99 bound, durations, the Server SUT's shape) and how a row is measured:
+SingleStream with LoadGen's AccuracyOnly pass, Offline at one batch, Server by a bounded search
+for the highest offered load whose run is VALID (as LoadGen's FindPeakPerformance mode does:
+grow until a run fails, then bisect)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convbench.benchmarks.loadgen_log import accuracy_outputs
+from convbench.benchmarks.loadgen_sut import EARLY_STOPPING_MIN_QUERIES, LoadGenSettings, ServingSut, run_loadgen
+from convbench.core import classes
+from convbench.core.errors import UserError
+from convbench.core.records import SERVER_SUTS, LoadGenRun, ScenarioResult
+
+# The p99 bound of the Server scenario per lesson convnet, when --slo-ms is not given. MLPerf
+# sets its bounds at several times a model's single-stream latency on the reference systems
+# (ResNet-50: 15 ms); the lessons run in 0.03-0.2 ms per image on a 2-core VM (docs/measurements),
+# so 5 ms leaves the tail to queueing and scheduling, which is what the Server scenario measures.
+# A model that is not a lesson (--model) gets OTHER_MODEL_SLO_MS.
+DEFAULT_SLO_MS = {"lesson1_transfer": 5.0, "lesson4_strided": 5.0, "lesson5_custom": 5.0,
+                  "lesson6_augmented": 5.0}
+OTHER_MODEL_SLO_MS = 10.0
+
+# Dynamic batching: a worker serves at most this many queued queries in one call, and the first
+# waits at most this long for others (sessions loaded at 1, 2, 4 and 8; a call is zero-padded up
+# to the next one).
+# The Server search starts at this share of what a few warm calls say the SUT could serve: a run
+# above capacity takes longer (LoadGen waits for every query it issued), and from half the
+# capacity most searches on 2 shared cores spent their first runs above it (docs/measurements).
+START_FRACTION = 0.3
+DYNAMIC_BATCH_MAX = 8
+DYNAMIC_BATCH_WAIT_US = 200.0
+
+
+@dataclass(frozen=True)
+class ScenarioBudget:
+    """How long each LoadGen test runs at least (both minimums hold), and how many tests one
+    Server search may take."""
+
+    min_duration_s: float = 0.4
+    min_queries: int = 1024
+    server_runs: int = 3
+    precision: float = 1.15       # the search stops once the failing load is within 15 % of the passing one
+
+    def __post_init__(self) -> None:
+        if not self.min_duration_s > 0:
+            raise ValueError(f"min duration {self.min_duration_s} s: must be > 0")
+        if self.min_queries < EARLY_STOPPING_MIN_QUERIES[0.99]:
+            raise ValueError(f"{self.min_queries} queries: LoadGen's early stopping needs at least "
+                             f"{EARLY_STOPPING_MIN_QUERIES[0.99]} for p99")
+        if self.server_runs < 1 or not self.precision > 1:
+            raise ValueError(f"server runs {self.server_runs} (>= 1) and precision {self.precision} (> 1)")
+
+
+DEFAULT_SCENARIO_BUDGET = ScenarioBudget()
+QUICK_SCENARIO_BUDGET = ScenarioBudget(min_duration_s=0.2, min_queries=EARLY_STOPPING_MIN_QUERIES[0.99],
+                                       server_runs=3, precision=1.3)
+# LoadGen pre-generates a SingleStream test's queries from the expected latency: a guess of a
+# microsecond (the null runtime) would have it allocate hundreds of thousands. Its own Python
+# path is about this much per query anyway (STACK.md: ~15 µs).
+MIN_EXPECTED_LATENCY_S = 10e-6
+
+
+def slo_ms_for(model: str, given: float | None) -> tuple[float, str]:
+    """(the p99 bound, where it came from)."""
+    if given is not None:
+        return float(given), "--slo-ms"
+    if model in DEFAULT_SLO_MS:
+        return DEFAULT_SLO_MS[model], f"the default for {model}"
+    return OTHER_MODEL_SLO_MS, "the default for a model that is not a lesson"
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+@dataclass(frozen=True)
+class SutShape:
+    """How a Server row's SUT is built: workers, each with sessions at these batches of `threads`."""
+
+    workers: int
+    threads: int
+    batches: tuple[int, ...] = (1,)
+    max_wait_us: float | None = None
+
+
+def sut_shape(sut: str, cores: int) -> SutShape:
+    if sut == "plain":
+        return SutShape(1, 1)
+    if sut == "threads":
+        return SutShape(1, cores)
+    if sut == "sessions":
+        return SutShape(cores, 1)
+    if sut == "batching":
+        sizes = tuple(b for b in (1, 2, 4, 8, 16, 32) if b <= DYNAMIC_BATCH_MAX)
+        return SutShape(1, 1, sizes, DYNAMIC_BATCH_WAIT_US)
+    raise ValueError(f"unknown Server SUT {sut!r}")
+
+
+def service_seconds(session, images: np.ndarray, calls: int = 20, within_s: float = 0.05) -> float:
+    """The median of a few warm calls (up to `calls`, or as many as fit in `within_s`, 3 at least):
+    only where LoadGen's schedule needs a guess to start from (its expected latency, expected QPS,
+    the search's first load, Offline's batch); no figure is reported from it."""
+    x = images[:session.batch] if len(images) >= session.batch else np.resize(images, (session.batch,
+                                                                                        *images.shape[1:]))
+    feed = session.prepare(np.ascontiguousarray(x, dtype=np.float32))
+    session.run(feed)   # the first call is not a warm one
+    times: list[float] = []
+    end = time.perf_counter() + within_s
+    while len(times) < calls and (len(times) < 3 or time.perf_counter() < end):
+        start = time.perf_counter()
+        session.run(feed)
+        times.append(time.perf_counter() - start)
+    return max(float(np.median(times)), 1e-6)
+
+
+def find_peak_qps(run_at: Callable[[float], LoadGenRun], start_qps: float, max_runs: int,
+                  precision: float) -> tuple[list[LoadGenRun], str]:
+    """LoadGen runs at offered loads chosen like FindPeakPerformance: double from `start_qps`
+    while runs are VALID (halve while they are not), then bisect between the highest VALID and
+    the lowest INVALID load, until they are within `precision` of each other or `max_runs`
+    tests have run. -> (the runs in order, how the loads were chosen)."""
+    runs: list[LoadGenRun] = []
+    lo = hi = None
+    qps = start_qps
+    while len(runs) < max_runs:
+        run = run_at(qps)
+        runs.append(run)
+        if run.valid:
+            lo = qps if lo is None else max(lo, qps)
+        else:
+            hi = qps if hi is None else min(hi, qps)
+        if lo is not None and hi is not None:
+            if hi / lo <= precision:
+                break
+            qps = (lo * hi) ** 0.5     # bisect in ratio: the loads span orders of magnitude
+        else:
+            qps = qps * 2 if hi is None else qps / 2
+    how = (f"from {START_FRACTION:.0%} of the capacity a few warm calls estimate, doubling the offered load while "
+           f"runs are VALID and halving it while INVALID, then bisecting until within {precision - 1:.0%}; "
+           f"at most {max_runs} LoadGen runs")
+    return runs, how
+
+
+class ScenarioRow:
+    """Measures one scenario case: its sessions loaded through the one runtime interface, its
+    LoadGen tests logged under <run folder>/loadgen/<row>/."""
+
+    def __init__(self, case, runtime, images: np.ndarray, labels: np.ndarray | None, why_not: str,
+                 run_folder: Path, budget: ScenarioBudget, slo_ms: float | None):
+        self.case, self.runtime, self.images, self.labels, self.why_not = case, runtime, images, labels, why_not
+        self.run_folder, self.budget, self.slo_ms_given = Path(run_folder), budget, slo_ms
+        self.log_root = self.run_folder / "loadgen" / case.id
+        self._n = 0
+        self.load_s = 0.0
+        self.first_session = None   # where the row really ran (its device, providers)
+
+    def session(self, batch: int, threads: int | None):
+        start = time.perf_counter()
+        s = self.runtime.load(self.case.path, device=self.case.device, threads=threads, batch=batch)
+        self.load_s += time.perf_counter() - start
+        self.first_session = self.first_session or s
+        return s
+
+    def _run(self, sut: ServingSut, settings: LoadGenSettings, label: str) -> LoadGenRun:
+        self._n += 1
+        return run_loadgen(sut, settings, self.log_root / f"{self._n:02d}-{label}", self.run_folder)
+
+    def _base(self, scenario: str, **kw) -> dict:
+        c = self.case
+        return dict(model=c.model, variant=c.variant, format=c.format, runtime=c.runtime, device=c.device,
+                    batch=c.batch, threads=c.threads, metric=c.metric, scenario=scenario, **kw)
+
+    def expected_latency_s(self, session) -> float:
+        return max(MIN_EXPECTED_LATENCY_S, service_seconds(session, self.images))
+
+    def single_stream(self) -> dict:
+        session = self.session(1, self.case.threads)
+        fields: dict = {}
+        if self.labels is not None and self.case.runtime != "null":
+            sut = ServingSut([{1: session}], self.images, respond=True)
+            acc_run = self._run(sut, LoadGenSettings("single_stream", accuracy=True,
+                                                     expected_latency_s=self.expected_latency_s(session)),
+                                "accuracy")
+            logged = accuracy_outputs(self.run_folder / acc_run.log_dir)
+            outputs = np.stack([np.frombuffer(logged[i], np.float32) for i in range(len(self.images))])
+            fields.update(accuracy=classes.accuracy(outputs, self.labels),
+                          accuracy_direct=classes.accuracy(session.predict_all(self.images), self.labels),
+                          accuracy_images=len(self.images))
+            runs = [acc_run]
+        else:
+            fields["accuracy_note"] = "the null runtime runs no model" if self.case.runtime == "null" else self.why_not
+            runs = []
+        settings = LoadGenSettings("single_stream", min_duration_s=self.budget.min_duration_s,
+                                   min_queries=self.budget.min_queries,
+                                   expected_latency_s=self.expected_latency_s(session))
+        runs.append(self._run(ServingSut([{1: session}], self.images), settings, "performance"))
+        return self._base("single_stream", runs=runs, **fields)
+
+    def offline(self, batches: tuple[int, ...]) -> dict:
+        """LoadGen's Offline at the batch of `batches` that a few warm calls say is fastest per
+        image (one LoadGen test, not one per batch: the budget of the default run)."""
+        rates = {}
+        for b in batches:
+            candidate = self.session(b, self.case.threads)
+            rates[b] = (b / service_seconds(candidate, self.images), candidate)
+        batch = max(rates, key=lambda b: rates[b][0])
+        expected, session = rates[batch]
+        runs = []
+        for _ in range(2):   # LoadGen sizes its one query from the expected rate: a slow guess is retried once
+            settings = LoadGenSettings("offline", min_duration_s=self.budget.min_duration_s,
+                                       min_queries=self.budget.min_queries, target_qps=expected)
+            runs.append(self._run(ServingSut([{batch: session}], self.images), settings, f"performance-b{batch}"))
+            if runs[-1].valid or runs[-1].min_duration_met is not False:
+                break
+            expected *= 2
+        base = self._base("offline", runs=runs)
+        base["batch"] = batch   # the row ran at the batch it chose (its case asked for the best one: 0)
+        return base
+
+    def server(self, sut: str, cores: int, target_qps: float | None) -> dict:
+        shape = sut_shape(sut, cores)
+        sessions = [{b: self.session(b, shape.threads) for b in shape.batches} for _ in range(shape.workers)]
+        slo_ms, source = slo_ms_for(self.case.model, self.slo_ms_given)
+        wait_s = (shape.max_wait_us or 0.0) / 1e6
+
+        def run_at(qps: float) -> LoadGenRun:
+            settings = LoadGenSettings("server", min_duration_s=self.budget.min_duration_s,
+                                       min_queries=self.budget.min_queries, target_qps=qps, slo_ms=slo_ms)
+            return self._run(ServingSut(sessions, self.images, max_wait_s=wait_s), settings, f"server-{qps:.0f}qps")
+
+        if target_qps is not None:
+            runs, how = [run_at(target_qps)], f"one run at {target_qps:g} QPS (--target-qps)"
+        else:
+            capacity = shape.workers / service_seconds(sessions[0][1], self.images)
+            runs, how = find_peak_qps(run_at, capacity * START_FRACTION, self.budget.server_runs, self.budget.precision)
+        return self._base("server", sut=sut, workers=shape.workers, max_batch=max(shape.batches),
+                          max_wait_us=shape.max_wait_us, slo_ms=slo_ms, slo_source=source, runs=runs, search=how)
+
+
+def scenario_result(fields: dict, context: dict, session_info: dict, load_s: float) -> ScenarioResult:
+    """The row's record: its headline run's figures, or INVALID with LoadGen's reason."""
+    row = ScenarioResult(**fields, **context, **session_info, load_ms=load_s * 1e3)
+    head = row.headline
+    if head is None:
+        row.invalid_reason = "no performance run"
+        return row
+    row.valid, row.invalid_reason = head.valid, head.invalid_reason
+    if head.valid:
+        if row.scenario != "offline":   # Offline's one query has one latency: the whole run's
+            row.p90_ms, row.p99_ms = head.p90_ms, head.p99_ms
+        row.early_stopping_p90_ms, row.early_stopping_p99_ms = head.early_stopping_p90_ms, head.early_stopping_p99_ms
+        row.samples_per_s = head.samples_per_s
+        row.max_qps = head.target_qps if row.scenario == "server" else None
+    return row
+
+
+def check_scenario_values(slo_ms: float | None, target_qps: float | None, queries: int | None,
+                          seconds: float | None) -> None:
+    """The scenario options, checked before any work (the CLI's converters check each alone)."""
+    for name, value, unit in (("--slo-ms", slo_ms, "milliseconds"), ("--target-qps", target_qps, "queries per second"),
+                              ("--scenario-seconds", seconds, "seconds")):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UserError(f"{name} {value:g}: must be a positive number of {unit}")
+    need = EARLY_STOPPING_MIN_QUERIES[0.99]
+    if queries is not None and queries < need:
+        raise UserError(f"--scenario-queries {queries}: LoadGen's early stopping needs at least {need} queries "
+                        "for the p99 the scenarios report")
+    if seconds is not None and target_qps is not None and seconds * target_qps < need:
+        raise UserError(f"--scenario-seconds {seconds:g} at --target-qps {target_qps:g} offers "
+                        f"{seconds * target_qps:.0f} queries; LoadGen's early stopping needs at least {need} for "
+                        f"p99: give at least {need / target_qps:.3g} s")
+
+
+# The Server SUTs each row is searched with: by default one worker against several sessions and
+# against dynamic batching; --quick the plain one; --all-scenarios every SUT (SERVER_SUTS).
+DEFAULT_SERVER_SUTS = ("plain", "sessions", "batching")
+QUICK_SERVER_SUTS = ("plain",)
+
+
+def scenario_plan(options) -> list[tuple[str, int, int]]:
+    """(metric, batch, threads) of the scenario rows each primary file gets: SingleStream at batch
+    1; Offline at the best batch (not always the largest: one thread ran lesson1's fp32 file
+    faster at batch 1 than at 128); the Server SUTs."""
+    cores = usable_cores()
+    suts = SERVER_SUTS if options.all_scenarios else QUICK_SERVER_SUTS if options.quick else DEFAULT_SERVER_SUTS
+    # Offline: one row at the best of the options' batches (batch 0: chosen when it runs).
+    plan = [("single_stream", 1, 1), ("offline", 0, 1)]
+    for sut in suts:
+        shape = sut_shape(sut, cores)
+        plan.append((f"server_{sut}", max(shape.batches), shape.threads))
+    return plan

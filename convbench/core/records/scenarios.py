@@ -1,0 +1,95 @@
+"""Records of the serving scenarios (the scenarios suite): what one MLPerf LoadGen run reported
+in its own detail log, and one scenario row built from one or more such runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from convbench.core.records.results import Fraction, RowBase
+
+SCENARIOS = ("single_stream", "offline", "server")
+# How a Server row's system under test serves queries (the metric after "server_"): one worker
+# and a one-thread session; one worker whose session uses every usable core; one one-thread
+# session per usable core, each in its own worker; one worker that gathers queued queries into
+# a batch (dynamic batching).
+SERVER_SUT_WORDS = {"plain": "1 worker, 1 thread", "threads": "1 worker, every core's thread",
+                    "sessions": "a 1-thread session per core", "batching": "dynamic batching"}
+SERVER_SUTS = tuple(SERVER_SUT_WORDS)
+
+
+@dataclass(kw_only=True)
+class LoadGenRun:
+    """One LoadGen test, as its detail log (mlperf_log_detail.txt, `:::MLLOG` lines) states it.
+    Latencies are LoadGen's own, issue to completion, per query."""
+
+    scenario: str                      # LoadGen's name: SingleStream | Offline | Server
+    mode: str                          # PerformanceOnly | AccuracyOnly
+    valid: bool                        # result_validity == VALID
+    invalid_reason: str | None = None  # LoadGen's result_invalid_reason, or which of its checks failed
+    log_dir: str = ""                  # LoadGen's outdir, relative to the run folder
+    target_qps: float | None = None    # Server: the offered load (Poisson arrivals); Offline: expected
+    target_latency_ms: float | None = None   # Server: the p99 bound it judged against
+    query_count: int = 0               # result_query_count
+    samples_per_query: int = 1
+    samples_per_s: float | None = None  # Server: completed; Offline: result_samples_per_second; SingleStream: QPS
+    min_duration_met: bool | None = None
+    min_queries_met: bool | None = None
+    perf_constraints_met: bool | None = None   # Server: the p99 bound held
+    early_stopping_met: bool | None = None
+    early_stopping_p90_ms: float | None = None  # SingleStream: LoadGen's early-stopping estimates
+    early_stopping_p99_ms: float | None = None
+    early_stopping_text: str = ""      # LoadGen's early_stopping_result, as it words it
+    overlatency_queries: int | None = None     # Server: queries over the bound
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
+    p999_ms: float | None = None
+    mean_ms: float | None = None
+    max_ms: float | None = None
+    min_duration_ms: int = 0           # the settings LoadGen says it used (effective_*)
+    min_query_count: int = 0
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class ScenarioResult(RowBase):
+    """One serving-scenario row (kind "scenario", metric: single_stream | offline |
+    server_<sut>): the LoadGen runs it took, and its headline. A row whose headline run is
+    INVALID has no headline figure: it is reported as INVALID with LoadGen's reason."""
+
+    kind: Literal["scenario"] = "scenario"
+    metric: str                        # single_stream | offline | server_plain | server_batching | ...
+    scenario: str                      # single_stream | offline | server
+    sut: str = "plain"                 # SERVER_SUTS (Server rows); plain elsewhere
+    workers: int = 1                   # the SUT's worker threads, each with its own session
+    max_batch: int = 1                 # batching: queries gathered into one call at most
+    max_wait_us: float | None = None   # batching: how long the first query waits for more
+    slo_ms: float | None = None        # Server: the p99 bound
+    slo_source: str = ""               # where the bound came from: the model's default or --slo-ms
+    runs: list[LoadGenRun] = field(default_factory=list)   # in the order they ran (a search: each step)
+    search: str = ""                   # Server: how the offered loads were chosen
+    valid: bool = False                # the headline run is VALID
+    invalid_reason: str | None = None
+    max_qps: float | None = None       # Server: the highest offered load whose run was VALID
+    samples_per_s: float | None = None  # Offline: LoadGen's samples/s; Server: completed at max_qps
+    p90_ms: float | None = None        # the headline run's LoadGen percentiles
+    p99_ms: float | None = None
+    early_stopping_p90_ms: float | None = None
+    early_stopping_p99_ms: float | None = None
+    accuracy: Fraction | None = None   # SingleStream: LoadGen's AccuracyOnly run, every held-out image
+    accuracy_direct: Fraction | None = None   # the same session's predict_all over the same images
+    accuracy_images: int = 0
+    accuracy_note: str | None = None
+    load_ms: float = 0.0
+
+    @property
+    def headline(self) -> LoadGenRun | None:
+        """The run the row's figures come from: a Server row's highest VALID offered load, else the
+        last performance run."""
+        perf = [r for r in self.runs if r.mode == "PerformanceOnly"]
+        if self.scenario == "server":
+            valid = [r for r in perf if r.valid]
+            return max(valid, key=lambda r: r.target_qps or 0) if valid else (perf[-1] if perf else None)
+        return perf[-1] if perf else None

@@ -1,0 +1,197 @@
+"""The report's Serving section: the scenarios suite's LoadGen rows (records.ScenarioResult) per
+model: the highest offered load within the p99 bound per file and Server SUT, Offline's
+samples/s, LoadGen's SingleStream percentiles beside the latency suite's for the same row with
+LoadGen's own Python path measured on the null runtime, and p99 against offered load. An
+INVALID row shows LoadGen's reason, never a figure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from convbench.core.records import SERVER_SUT_WORDS as SUT_WORDS
+from convbench.core.records import BenchRun
+from convbench.report.charts import Axis, Chart, RowPoint, titled
+from convbench.report.table import Cell, Table, number_or_text
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadPoint(RowPoint):
+    """One LoadGen Server run: the offered load and the p99 LoadGen measured at it."""
+
+    series: str = titled("file, SUT")
+    offered_qps: float = titled("offered load (queries/s, Poisson)")
+    p99_ms: float = titled("p99 latency (ms, LoadGen)")
+    result: str = titled("LoadGen's verdict")
+
+
+def _us(ms: float | None) -> str:
+    return "–" if ms is None else f"{ms * 1e3:,.1f}"
+
+
+def _cell(value: float | None, text: str) -> Cell:
+    return Cell(text, number_or_text(value))
+
+
+def _invalid(row) -> str:
+    return f"INVALID: {(row.invalid_reason or 'no reason given').strip()}"
+
+
+def serving_rows(run: BenchRun) -> list:
+    return sorted(run.of("scenario"), key=lambda r: r.key.sort_key())
+
+
+def loadgen_overhead_ms(run: BenchRun, model: str) -> tuple[float | None, str]:
+    """LoadGen's Python path per query: the null runtime's SingleStream p90 (LoadGen) minus its
+    latency-suite p90, on the same machine in the same run. -> (ms or None, how it was found)."""
+    null_ss = next((r for r in run.of("scenario") if r.model == model and r.runtime == "null"
+                    and r.metric == "single_stream" and r.valid), None)
+    null_lat = next((r for r in run.latency if r.model == model and r.runtime == "null"), None)
+    if null_ss is None or null_lat is None or null_ss.p90_ms is None:
+        return None, "not measured (this run has no null-runtime SingleStream and latency rows for it)"
+    return null_ss.p90_ms - null_lat.stats.p90_ms, (
+        f"null runtime: LoadGen p90 {_us(null_ss.p90_ms)} µs − latency suite p90 {_us(null_lat.stats.p90_ms)} µs")
+
+
+def server_table(rows: list) -> Table:
+    """Per file: the highest VALID offered load of each Server SUT, and Offline's samples/s."""
+    servers = [r for r in rows if r.scenario == "server"]
+    suts = list(dict.fromkeys(r.sut for r in servers))
+    files = list(dict.fromkeys((r.model, r.variant, r.format, r.runtime, r.device) for r in rows
+                               if r.runtime != "null"))
+    headers = (["model", "file", "runtime", "p99 bound (ms)"]
+               + [f"max QPS: {SUT_WORDS.get(s, s)}" for s in suts] + ["Offline samples/s (batch)"])
+    out = []
+    for model, variant, fmt, runtime, device in files:
+        mine = [r for r in rows if (r.model, r.variant, r.format, r.runtime, r.device) == (model, variant, fmt, runtime,
+                                                                                             device)]
+        slo = next((r.slo_ms for r in mine if r.slo_ms), None)
+        cells = [Cell(model), Cell(variant if variant == fmt else f"{variant}/{fmt}"), Cell(f"{runtime} {device}"),
+                 _cell(slo, "–" if slo is None else f"{slo:g}")]
+        for sut in suts:
+            r = next((r for r in mine if r.scenario == "server" and r.sut == sut), None)
+            if r is None:
+                cells.append(Cell("–"))
+            elif r.valid:
+                cells.append(_cell(r.max_qps, f"{r.max_qps:,.0f} (p99 {r.p99_ms:.2f} ms)"))
+            else:
+                cells.append(Cell(_invalid(r)))
+        offline = [r for r in mine if r.scenario == "offline"]
+        best = max((r for r in offline if r.valid), key=lambda r: r.samples_per_s or 0, default=None)
+        cells.append(_cell(best.samples_per_s, f"{best.samples_per_s:,.0f} (b{best.batch})") if best
+                     else Cell(_invalid(offline[-1]) if offline else "–"))
+        out.append(cells)
+    return Table(headers, out, sortable=True)
+
+
+def single_stream_table(run: BenchRun, rows: list) -> Table:
+    """LoadGen's SingleStream beside the latency suite's figures for the same row (batch 1, 1 thread)."""
+    latency = {r.key: r for r in run.latency}
+    out = []
+    for r in rows:
+        if r.scenario != "single_stream":
+            continue
+        twin = latency.get(replace(r.key, kind="latency", metric=""))
+        overhead, _ = loadgen_overhead_ms(run, r.model)
+        diff = None if twin is None or r.p90_ms is None else r.p90_ms - twin.stats.p90_ms
+        within = "–" if diff is None or overhead is None or r.runtime == "null" else (
+            "yes" if abs(diff) <= max(overhead, 0.0) else "no")
+        lead = [Cell(r.model), Cell(r.variant if r.variant == r.format else f"{r.variant}/{r.format}"), Cell(r.runtime)]
+        if not r.valid:
+            out.append(lead + [Cell(_invalid(r))] + [Cell("–")] * 7)
+            continue
+        acc = "–" if r.accuracy is None else f"{r.accuracy * 100:.2f} (latency row {twin.accuracy * 100:.2f})" if (
+            twin and twin.accuracy is not None) else f"{r.accuracy * 100:.2f}"
+        out.append(lead + [_cell(r.p90_ms, _us(r.p90_ms)), _cell(r.early_stopping_p90_ms, _us(r.early_stopping_p90_ms)),
+                           _cell(r.p99_ms, _us(r.p99_ms)), _cell(r.early_stopping_p99_ms, _us(r.early_stopping_p99_ms)),
+                           _cell(twin.stats.p90_ms if twin else None, _us(twin.stats.p90_ms) if twin else "–"),
+                           _cell(diff, "–" if diff is None else f"{diff * 1e3:+,.1f}"), Cell(within), Cell(acc)])
+    return Table(["model", "file", "runtime", "LoadGen p90 (µs)", "early-stopping p90 (µs)", "LoadGen p99 (µs)",
+                  "early-stopping p99 (µs)", "latency suite p90 (µs)", "difference (µs)",
+                  "within LoadGen's path?", "AccuracyOnly accuracy (%)"], out, sortable=True)
+
+
+def load_chart(rows: list) -> Chart:
+    # An INVALID run is no result: its points form their own series, its verdict in the hover.
+    points = [LoadPoint(**RowPoint.of(r), series=f"{r.format} {r.sut}" if run.valid else "INVALID runs",
+                        offered_qps=run.target_qps,
+                        p99_ms=run.p99_ms, result="VALID" if run.valid else _invalid(run))
+              for r in rows if r.scenario == "server"
+              for run in r.runs if run.mode == "PerformanceOnly" and run.target_qps and run.p99_ms]
+    return Chart("serving_p99_load", "p99 latency against offered load (LoadGen Server, Poisson arrivals): every run "
+                 "of each search (INVALID runs in a series of their own)", "point",
+                 Axis("offered_qps", "offered load (queries/s, log)", log=True),
+                 Axis("p99_ms", "p99 latency (ms, log)", log=True), points, "no Server scenario row in this run",
+                 color="series")
+
+
+def verdict_lines(rows: list) -> list[str]:
+    """Where dynamic batching and more workers win over one plain worker, and where they do not."""
+    out = []
+    files = dict.fromkeys((r.model, r.variant, r.format, r.runtime, r.device) for r in rows if r.scenario == "server")
+    for f in files:
+        suts = {r.sut: r for r in rows if r.scenario == "server" and (r.model, r.variant, r.format, r.runtime,
+                                                                         r.device) == f}
+        plain = suts.get("plain")
+        if plain is None or not plain.valid:
+            continue
+        for sut, r in suts.items():
+            if sut == "plain":
+                continue
+            if not r.valid:
+                out.append(f"{f[0]} {f[2]}: {SUT_WORDS.get(sut, sut)} found no VALID load ({_invalid(r)}).")
+                continue
+            ratio = r.max_qps / plain.max_qps
+            word = "wins" if ratio > 1.1 else "loses" if ratio < 1 / 1.1 else "ties (within 10 %, the search's step)"
+            out.append(f"{f[0]} {f[2]}: {SUT_WORDS.get(sut, sut)} {word}: {r.max_qps:,.0f} vs {plain.max_qps:,.0f} QPS "
+                       f"({ratio:.2f}x).")
+    return out
+
+
+def serving_lines(run: BenchRun, rows: list) -> list[str]:
+    slos = sorted({(r.model, r.slo_ms, r.slo_source) for r in rows if r.slo_ms})
+    searches = sorted({r.search for r in rows if r.search})
+    lines = ["MLPerf LoadGen drove each row through the runtime interface: it issued the queries, timestamped them "
+             "and judged each run VALID or INVALID; the figures below are parsed from its own detail logs, kept in "
+             "the run folder (loadgen/<row>/). The system under test only queues a query in LoadGen's callback; its "
+             "worker threads serve it. An INVALID row shows LoadGen's reason instead of a figure."]
+    bounds = {(s, "--slo-ms" if src == "--slo-ms" else "default") for _, s, src in slos}
+    if len(bounds) == 1:
+        ((bound, src),) = bounds
+        whence = "--slo-ms" if src == "--slo-ms" else "each model's stated default, benchmarks/scenarios.py"
+        lines.append(f"Server p99 bound: {bound:g} ms for every model ({whence}).")
+    elif slos:
+        lines.append("Server p99 bounds: " + "; ".join(f"{m} {s:g} ms ({src})" for m, s, src in slos) + ".")
+    lines += [f"Server search: {s}." for s in searches]
+    for model in dict.fromkeys(r.model for r in rows):
+        overhead, how = loadgen_overhead_ms(run, model)
+        if overhead is not None:
+            lines.append(f"LoadGen's Python path per query ({model}): {overhead * 1e3:+,.1f} µs at p90 ({how}); "
+                         "a SingleStream p90 within that of the latency suite's agrees with it.")
+    return lines
+
+
+def notes_lines(rows: list) -> list[str]:
+    """The Serving section tied to the notes on response time and on scaling and parallel processing."""
+    out = []
+    servers = [r for r in rows if r.scenario == "server" and r.valid]
+    singles = {(r.model, r.variant, r.format, r.runtime, r.device): r for r in rows
+               if r.scenario == "single_stream" and r.valid and r.p99_ms}
+    tails = [(r, singles.get((r.model, r.variant, r.format, r.runtime, r.device))) for r in servers if r.sut == "plain"]
+    tails = [(r, s) for r, s in tails if s is not None]
+    if tails:
+        r, s = max(tails, key=lambda rs: rs[0].p99_ms / rs[1].p99_ms)
+        out.append(f"Response time: a request's latency under load is its queueing plus its service: at its highest "
+                   f"VALID load, {r.model} {r.format} answered in {r.p99_ms:.2f} ms at p99, where one caller alone "
+                   f"waits {s.p99_ms * 1e3:,.0f} µs ({r.p99_ms / s.p99_ms:.0f}x): the bound, not the model, limits the "
+                   "rate.")
+    scaling = verdict_lines(rows)
+    if scaling:
+        out.append("Scaling and parallel processing (the hardware note has the same files' thread rows), each against "
+                   "one plain worker on the same file:")
+        out += scaling
+    busy = [r.foreign_cpu_fraction for r in rows if r.foreign_cpu_fraction is not None]
+    if busy and max(busy) > 0.2:
+        out.append(f"Other processes used up to {max(busy):.0%} of this process's CPUs during a scenario row (median "
+                   f"{sorted(busy)[len(busy) // 2]:.0%}): a Server run's tail, and so its highest VALID load, moves "
+                   "with them more than any single-caller figure does.")
+    return out
