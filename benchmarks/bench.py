@@ -28,6 +28,7 @@ SUITES = ("latency", "audit", "layers", "memory", "scaling", "pipeline", "scenar
 DEVICES = ("cpu", "gpu", "all")
 SUITE_DIR = Path(__file__).resolve().parent
 BENCH_LOG = "bench.log"   # in the run folder: pytest's and the libraries' output (--verbose: the console)
+MAX_REPEAT = 20   # rounds of the latency rows (--repeat): each round costs about one latency suite
 DEFAULT_BUDGET = RoundBudget(time_s=0.2, min_rounds=7, max_rounds=3000)
 QUICK_BUDGET = RoundBudget(time_s=0.05, min_rounds=3, max_rounds=500, warmup_s=0.005)
 
@@ -72,6 +73,8 @@ class BenchOptions:
                                                                          "(default 0.4, quick 0.2)"))
     all_scenarios: bool = field(default=False, metadata=_child("scenarios on every artifact and SUT, not only "
                                                                "the primary rows"))
+    repeat: int = field(default=1, metadata=_child(f"latency rows in this many rounds, 1..{MAX_REPEAT}, one round "
+                                                    "of every row after another (the run-to-run yardstick)"))
     storage: Path | None = Path(".benchmarks")  # pytest-benchmark autosave folder; None: no autosave
     pytest_args: tuple[str, ...] = ()  # passed through, e.g. ("-k", "lesson5")
 
@@ -105,6 +108,12 @@ class BenchOptions:
             if not self.row_time_s > 0:
                 raise UserError(f"row time {self.row_time_s}: must be > 0 seconds")
         self._check_scenario_values()
+        try:
+            object.__setattr__(self, "repeat", int(self.repeat))
+        except (TypeError, ValueError):
+            raise UserError(f"repeat {self.repeat!r}: expected a whole number of rounds") from None
+        if not 1 <= self.repeat <= MAX_REPEAT:
+            raise UserError(f"repeat {self.repeat}: must be 1..{MAX_REPEAT} rounds")
         from convbench.core.runtimes import get_runtimes
 
         get_runtimes(self.runtimes)  # UserError listing the valid names

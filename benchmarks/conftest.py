@@ -15,7 +15,7 @@ import pytest
 
 from convbench.benchmarks import matrix
 from convbench.benchmarks.bench import BenchOptions, validate_names
-from convbench.benchmarks.results import apply_roofs
+from convbench.benchmarks.results import apply_roofs, merge_rounds
 from convbench.benchmarks.suite import BenchContext
 from convbench.core.errors import UserError
 from convbench.core.records import RunRecord, Skip, read_manifest, to_jsonable
@@ -120,6 +120,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     if "final" not in state:  # called once per output (the JSON, the autosave): measure once
         state["final"] = _final_record(ctx)
     record = state["final"]
+    output_json["benchmarks"] = merge_rounds(output_json["benchmarks"])
     above = apply_roofs(output_json["benchmarks"], record.roofs)
     if above and not state.get("roof_failed"):  # a failing check of the run, like a failed audit
         state["roof_failed"] = True

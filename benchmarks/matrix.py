@@ -4,7 +4,8 @@ run by default lives with the runtime (its Plans, convbench/runtimes/__init__.py
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 from convbench.core.formats import FP32_BASELINES, INT8_BASELINES, TFLITE_FP32, family
 from convbench.core.records import ArtifactRecord, Manifest
@@ -61,6 +62,7 @@ class Case:
     batches: tuple[int, ...] = ()  # memory: the batches one child runs, one phase each (batch = the largest)
     artifact: ArtifactRecord | None = field(default=None, compare=False, hash=False)  # the manifest's record
     consumer_ms: float = 0.0  # pipeline: simulated train step per batch
+    repeat: int = 0  # latency with --repeat N: the round, 1..N (0: one round); a row's identity leaves it out
 
     @property
     def threads_label(self) -> str:
@@ -72,7 +74,8 @@ class Case:
         side = [f"{self.side}px"] if self.side else []
         parts = [self.model, self.variant, self.format, *side, self.runtime, self.device, f"b{batch}",
                  f"t{self.threads_label}"]
-        return "-".join(([self.metric] if self.metric else []) + parts)
+        rounds = [f"r{self.repeat}"] if self.repeat else []
+        return "-".join(([self.metric] if self.metric else []) + parts + rounds)
 
     def identity(self) -> dict:
         """The fields every result record of this row starts from."""
@@ -172,7 +175,26 @@ def latency_cases(manifest: Manifest, options) -> list[Case]:
         target = null_row(model_rows)
         if "null" in plans and target is not None and "cpu" in devices:
             cases.append(_case("latency", target, manifest, "null", "cpu", min(batches), 1))
-    return cases
+    return in_rounds(cases, options.repeat)
+
+
+def round_of(test_name: str) -> int:
+    """The round in a latency test's name (its Case.id ends -r<k> with --repeat), else 0."""
+    match = re.search(r"-r(\d+)\]$", test_name)
+    return int(match.group(1)) if match else 0
+
+
+def without_round(test_name: str) -> str:
+    return re.sub(r"-r\d+\]$", "]", test_name)
+
+
+def in_rounds(cases: list[Case], repeat: int) -> list[Case]:
+    """--repeat N: every row once per round, round after round, so that a slow minute of the
+    machine lands on many rows once rather than on one row N times; the rows' spread between
+    rounds is then the machine's run-to-run spread. Skipped rows stay in round 1 only."""
+    if repeat <= 1:
+        return cases
+    return [replace(c, repeat=k) for k in range(1, repeat + 1) for c in cases if k == 1 or not c.skip]
 
 
 def memory_cases(manifest: Manifest, options) -> list[Case]:

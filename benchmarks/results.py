@@ -13,7 +13,7 @@ import numpy as np
 from convbench.core import classes, stats
 from convbench.benchmarks.artifact_ops import ArtifactOps
 from convbench.benchmarks.harness import LatencyRun
-from convbench.benchmarks.matrix import Case
+from convbench.benchmarks.matrix import Case, round_of, without_round
 from convbench.core.records import (OPS_COUNT, LatencyResult, LatencyStats, MemoryPhase, MemoryResult, Result, RunRoofs,
                                Skip, from_jsonable, to_jsonable)
 
@@ -93,3 +93,51 @@ def memory_result(case: Case, phases, *, context: Mapping, runtime_version: str,
                gpu_mib_source=last.gpu_mib_source,
                peak_reset_between_batches=all(p.peak_reset for p in phases[1:]) if len(phases) > 1 else None,
                **extra)
+
+
+def merge_rounds(benchmarks: list[dict]) -> list[dict]:
+    """--repeat N: one entry per latency row instead of one per round, in the first round's
+    place. Its samples are every round's, its `repeat_p50_ms` each round's p50; accuracy comes
+    from round 1 (the only round that runs the accuracy pass); the output audits add up."""
+    from pytest_benchmark.stats import Stats
+
+    groups: dict = {}
+    out: list = []
+    for bench in benchmarks:
+        info = bench.get("extra_info") or {}
+        if info.get("kind") != "latency" or not round_of(bench.get("name", "")):
+            out.append(bench)
+            continue
+        key = from_jsonable(LatencyResult, info, bench.get("fullname", bench["name"])).key
+        if key not in groups:
+            groups[key] = []
+            out.append(groups[key])
+        groups[key].append(bench)
+
+    def merged(rounds: list[dict]) -> dict:
+        rounds = sorted(rounds, key=lambda b: round_of(b["name"]))
+        rows = [from_jsonable(LatencyResult, b["extra_info"], b["name"]) for b in rounds]
+        data = [x for b in rounds for x in b["stats"]["data"]]
+        pooled = Stats()
+        for x in data:
+            pooled.update(x)
+        first = rows[0]
+        audits = [r.audit for r in rows]
+        row = replace(first, stats=LatencyStats.from_seconds(data, batch=first.stats.batch),
+                      rounds=sum(r.rounds for r in rows), warmup_calls=sum(r.warmup_calls for r in rows),
+                      repeat_p50_ms=[r.stats.median_ms for r in rows],
+                      foreign_cpu_fraction=max((r.foreign_cpu_fraction for r in rows
+                                                if r.foreign_cpu_fraction is not None), default=None),
+                      audit=replace(first.audit, passed=all(a.passed for a in audits),
+                                    checked=sum(a.checked for a in audits),
+                                    mismatched=sum(a.mismatched for a in audits),
+                                    max_abs_diff=max(a.max_abs_diff for a in audits),
+                                    decision_changes=sum(a.decision_changes for a in audits)))
+        entry = {**rounds[0], "stats": {**pooled.as_dict(), "data": data, "iterations": 1},
+                 "extra_info": to_jsonable(row, Result)}
+        for name in ("name", "fullname"):
+            if name in entry:
+                entry[name] = without_round(entry[name])
+        return entry
+
+    return [merged(g) if isinstance(g, list) else g for g in out]

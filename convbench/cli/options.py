@@ -245,6 +245,9 @@ def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True) -> N
                    help="suites to run (default: all: latency audit layers memory scaling pipeline scenarios)")
     g.add_argument("--device", choices=["cpu", "gpu", "all"], default="cpu", help="cpu, gpu or all (default cpu)")
     g.add_argument("--batches", nargs="+", type=positive_int, metavar="N", help="batch sizes (default 1 32 128)")
+    g.add_argument("--repeat", type=int_between(1, 20, "rounds"), metavar="N",
+                   help="time the latency rows in N rounds, one round of every row after another, so that "
+                        "comparisons between runs get an interval from the run-to-run spread (default 1)")
     g.add_argument("--mlflow", metavar="URI", help="also log the run to this MLflow tracking server "
                                                    "(needs the mlflow extra)")
     g = p.add_argument_group("serving scenarios (MLPerf LoadGen; docs/serving.md)")

@@ -97,10 +97,23 @@ def _cmd_history(args) -> int:
 
     with connect(args.store) as con:
         h = history(con, args.metric, _filters(args), args.machine)
-    print_table(["started", "commit", "run", "row", args.metric],
+    steps = h.steps()
+
+    def step(s) -> str:
+        if s.estimate is None:
+            return "–"
+        return (f"{s.estimate.ratio:.2f}x [{s.estimate.ci_low:.2f}-{s.estimate.ci_high:.2f}]"
+                + (" beyond noise" if s.beyond_noise else " ≈"))
+
+    print_table(["started", "commit", "run", "row", args.metric, "p50 vs previous run"],
                 [[run.started, commit_label(run.git_commit, run.git_dirty), run.run_id[:12], res.label,
-                  f"{getattr(res, args.metric):.4g}"] for run, res in h.points],
-                title=f"{args.metric} on machine {h.machine.machine_id}: {h.machine.summary}", right={4})
+                  f"{getattr(res, args.metric):.4g}", step(s)] for (run, res), s in zip(h.points, steps)],
+                title=f"{args.metric} on machine {h.machine.machine_id}: {h.machine.summary}", right={4, 5})
+    judged = [s for s in steps if s.beyond_noise is not None]
+    print_lines([f"{sum(s.beyond_noise for s in judged)} of {len(judged)} step(s) beyond noise: the 95 % interval "
+                 "of the p50 ratio over both runs' rounds lies beyond the runs' run-to-run spread; ≈: within it"
+                 if judged else "no step between two runs benched with --repeat: the steps carry no interval "
+                 "(one run's p50 moves by tens of percent on a shared machine)"])
     plot = args.plot or args.store.parent / f"history-{args.metric}-{args.model}-{args.variant}.png"
     write_bytes_atomic(plot, history_png(h))
     notes = [f"plot: {plot}"]
@@ -149,10 +162,27 @@ def _cmd_machines(args) -> int:
     def pct(x):
         return None if x is None else f"{x * 100:.1f}"
 
+    intervals = c.intervals()
+
+    def ratio(r, side, told) -> str:
+        estimate, apart = told
+        if estimate is None:
+            return f"{r.p50_ms / side[0].p50_ms:.2f}x"
+        return (f"{estimate.ratio:.2f}x [{estimate.ci_low:.2f}-{estimate.ci_high:.2f}]"
+                + ("" if apart else " ≈"))
+
     rows = [[side[0].label.removeprefix("latency ")]
             + [v for r in side for v in (f"{r.p50_ms:.4f}", pct(r.fraction_of_roof))]
-            + [f"{r.p50_ms / side[0].p50_ms:.2f}x" for r in side[1:]] for side in c.rows]
+            + [ratio(r, side, told) for r, told in zip(side[1:], per)] for side, per in zip(c.rows, intervals)]
     print_table(headers, rows, right=set(range(1, len(headers))))
+    spreads = c.spreads()
+    judged = [apart for per in intervals for _, apart in per if apart is not None]
+    print_lines([f"{sum(judged)} of {len(judged)} ratio(s) distinguishable from noise: 95 % bootstrap interval over "
+                 "both runs' rounds (--repeat) beyond the machines' run-to-run spread ("
+                 + ", ".join(f"m{i} x{s:.3f}" if s else f"m{i} one round" for i, s in enumerate(spreads))
+                 + "); ≈ marks the others" if judged else
+                 "no row has rounds on two sides: the ratios carry no interval, and a single run's p50 moves "
+                 "by tens of percent between runs on a shared machine; bench with --repeat 3"])
     # The rows grouped: does each group move as the machines' roofs say, or not (memory, overhead)?
     print_table(["runtime", "roof precision", "side", "rows", "median p50 ratio", "range", "roofs predict"],
                 [[g.runtime, g.precision, f"m{g.side}/m0", str(g.rows), f"{g.median_ratio:.2f}x",

@@ -10,7 +10,10 @@ stays fast).
 * The ABBA block ratio: rounds taken A B B A per block, the change's two over the base's two,
   so that what both sides share while a block runs cancels; the median of those ratios with a
   percentile bootstrap interval.
-* The one-sided Mann-Whitney U test of the between-runs gate on two runs' raw samples."""
+* The one-sided Mann-Whitney U test of the between-runs gate on two runs' raw samples.
+* Between runs with repeated rounds (--repeat): the ratio of the runs' round p50s with a
+  bootstrap interval, a machine's run-to-run spread, and the one rule that calls a difference
+  distinguishable from noise (the gate, `machines` and `history` all use it)."""
 
 from __future__ import annotations
 
@@ -97,3 +100,56 @@ def mann_whitney_p(slower, faster) -> float:
     if min(slower) == max(slower) == min(faster) == max(faster):
         return 1.0  # all equal: scipy would warn and return nan
     return float(mannwhitneyu(slower, faster, alternative="greater").pvalue)
+
+
+# ---- two runs: each row's rounds (--repeat) on each side ---------------------------------
+
+def between_runs_ratio(base_p50s, new_p50s, alpha: float = 0.05,
+                       resamples: int = BOOTSTRAP_RESAMPLES) -> RatioEstimate | None:
+    """new / base of the medians of each run's round p50s (--repeat), with a two-sided
+    (1 - alpha) percentile bootstrap interval that resamples each side's rounds on its own: the
+    runs were timed apart, so nothing pairs them. None when a side has fewer than 2 rounds (one
+    round's samples say nothing of how the next run will differ)."""
+    from scipy.stats import bootstrap
+
+    a, b = np.asarray(base_p50s, float), np.asarray(new_p50s, float)
+    if a.size < 2 or b.size < 2:
+        return None
+    ratio = float(np.median(b) / np.median(a))
+    if np.all(a == a[0]) and np.all(b == b[0]):
+        return RatioEstimate(ratio, ratio, ratio)  # no spread: scipy would warn about a degenerate interval
+
+    def statistic(x, y, axis=-1):
+        return np.median(y, axis=axis) / np.median(x, axis=axis)
+
+    ci = bootstrap((a, b), statistic, paired=False, vectorized=True, confidence_level=1 - alpha,
+                   n_resamples=resamples, method="percentile",
+                   rng=np.random.default_rng(BOOTSTRAP_SEED)).confidence_interval
+    return RatioEstimate(ratio, float(min(ci.low, ratio)), float(max(ci.high, ratio)))
+
+
+def run_to_run_spread(rows_p50s) -> float | None:
+    """A machine's yardstick from one run with --repeat: over its rows, the median of each
+    row's slowest round over its fastest (1.08: a row's rounds typically span 8 %). None
+    without rows of 2 or more rounds."""
+    spans = [max(p) / min(p) for p in rows_p50s if len(p) >= 2 and min(p) > 0]
+    return float(np.median(spans)) if spans else None
+
+
+def distinguishable(estimate: RatioEstimate | None, spread: float | None) -> bool | None:
+    """The rule every comparison between runs uses: a ratio is told apart from noise when its
+    whole interval lies beyond 1 and beyond the machines' run-to-run spread (the larger side's):
+    above `spread` or below 1/spread. An interval that reaches into [1/spread, spread] is what
+    the same files on the same machine also give from run to run (rows drift together with the
+    machine's neighbours, which the rounds of one row alone underestimate). None: no interval
+    (a side ran one round)."""
+    if estimate is None:
+        return None
+    bound = max(spread or 1.0, 1.0)
+    return estimate.ci_low > bound or estimate.ci_high < 1 / bound
+
+
+def max_spread(*spreads: float | None) -> float | None:
+    """The yardstick of a comparison: the larger of its sides' run-to-run spreads."""
+    known = [s for s in spreads if s is not None]
+    return max(known) if known else None

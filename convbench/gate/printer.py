@@ -23,18 +23,24 @@ def print_comparison(c: Comparison, file=None) -> None:
             "mode: between runs (two runs timed at different times; drift between them is not cancelled: "
             "the interleaved A/B mode, with two manifests, is the one for CI)",
             *(f"note: {n}" for n in c.notes), "",
-            f"latency, median of the raw per-round samples; test: {TEST_NAME} on those samples, alpha {c.alpha:g}",
-            f"  REGRESSION = median more than {c.max_latency_regression_pct:g}% slower and p < {c.alpha:g}; "
-            f"improved = likewise faster; noise = beyond {c.max_latency_regression_pct:g}% but p >= {c.alpha:g}",
-            f"  few samples = under {MIN_SAMPLES} rounds on a side (or too few for p < {c.alpha:g} to be possible): "
-            "the threshold alone decides"]
+            "latency, rows repeated in rounds on both sides (--repeat): the median of each run's round p50s, "
+            f"with a {1 - c.alpha:.0%} bootstrap interval over the rounds; a change is distinguishable when the "
+            "whole interval lies beyond the machines' run-to-run spread"
+            + (f" (x{c.spread:.3f}: a row's slowest round over its fastest, median over rows)" if c.spread else ""),
+            f"  rows with one round: median of the raw samples, {TEST_NAME} on those samples, alpha {c.alpha:g} "
+            "(it sees only the noise within each run: bench with --repeat 3 for intervals between runs)",
+            f"  REGRESSION = more than {c.max_latency_regression_pct:g}% slower and distinguishable (p < {c.alpha:g}); "
+            f"improved = likewise faster; noise = beyond {c.max_latency_regression_pct:g}% but not distinguishable",
+            f"  few samples = one round and under {MIN_SAMPLES} samples on a side: the threshold alone decides"]
     print_lines(head, file)
     if c.rows:
-        print_table(["key", "base p50_ms", "new p50_ms", "change %", "p-value", "verdict", "rounds"],
+        print_table(["key", "base p50_ms", "new p50_ms", "change %", "interval (x)", "p-value", "verdict",
+                     "samples"],
                     [[r.key.label, f"{r.base_p50_ms:.4f}", f"{r.new_p50_ms:.4f}", f"{r.change_pct:+.1f}",
+                      f"{r.interval.ci_low:.3f}-{r.interval.ci_high:.3f}" if r.interval else "-",
                       "-" if r.p_value is None else f"{r.p_value:.2g}",
                       r.verdict + (" (few samples)" if r.few_samples else ""), f"{r.n_base}/{r.n_new}"]
-                     for r in c.rows], right={1, 2, 3, 4, 6}, file=file)
+                     for r in c.rows], right={1, 2, 3, 5, 7}, file=file)
     else:
         print_lines(["(no latency rows on both sides)"], file)
 
@@ -58,8 +64,12 @@ def print_comparison(c: Comparison, file=None) -> None:
     improved = sum(r.verdict == IMPROVED for r in c.rows)
     noise = sum(r.verdict == NOISE for r in c.rows)
     one_sided = len(c.only_in_baseline) + len(c.only_in_new)
+    with_interval = [r for r in c.rows if r.interval is not None]
+    told = sum(bool(r.distinguishable) for r in with_interval)
     tail += ["", f"{len(lat)} latency and {len(acc)} accuracy regression(s); {improved} latency improvement(s); "
-                 f"{noise} change(s) within noise; {one_sided} row(s) on one side only"]
+                 f"{noise} change(s) within noise; {one_sided} row(s) on one side only",
+             f"{told} of {len(with_interval)} row(s) with rounds on both sides distinguishable from noise"
+             if with_interval else "no row has rounds on both sides: no interval between the runs (--repeat)"]
     for r in c.regressions:
         what = f"latency {r.change_pct:+.1f}%" if isinstance(r, LatencyRow) else f"accuracy -{r.drop_pp:.2f} pp"
         tail.append(f"  REGRESSION {r.key.label}: {what}")

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 
 from convbench.core.errors import UserError
+from convbench.core.stats import RatioEstimate, between_runs_ratio, distinguishable, max_spread, run_to_run_spread
 from convbench.core.records.store import HISTORY_METRICS, StoredMachine, StoredResult, StoredRun
 from convbench.store.schema import MACHINES, RESULTS, RUNS
 
@@ -31,12 +32,48 @@ def _where(filters: dict) -> tuple[str, list]:
     return " AND ".join(["TRUE", *(c for c, _ in clauses)]), [v for _, v in clauses]
 
 
+def run_spreads(con, run_ids) -> dict[str, float | None]:
+    """Each run's run-to-run spread over all its latency rows (core/stats.py; None: one round)."""
+    ids = list(dict.fromkeys(run_ids))
+    rounds: dict[str, list[list[float]]] = {i: [] for i in ids}
+    if ids:
+        for run_id, record in con.execute("SELECT run_id, record FROM results WHERE kind = 'latency' AND run_id IN "
+                                          f"({', '.join('?' * len(ids))})", ids).fetchall():
+            rounds[run_id].append(json.loads(record).get("repeat_p50_ms") or [])
+    return {i: run_to_run_spread(r) for i, r in rounds.items()}
+
+
+@dataclass(frozen=True)
+class Step:
+    """A history point against the previous run of the same row: the ratio of their round p50s
+    with its interval, and whether it is beyond noise (core/stats.py's one rule)."""
+
+    estimate: RatioEstimate | None     # None: the first point of its row, or a side with one round
+    beyond_noise: bool | None
+
+
 @dataclass
 class History:
     metric: str
     machine: StoredMachine
     points: list[tuple[StoredRun, StoredResult]]        # oldest run first
     other_machines: list[StoredMachine] = field(default_factory=list)   # that also have matching rows
+    spreads: dict[str, float | None] = field(default_factory=dict)     # run id -> run-to-run spread
+
+    def steps(self) -> list[Step]:
+        """Per point: p50 against the previous point of the same row (latency rows benched with --repeat)."""
+        previous: dict[str, tuple[StoredRun, StoredResult]] = {}
+        out = []
+        for run, res in self.points:
+            before = previous.get(res.row_key)
+            previous[res.row_key] = (run, res)
+            if before is None:
+                out.append(Step(None, None))
+                continue
+            estimate = between_runs_ratio(before[1].repeat_p50_ms, res.repeat_p50_ms)
+            spread = max_spread(self.spreads.get(before[0].run_id), self.spreads.get(run.run_id))
+            out.append(Step(estimate, distinguishable(estimate, spread)))
+        return out
 
 
 def history(con, metric: str, filters: dict, machine: str | None = None) -> History:
@@ -57,8 +94,10 @@ def history(con, metric: str, filters: dict, machine: str | None = None) -> Hist
     machines = {m.machine_id: m for m in (MACHINES.from_row(r) for r in con.execute(
         f"SELECT {MACHINES.select()} FROM machines").fetchall())}
     chosen = _machine(machine, {run.machine_id for run, _ in points}, machines) if machine else points[-1][0].machine_id
-    return History(metric, machines[chosen], [(run, res) for run, res in points if run.machine_id == chosen],
-                   [machines[m] for m in sorted({run.machine_id for run, _ in points} - {chosen})])
+    mine = [(run, res) for run, res in points if run.machine_id == chosen]
+    return History(metric, machines[chosen], mine,
+                   [machines[m] for m in sorted({run.machine_id for run, _ in points} - {chosen})],
+                   run_spreads(con, [run.run_id for run, _ in mine]))
 
 
 def _machine(prefix: str, with_rows: set[str], machines: dict[str, StoredMachine]) -> str:
@@ -91,6 +130,7 @@ class MachineComparison:
     rows: list[list[StoredResult]]                      # per row: one result per run, same artifact file
     other_artifacts: int                                # rows on every side whose files differ
     not_everywhere: int                                 # rows missing on some side
+    run_spreads: dict[str, float | None] = field(default_factory=dict)   # run id -> run-to-run spread
     serving: list[list[StoredResult]] = field(default_factory=list)   # Server rows with a max QPS, same files
 
     def groups(self) -> list[MachineGroup]:
@@ -109,6 +149,24 @@ class MachineComparison:
             roofs = [a.roof_gflops / b.roof_gflops for a, b in pairs if a.roof_gflops and b.roof_gflops]
             out.append(MachineGroup(runtime, precision, i, len(pairs), median(ratios), min(ratios), max(ratios),
                                     median(roofs) if roofs else None))
+        return out
+
+    def spreads(self) -> list[float | None]:
+        """Each side's run-to-run spread over the compared rows (None: one round)."""
+        return [self.run_spreads.get(run.run_id) for run, _ in self.runs]
+
+    def intervals(self) -> list[list[tuple[RatioEstimate | None, bool | None]]]:
+        """Per row, per side i >= 1: the ratio to side 0 with its interval over both runs' rounds,
+        and whether it is distinguishable from the two machines' run-to-run spread (the one rule,
+        core/stats.py); (None, None) where a side ran one round."""
+        spreads = self.spreads()
+        out = []
+        for side in self.rows:
+            per = []
+            for i in range(1, len(side)):
+                estimate = between_runs_ratio(side[0].repeat_p50_ms, side[i].repeat_p50_ms)
+                per.append((estimate, distinguishable(estimate, max_spread(spreads[0], spreads[i]))))
+            out.append(per)
         return out
 
     @property
@@ -153,7 +211,8 @@ def compare_machines(con, run_ids: list[str], filters: dict) -> MachineCompariso
     serving_keys = sorted(k for k in set().union(*serving) if all(k in side for side in serving)
                           and len({side[k].artifact_sha256 for side in serving}) == 1)
     return MachineComparison(runs, [[side[k] for side in by_run] for k in same], len(everywhere) - len(same),
-                             len(keys) - len(everywhere), [[side[k] for side in serving] for k in serving_keys])
+                             len(keys) - len(everywhere), [[side[k] for side in serving] for k in serving_keys],
+                             run_spreads(con, [run.run_id for run, _ in runs]))
 
 
 def _rows_by_run(con, runs, filters: dict, extra: str = "TRUE") -> list[dict[str, StoredResult]]:

@@ -180,6 +180,9 @@ class LatencyResult(ComputeFields, RowBase):
     # test of the accuracy difference needs these; the totals above only bound them.
     lost_vs_fp32_images: int | None = None
     gained_vs_fp32_images: int | None = None
+    # --repeat N: each round's p50 (ms) in round order, the row's run-to-run spread on this
+    # machine; `stats` then pools every round's samples. Empty: one round.
+    repeat_p50_ms: list[float] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)

@@ -4,6 +4,8 @@ by adding a field here and bumping STORE_SCHEMA."""
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 
 from convbench.core.records.identity import RowId
@@ -94,6 +96,11 @@ class StoredResult:
     server_max_qps: float | None = None   # Server rows: the highest offered load whose LoadGen run was VALID
     valid: bool | None = None          # scenario rows: LoadGen judged the headline run VALID
     record: str                        # the result record as JSON
+
+    @property
+    def repeat_p50_ms(self) -> list[float]:
+        """Each round's p50 of a row benched with --repeat (from the stored record); [] for one round."""
+        return list(json.loads(self.record).get("repeat_p50_ms") or [])
 
     @property
     def key(self) -> RowId:
