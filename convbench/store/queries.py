@@ -211,8 +211,9 @@ def compare_machines(con, run_ids: list[str], filters: dict) -> MachineCompariso
     serving_keys = sorted(k for k in set().union(*serving) if all(k in side for side in serving)
                           and len({side[k].artifact_sha256 for side in serving}) == 1)
     return MachineComparison(runs, [[side[k] for side in by_run] for k in same], len(everywhere) - len(same),
-                             len(keys) - len(everywhere), [[side[k] for side in serving] for k in serving_keys],
-                             run_spreads(con, [run.run_id for run, _ in runs]))
+                             len(keys) - len(everywhere),
+                             serving=[[side[k] for side in serving] for k in serving_keys],
+                             run_spreads=run_spreads(con, [run.run_id for run, _ in runs]))
 
 
 def _rows_by_run(con, runs, filters: dict, extra: str = "TRUE") -> list[dict[str, StoredResult]]:

@@ -14,14 +14,15 @@ from convbench.core.records import (BenchEntry, BenchFile, BenchRun, LatencyResu
 
 
 def latency_bench(key, samples_s, accuracy=0.95, sha256=None, fraction_of_roof=None, roof_gflops=None,
-                  roof_precision=None) -> BenchEntry:
+                  roof_precision=None, repeat_p50_ms=()) -> BenchEntry:
     model, variant, fmt, runtime, device, batch, threads = key
     result = LatencyResult(
         model=model, variant=variant, format=fmt, runtime=runtime, device=device, batch=batch, threads=threads,
         sha256=sha256, fraction_of_roof=fraction_of_roof, roof_gflops=roof_gflops, roof_precision=roof_precision,
         stats=LatencyStats.from_seconds(samples_s, batch), load_ms=1.0, first_inference_ms=1.0, rounds=len(samples_s),
         warmup_calls=1, audit=OutputAudit(passed=True, checked=1, mismatched=0, max_abs_diff=0.0, decision_changes=0),
-        accuracy=accuracy, accuracy_note=None if accuracy is not None else "session could not run the split")
+        accuracy=accuracy, accuracy_note=None if accuracy is not None else "session could not run the split",
+        repeat_p50_ms=list(repeat_p50_ms))
     return BenchEntry(name=f"test_latency[{result.label}]",
                       stats={"median": float(np.median(samples_s)), "data": [float(x) for x in samples_s]},
                       extra_info=result)
