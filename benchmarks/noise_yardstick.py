@@ -45,7 +45,7 @@ class Tally:
 def bench_twice(out: Path, repeat: int, extra: list[str]) -> list[Path]:
     runs = []
     for _ in range(2):
-        proc = subprocess.run([sys.executable, "-m", "convbench", "bench", "--out", str(out), "--suites", "latency",
+        proc = subprocess.run([sys.executable, "-m", "convbench.cli", "bench", "--out", str(out), "--suites", "latency",
                                "--repeat", str(repeat), *extra], capture_output=True, text=True)
         folder = next((line.split("full results: ", 1)[1].strip() for line in proc.stdout.splitlines()
                        if line.startswith("full results: ")), None)
