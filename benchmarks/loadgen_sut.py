@@ -2,7 +2,8 @@
 into its own log folder. LoadGen owns the clock: it issues queries, timestamps them and judges
 validity. The SUT only enqueues in LoadGen's issue callback (work done there holds LoadGen's
 issuing thread and collapses the Server scenario: STACK.md) and completes queries from its own
-worker threads, each with its own session(s)."""
+worker threads, each with its own session(s); SingleStream, with one query outstanding at a
+time, is served inside the callback (ServingSut's `inline`)."""
 
 from __future__ import annotations
 
@@ -77,10 +78,16 @@ class ServingSut:
     its accuracy log keeps them); otherwise LoadGen gets an empty response."""
 
     def __init__(self, sessions: list[dict[int, object]], images: np.ndarray, max_wait_s: float = 0.0,
-                 respond: bool = False):
+                 respond: bool = False, inline: bool = False):
         if not sessions or any(not s for s in sessions):
             raise ValueError("every worker needs at least one session")
+        if inline and (len(sessions) > 1 or max_wait_s > 0):
+            raise ValueError("an inline SUT serves one query at a time: one worker, no batching wait")
         self.sessions, self.images, self.max_wait_s, self.respond = sessions, images, max_wait_s, respond
+        # SingleStream: LoadGen issues the next query only when the last one is complete, so no
+        # queue can build up: serving it inside the issue callback (as MLPerf's reference SUTs do
+        # for SingleStream) spares a thread handoff each way, which a queue and a worker cost.
+        self.inline = inline
         self.max_batch = max(max(s) for s in sessions)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._feeds: dict[int, object] = {}
@@ -89,6 +96,9 @@ class ServingSut:
 
     # --- LoadGen's callbacks: they run on LoadGen's threads --------------------------------------
     def issue(self, samples) -> None:
+        if self.inline:
+            self._complete(self.sessions[0], sorted(self.sessions[0]), [(s.id, s.index) for s in samples])
+            return
         put = self._queue.put
         for s in samples:
             put((s.id, s.index))
@@ -109,6 +119,8 @@ class ServingSut:
 
     # --- the workers ---------------------------------------------------------------------------
     def start(self) -> None:
+        if self.inline:
+            return
         self._threads = [threading.Thread(target=self._work, args=(w,), daemon=True, name=f"sut-worker-{w}")
                          for w in range(len(self.sessions))]
         for t in self._threads:
@@ -143,8 +155,6 @@ class ServingSut:
         return batch, False
 
     def _work(self, worker: int) -> None:
-        import mlperf_loadgen as lg
-
         sessions = self.sessions[worker]
         sizes = sorted(sessions)
         while True:
@@ -152,15 +162,20 @@ class ServingSut:
             if item is None:
                 return
             batch, stop = self._gather(item) if self.max_batch > 1 else ([item], False)
-            try:
-                responses, keep = self._serve(sessions, sizes, batch, lg)
-            except Exception as exc:   # LoadGen would wait forever for these samples: answer, and say why
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-                responses, keep = [lg.QuerySampleResponse(i, 0, 0) for i, _ in batch], None
-            lg.QuerySamplesComplete(responses)
-            del keep   # the response buffers lived until LoadGen copied them
+            self._complete(sessions, sizes, batch)
             if stop:
                 return
+
+    def _complete(self, sessions, sizes, batch) -> None:
+        import mlperf_loadgen as lg
+
+        try:
+            responses, keep = self._serve(sessions, sizes, batch, lg)
+        except Exception as exc:   # LoadGen would wait forever for these samples: answer, and say why
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            responses, keep = [lg.QuerySampleResponse(i, 0, 0) for i, _ in batch], None
+        lg.QuerySamplesComplete(responses)
+        del keep   # the response buffers lived until LoadGen copied them
 
     def _serve(self, sessions, sizes, batch, lg):
         n = len(batch)

@@ -187,7 +187,7 @@ class ScenarioRow:
         session = self.session(1, self.case.threads)
         fields: dict = {}
         if self.labels is not None and self.case.runtime != "null":
-            sut = ServingSut([{1: session}], self.images, respond=True)
+            sut = ServingSut([{1: session}], self.images, respond=True, inline=True)
             acc_run = self._run(sut, LoadGenSettings("single_stream", accuracy=True,
                                                      expected_latency_s=self.expected_latency_s(session)),
                                 "accuracy")
@@ -203,7 +203,7 @@ class ScenarioRow:
         settings = LoadGenSettings("single_stream", min_duration_s=self.budget.min_duration_s,
                                    min_queries=self.budget.min_queries,
                                    expected_latency_s=self.expected_latency_s(session))
-        runs.append(self._run(ServingSut([{1: session}], self.images), settings, "performance"))
+        runs.append(self._run(ServingSut([{1: session}], self.images, inline=True), settings, "performance"))
         return self._base("single_stream", runs=runs, **fields)
 
     def offline(self, batches: tuple[int, ...]) -> dict:

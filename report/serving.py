@@ -152,8 +152,9 @@ def serving_lines(run: BenchRun, rows: list) -> list[str]:
     searches = sorted({r.search for r in rows if r.search})
     lines = ["MLPerf LoadGen drove each row through the runtime interface: it issued the queries, timestamped them "
              "and judged each run VALID or INVALID; the figures below are parsed from its own detail logs, kept in "
-             "the run folder (loadgen/<row>/). The system under test only queues a query in LoadGen's callback; its "
-             "worker threads serve it. An INVALID row shows LoadGen's reason instead of a figure."]
+             "the run folder (loadgen/<row>/). In Server and Offline the system under test only queues a query in "
+             "LoadGen's callback and its worker threads serve it; SingleStream, one query at a time, is served in the "
+             "callback. An INVALID row shows LoadGen's reason instead of a figure."]
     bounds = {(s, "--slo-ms" if src == "--slo-ms" else "default") for _, s, src in slos}
     if len(bounds) == 1:
         ((bound, src),) = bounds
