@@ -88,6 +88,11 @@ def _cmd_runs(args) -> int:
     return 0
 
 
+def _interval(estimate, apart: bool | None, apart_word: str = "") -> str:
+    """A ratio between runs with its interval; ≈ where the one rule (core/stats.py) calls it noise."""
+    return f"{estimate.ratio:.2f}x [{estimate.ci_low:.2f}-{estimate.ci_high:.2f}]" + (apart_word if apart else " ≈")
+
+
 def _cmd_history(args) -> int:
     from convbench.core.fsutil import write_bytes_atomic
     from convbench.store.history import commit_label, history_png
@@ -100,10 +105,7 @@ def _cmd_history(args) -> int:
     steps = h.steps()
 
     def step(s) -> str:
-        if s.estimate is None:
-            return "–"
-        return (f"{s.estimate.ratio:.2f}x [{s.estimate.ci_low:.2f}-{s.estimate.ci_high:.2f}]"
-                + (" beyond noise" if s.beyond_noise else " ≈"))
+        return "–" if s.estimate is None else _interval(s.estimate, s.beyond_noise, " beyond noise")
 
     print_table(["started", "commit", "run", "row", args.metric, "p50 vs previous run"],
                 [[run.started, commit_label(run.git_commit, run.git_dirty), run.run_id[:12], res.label,
@@ -168,8 +170,7 @@ def _cmd_machines(args) -> int:
         estimate, apart = told
         if estimate is None:
             return f"{r.p50_ms / side[0].p50_ms:.2f}x"
-        return (f"{estimate.ratio:.2f}x [{estimate.ci_low:.2f}-{estimate.ci_high:.2f}]"
-                + ("" if apart else " ≈"))
+        return _interval(estimate, apart)
 
     rows = [[side[0].label.removeprefix("latency ")]
             + [v for r in side for v in (f"{r.p50_ms:.4f}", pct(r.fraction_of_roof))]
