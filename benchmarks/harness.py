@@ -86,18 +86,29 @@ def audit_outputs(timed: Sequence[tuple[int, np.ndarray]], reference: Sequence[n
                        max_abs_diff=worst, decision_changes=decision_changes)
 
 
-# A cached result skips the model's work. A repeated input also finds the CPU's own caches and
-# branch predictors warm, which on a model of one or two microseconds is worth 5-8 % (measured:
-# 0.1 µs of 1.3 µs, Zen 5): so a call must also save more than this to be called cached.
+# A result cache (MLPerf TEST04's target) returns a stored output for an input it has seen: the
+# repeat costs a lookup, not the model, and saves nearly all of the call (a memo keyed by the
+# input's bytes: 3-13x faster on the smallest lesson rows, benchmarks/calibrate_audits.py). A
+# repeated input also finds the CPU's own caches and branch predictors warm, which is worth a few
+# per cent and no more: 5-8 % on a 1.3 µs model (Zen 5), 6 % on a user's ONNX Runtime fp32 row
+# that failed a 5 % floor (issue 21). So a repeat must save at least a third of the call
+# (1.5x), far above any warm-CPU effect and far below any result cache, and more than
+# MIN_SAVED_S in absolute terms.
+CACHE_MIN_SAVED_SHARE = 1 / 3
 MIN_SAVED_S = 0.5e-6
+CACHING_ADVICE = ("A result cache returns a stored output for an input it has already seen, so its "
+                  "latency is not the model's. Check the runtime or session options for output or "
+                  "memo caching and turn it off; if nothing caches, rerun: a repeat saving this much "
+                  "on an honest runtime has not been seen (benchmarks/calibrate_audits.py).")
 
 
-def audit_caching(first_s: Sequence[float], repeat_s: Sequence[float], min_effect: float = 0.05,
+def audit_caching(first_s: Sequence[float], repeat_s: Sequence[float], min_effect: float = CACHE_MIN_SAVED_SHARE,
                   alpha: float = 0.01, min_saved_s: float = MIN_SAVED_S) -> CachingAudit:
     """first_s[i]: input i's first call; repeat_s[i]: the median of its repeated calls. Fail
-    when repeats are faster beyond noise: the median paired speedup exceeds
-    1 / (1 - max(min_effect, 3 x noise)), a repeat saves more than `min_saved_s` (median per
-    input), AND a one-sided Wilcoxon signed-rank test says so at `alpha`."""
+    when repeats are faster by what only a cache saves: the median paired speedup exceeds
+    1 / (1 - max(min_effect, 3 x noise)) (min_effect: the share of a call a repeat saves), a
+    repeat saves more than `min_saved_s` (median per input), AND a one-sided Wilcoxon
+    signed-rank test says so at `alpha`."""
     from scipy.stats import wilcoxon
 
     first, rep = np.asarray(first_s, float), np.asarray(repeat_s, float)

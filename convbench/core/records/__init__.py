@@ -18,7 +18,7 @@ from convbench.core.records.results import (BENCH_SCHEMA, PERCENTILE_METHOD, Aud
 from convbench.core.records.roofs import (OPS_COUNT, BandwidthMeasurement, DeviceRoofs, Roof, RoofMeasurement, RunRoofs,
                                      TheoreticalPeak)
 from convbench.core.records.report import (RECOMMENDATION_FILE, RECOMMENDATION_SCHEMA, ModelRecommendation,
-                                      Recommendation, RecommendedRow)
+                                      Recommendation, RecommendedRow, TiedRow)
 from convbench.core.records.run import BenchRun, load_run, resolve_bench_json
 
 __all__ = [
@@ -33,5 +33,6 @@ __all__ = [
     "ScalingLatency", "ScalingMemory", "Skip", "LayerProfileResult", "LayerTiming",
     "OPS_COUNT", "BandwidthMeasurement", "DeviceRoofs", "Roof", "RoofMeasurement", "RunRoofs", "TheoreticalPeak",
     "RECOMMENDATION_FILE", "RECOMMENDATION_SCHEMA", "ModelRecommendation", "Recommendation", "RecommendedRow",
+    "TiedRow",
     "BenchRun", "load_run", "resolve_bench_json",
 ]
