@@ -54,12 +54,12 @@ def pipeline(name, images_per_s) -> PipelineResult:
 
 
 def artifact(variant, size, accuracy=FP32_ACCURACY, *, model=M5, fmt=None, sparsity=0.0, technique=None,
-             **extra) -> ArtifactRecord:
+             gzip_bytes=None, **extra) -> ArtifactRecord:
     """A file of the manifest; its technique "none" (a plain conversion) where the variant is
     named after its format, else "prune" unless given."""
     technique = technique or ("none" if fmt in (None, variant) else "prune")
     return ArtifactRecord(model=model, variant=variant, format=fmt or variant, technique=technique, bytes=size,
-                          gzip_bytes=size // 2,
+                          gzip_bytes=size // 2 if gzip_bytes is None else gzip_bytes,
                           weights=WeightStats(params=100, nonzero_params=round(100 * (1 - sparsity)),
                                                                     unique_values_per_layer={}),
                           verification=Verification(runtime="litert", device="cpu", threads=1, images=100,
