@@ -184,11 +184,13 @@ def test_caching_audit_catches_a_memo_cache_on_a_real_runtime_and_passes_it_with
     runtime = RUNTIMES[name]
     session = runtime.load(tiny_artifacts.path_for(runtime.formats[0]), threads=1)
     pool = [sample_input(1, seed=s) for s in range(41)]
-    for _ in range(3):
+    # 20 times each: with the noise taken on the memo's sub-µs repeats (before issue 21's fix) the
+    # floor rose to 10x and LiteRT's memo passed 2 times in 150 at a load average of 6-8.
+    for _ in range(20):
         honest, _ = measure_caching(session, pool)
         memo, _ = measure_caching(MemoSession(session), pool)
-        assert honest.passed and honest.speedup < 1.2, honest
-        assert not memo.passed and memo.speedup > 2, memo
+        assert honest.passed, honest
+        assert not memo.passed and memo.threshold <= 2, memo
 
 
 def slow_pedantic(extra_fraction: float, work_s: float):

@@ -194,7 +194,9 @@ def test_a_row_above_its_roof_fails_the_check_and_is_not_clipped():
 def test_a_row_above_a_roof_that_starved_cores_left_unsettled_is_not_a_failure():
     # issue 21: an fp32 roof of 34 Gop/s before the rows and 83 after (other processes held the
     # cores), a row at 84 Gop/s: 101 % of the pooled roof, within the roof's own disagreement
-    output = lambda: [{"fullname": "test_latency[tflite_fp32]", "extra_info": to_jsonable(_row("tflite_fp32", 84.0))}]
+    def output():
+        return [{"fullname": "test_latency[tflite_fp32]", "extra_info": to_jsonable(_row("tflite_fp32", 84.0))}]
+
     unsettled = RunRoofs(at_start=[_synthetic(fp32=34.0, int8=34.0)], at_end=[_synthetic(fp32=83.0, int8=83.0)])
     rows = output()
     assert apply_roofs(rows, unsettled) == [] and rows[0]["extra_info"]["fraction_of_roof"] > 1   # kept as measured
