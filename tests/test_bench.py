@@ -161,7 +161,7 @@ def test_caching_audit_is_not_fooled_by_inputs_that_are_cheaper_to_compute():
 
 def test_caching_audit_rule_on_known_samples():
     first = np.array([1.0, 1.01, 0.99, 1.0, 1.02, 0.98] * 5)
-    assert audit_caching(first, first * 0.5).passed is False
+    assert audit_caching(first, first * 0.4).passed is False
     assert audit_caching(first, first * np.array([0.99, 1.0, 1.01] * 10)).passed is True
     # 3 % faster is within the 5 % floor even when significant.
     assert audit_caching(first, first * 0.97).passed is True
@@ -171,10 +171,12 @@ def test_caching_audit_rule_on_known_samples():
     assert audit_caching(tiny, tiny * 0.92).passed is True
     assert audit_caching(tiny, tiny * 0.1).passed is False
     # issue 21: ONNX Runtime fp32 on a user's 3x32x32 model, repeats 1.06x faster (warm CPU
-    # caches, 6 µs of 100): not a cache. A repeat that saves 40 % of the call is.
+    # caches, 6 µs of 100): not a cache, nor 1.42x (the most an honest row showed, LiteRT fp16 on
+    # an own model). A repeat that saves 60 % of the call is.
     ort = first * 100e-6
     assert audit_caching(ort, ort / 1.06).passed is True
-    assert audit_caching(ort, ort * 0.6).passed is False
+    assert audit_caching(ort, ort / 1.42).passed is True
+    assert audit_caching(ort, ort * 0.4).passed is False
 
 
 @pytest.mark.parametrize("name", ["litert", "onnxruntime"])
@@ -190,7 +192,7 @@ def test_caching_audit_catches_a_memo_cache_on_a_real_runtime_and_passes_it_with
         honest, _ = measure_caching(session, pool)
         memo, _ = measure_caching(MemoSession(session), pool)
         assert honest.passed, honest
-        assert not memo.passed and memo.threshold <= 2, memo
+        assert not memo.passed and memo.threshold <= 2.5, memo
 
 
 def slow_pedantic(extra_fraction: float, work_s: float):
