@@ -86,31 +86,50 @@ def audit_outputs(timed: Sequence[tuple[int, np.ndarray]], reference: Sequence[n
                        max_abs_diff=worst, decision_changes=decision_changes)
 
 
-# A cached result skips the model's work. A repeated input also finds the CPU's own caches and
-# branch predictors warm, which on a model of one or two microseconds is worth 5-8 % (measured:
-# 0.1 µs of 1.3 µs, Zen 5): so a call must also save more than this to be called cached.
+# A result cache (MLPerf TEST04's target) returns a stored output for an input it has seen: the
+# repeat costs a lookup, not the model, and saves nearly all of the call (a memo keyed by the
+# input's bytes, hashed on every call: 3.2x at least on two own 32x32x3 models, 6x on the 2 µs
+# tiny net, 21x and more on the lesson rows; benchmarks/calibrate_audits.py). A repeated input
+# also finds the CPU's own caches and branch predictors warm: 5-8 % on a 1.3 µs model (Zen 5), 6 %
+# on a user's ONNX Runtime fp32 row that failed the old 5 % floor (issue 21), and on tiny own
+# models up to 1.42x (LiteRT fp16, 1 row in 720; 99th percentile 1.15x; Zen 4, loaded). So a
+# repeat must save at least half of the call (2x), between the two, and more than MIN_SAVED_S.
+CACHE_MIN_SAVED_SHARE = 0.5
 MIN_SAVED_S = 0.5e-6
+CACHING_ADVICE = ("A result cache returns a stored output for an input it has already seen, so its "
+                  "latency is not the model's. Check the runtime or session options for output or "
+                  "memo caching and turn it off; if nothing caches, rerun: a repeat saving this much "
+                  "on an honest runtime has not been seen (benchmarks/calibrate_audits.py).")
 
 
-def audit_caching(first_s: Sequence[float], repeat_s: Sequence[float], min_effect: float = 0.05,
+# The floor rises with the noise of the model's own time, up to this share (2.5x): still below
+# the least a memo cache saved (3.2x).
+CACHE_MAX_SAVED_SHARE = 0.6
+
+
+def audit_caching(first_s: Sequence[float], repeat_s: Sequence[float], min_effect: float = CACHE_MIN_SAVED_SHARE,
                   alpha: float = 0.01, min_saved_s: float = MIN_SAVED_S) -> CachingAudit:
     """first_s[i]: input i's first call; repeat_s[i]: the median of its repeated calls. Fail
-    when repeats are faster beyond noise: the median paired speedup exceeds
-    1 / (1 - max(min_effect, 3 x noise)), a repeat saves more than `min_saved_s` (median per
-    input), AND a one-sided Wilcoxon signed-rank test says so at `alpha`."""
+    when repeats are faster by what only a cache saves: the median paired speedup exceeds
+    1 / (1 - min(CACHE_MAX_SAVED_SHARE, max(min_effect, 3 x noise))) (min_effect: the share of
+    a call a repeat saves), a repeat saves more than `min_saved_s` (median per input), AND a
+    one-sided Wilcoxon signed-rank test says so at `alpha`. The noise is the relative gap of the
+    first calls' medians over even and odd inputs: the model's own time. (Taken on the repeats,
+    as before issue 21, it measured a memo's sub-microsecond lookups against the timer's
+    resolution, 35-38 % on the 2 µs tiny net, and raised the floor to 10x: the cache passed.)"""
     from scipy.stats import wilcoxon
 
     first, rep = np.asarray(first_s, float), np.asarray(repeat_s, float)
     if first.size != rep.size or first.size < 6:
         raise ValueError("need the same number (at least 6) of first-call and repeat times, one pair per input")
-    rep_med = float(np.median(rep))
-    noise = abs(float(np.median(rep[0::2])) - float(np.median(rep[1::2]))) / rep_med if rep_med > 0 else 0.0
+    first_med, rep_med = float(np.median(first)), float(np.median(rep))
+    noise = abs(float(np.median(first[0::2])) - float(np.median(first[1::2]))) / first_med if first_med > 0 else 0.0
     speedup = float(np.median(first / rep)) if np.all(rep > 0) else math.inf
-    threshold = 1.0 / (1.0 - min(0.9, max(min_effect, 3 * noise)))
+    threshold = 1.0 / (1.0 - min(CACHE_MAX_SAVED_SHARE, max(min_effect, 3 * noise)))
     p_value = float(wilcoxon(first, rep, alternative="greater").pvalue)
     saved_s = float(np.median(first - rep))
     flagged = speedup > threshold and saved_s > min_saved_s and p_value < alpha
-    return CachingAudit(passed=not flagged, first_median_ms=float(np.median(first)) * 1e3,
+    return CachingAudit(passed=not flagged, first_median_ms=first_med * 1e3,
                         repeat_median_ms=rep_med * 1e3, speedup=speedup, threshold=threshold, noise=noise,
                         p_value=p_value, inputs=int(first.size), min_saved_us=min_saved_s * 1e6)
 

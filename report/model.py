@@ -81,11 +81,11 @@ def build_model(run: BenchRun, accuracy_budget_pp: float = DEFAULT_BUDGET_PP) ->
         machine=machine_line(run),
         recommendation=rec,
         basis=(f"Per device and model: the fp32 baseline (the fastest batch-1 row of a plain fp32 conversion), the "
-               f"fastest batch-1 row and the smallest file whose accuracy, measured by that row's own runtime, "
+               f"fastest batch-1 row and the smallest download whose accuracy, measured by that row's own runtime, "
                f"device and threads on the held-out split, is within {rec.accuracy_budget_pp:g} pp of the trained "
                "fp32 model's. Δ: that accuracy minus fp32's; p: exact McNemar test on the images where the two "
                "disagree (* below 0.05: a real difference; n/a: a run from before those images were recorded). "
-               "Peak RSS: a fresh process that loads and runs the file."),
+               "Peak RSS: a fresh process that loads and runs the file. " + rec.tie_rule + " " + rec.size_rule),
         summaries=device_summaries(run, rec.accuracy_budget_pp),
         notes=all_notes(run, rec.accuracy_budget_pp),   # the same budget as the recommendation
         provenance=provenance(run),

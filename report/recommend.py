@@ -1,14 +1,19 @@
-"""The recommendation: per device and model, the fastest (batch-1 p50) and the smallest (artifact
-bytes) row whose accuracy, measured by that row's own runtime, device and threads, is within a
-budget of the trained fp32 model's. A row that measured no accuracy is never recommended."""
+"""The recommendation: per device and model, the fastest (batch-1 p50) and the smallest (gzip
+bytes, the download) row whose accuracy, measured by that row's own runtime, device and threads,
+is within a budget of the trained fp32 model's. "Fastest" is picked by a stated rule among the
+rows whose speed cannot be told apart from the lowest median (ties.py), so that noise does not
+decide it. A row that measured no accuracy is never recommended."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from convbench.core.errors import UserError
-from convbench.core.records import BenchRun, LatencyResult, ModelRecommendation, Recommendation, RecommendedRow
+from convbench.core.records import (BenchRun, LatencyResult, ModelRecommendation, Recommendation, RecommendedRow,
+                                    TiedRow)
 from convbench.report.rows import accuracy_drop_pp, model_rows
+from convbench.report.ties import SIZE_RULE, TIE_RULE, SpeedTies, speed_ties
 
 # The report's one accuracy budget (`--accuracy-budget`): the recommendation and the notes' verdicts.
 DEFAULT_BUDGET_PP = 1.0
@@ -22,7 +27,7 @@ def check_budget(option: str, budget_pp: float) -> float:
 
 def recommend(run: BenchRun, budget_pp: float) -> Recommendation:
     budget_pp = check_budget("--accuracy-budget", budget_pp)
-    out = Recommendation(accuracy_budget_pp=budget_pp)
+    out = Recommendation(accuracy_budget_pp=budget_pp, tie_rule=TIE_RULE, size_rule=SIZE_RULE)
     rows = model_rows(run.latency)
     for device in sorted({r.device for r in rows}):
         for model in sorted({r.model for r in rows if r.device == device}):
@@ -33,10 +38,20 @@ def recommend(run: BenchRun, budget_pp: float) -> Recommendation:
     return out
 
 
-def pick_rows(run: BenchRun, model: str, rows: list[LatencyResult],
-              budget_pp: float) -> tuple[LatencyResult, LatencyResult | None] | str:
-    """(the fastest batch-1 row, the smallest artifact's row) within the budget for one device and
-    model, or why there is none. The smallest is None where no row's file size is known."""
+@dataclass(frozen=True)
+class Picks:
+    """One device and model's picks: the speed ties with their pick, the smallest download."""
+
+    ties: SpeedTies
+    smallest: LatencyResult | None     # None where no row's gzip size is known
+
+    @property
+    def fastest(self) -> LatencyResult:
+        return self.ties.pick
+
+
+def pick_rows(run: BenchRun, model: str, rows: list[LatencyResult], budget_pp: float) -> Picks | str:
+    """The picks among one device and model's rows within the budget, or why there are none."""
     fp32 = run.fp32_accuracy(model)
     if fp32 is None:
         return "the trained model's fp32 accuracy is unknown (no manifest snapshot or no trained record)"
@@ -47,10 +62,10 @@ def pick_rows(run: BenchRun, model: str, rows: list[LatencyResult],
     batch1 = [r for r in ok if r.batch == 1]
     if not batch1:
         return f"no batch-1 row with measured accuracy within {budget_pp:g} pp of fp32 ({fp32:.1%})"
-    fastest = min(batch1, key=lambda r: (r.stats.p50_ms, r.label))
-    sized = [r for r in ok if _bytes(run, r) is not None]
-    smallest = min(sized, key=lambda r: (_bytes(run, r), r.batch, r.stats.p50_ms, r.label), default=None)
-    return fastest, smallest
+    sized = [r for r in ok if _gzip_bytes(run, r) is not None]
+    smallest = min(sized, key=lambda r: (_gzip_bytes(run, r), run.artifact(r).bytes or 0, r.batch, r.stats.p50_ms,
+                                         r.label), default=None)
+    return Picks(speed_ties(run, batch1), smallest)
 
 
 def _pick(run: BenchRun, model: str, rows: list[LatencyResult], budget_pp: float) -> ModelRecommendation | str:
@@ -58,21 +73,25 @@ def _pick(run: BenchRun, model: str, rows: list[LatencyResult], budget_pp: float
     picked = pick_rows(run, model, rows, budget_pp)
     if isinstance(picked, str):
         return picked
-    fastest, smallest = picked
     fp32 = run.fp32_accuracy(model)
-    return ModelRecommendation(fp32_accuracy=fp32, fastest=_picked(run, fastest, fp32),
-                               smallest=None if smallest is None else _picked(run, smallest, fp32))
+    ties = [TiedRow(variant=t.row.variant, format=t.row.format, runtime=t.row.runtime, threads=t.row.threads,
+                    p50_ms=t.row.stats.p50_ms, ratio=t.ratio.ratio, ratio_low=t.ratio.ci_low,
+                    ratio_high=t.ratio.ci_high) for t in picked.ties.tied]
+    return ModelRecommendation(fp32_accuracy=fp32, fastest=_picked(run, picked.fastest, fp32), speed_ties=ties,
+                               smallest=None if picked.smallest is None else _picked(run, picked.smallest, fp32))
 
 
-def _bytes(run: BenchRun, row) -> int | None:
+def _gzip_bytes(run: BenchRun, row) -> int | None:
     artifact = run.artifact(row)
-    return artifact.bytes if artifact else None
+    return artifact.gzip_bytes if artifact else None
 
 
 def _picked(run: BenchRun, row: LatencyResult, fp32: float) -> RecommendedRow:
     artifact = run.artifact(row)
+    tuned = run.manifest.fine_tuning_steps(row.model, row.variant) if run.manifest else 0
     return RecommendedRow(variant=row.variant, format=row.format, runtime=row.runtime, batch=row.batch,
                           threads=row.threads, p50_ms=row.stats.p50_ms, accuracy=row.accuracy,
                           accuracy_drop_pp=accuracy_drop_pp(fp32, row.accuracy),
                           bytes=artifact.bytes if artifact else None,
-                          gzip_bytes=artifact.gzip_bytes if artifact else None)
+                          gzip_bytes=artifact.gzip_bytes if artifact else None,
+                          fine_tuning_steps=tuned)

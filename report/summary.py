@@ -1,8 +1,9 @@
 """The report's first screen: per device and model, what to ship on this machine and why. Three
 rows each: the fp32 baseline (the fastest plain fp32 conversion), and the fastest and the
-smallest row within the accuracy budget (recommend.py picks them), with latency, speed-up over
+smallest row within the accuracy budget (recommend.py picks them: the fastest among the rows
+that tie on speed by the tie rule, ties.py; the smallest download), with latency, speed-up over
 the baseline, size, accuracy against the trained fp32 model with an exact McNemar test, and
-the peak memory of a fresh process."""
+the peak memory of a fresh process. The verdict names the tie group."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 
 from convbench.core.records import BenchRun, LatencyResult
 from convbench.report.charts import Chart, latency_chart
-from convbench.report.recommend import pick_rows
+from convbench.report.recommend import Picks, pick_rows
 from convbench.report.rows import fastest, is_post_training, memory_of, model_rows, precision
+from convbench.report.rows import kib as kib_text
 from convbench.report.significance import difference
 from convbench.report.table import CONTRA, Cell, Table, kib
 
@@ -47,8 +49,10 @@ def device_summaries(run: BenchRun, budget_pp: float) -> list[DeviceSummary]:
             if isinstance(picked, str):
                 verdicts.append(f"{model}: nothing to recommend — {picked}.")
             else:
-                choices += [("fastest", picked[0]), ("smallest", picked[1])]
-                verdicts.append(verdict(run, model, base, *picked))
+                tied = len(picked.ties.tied)
+                choices += [("fastest" + (f" (pick of {tied} tied)" if tied > 1 else ""), picked.fastest),
+                            ("smallest download", picked.smallest)]
+                verdicts.append(verdict(run, model, base, picked))
             cells += [_cells(run, model if i == 0 else "", role, row, base)
                       for i, (role, row) in enumerate(_merged(choices))]
         out.append(DeviceSummary(device, Table(HEADERS, cells), verdicts, latency_chart(run, device)))
@@ -89,23 +93,37 @@ def _delta(row: LatencyResult, fp32: float | None) -> Cell:
     return Cell(f"{(row.accuracy - fp32) * 100:+.2f} (p n/a)")
 
 
-def verdict(run: BenchRun, model: str, base: LatencyResult | None, fast: LatencyResult,
-            small: LatencyResult | None) -> str:
-    """One sentence: what to ship for latency and for size, and why (speed, size, accuracy)."""
+def verdict(run: BenchRun, model: str, base: LatencyResult | None, picked: Picks) -> str:
+    """One sentence: what to ship for latency and for size, and why (speed and its ties, size
+    by the size rule, accuracy)."""
+    fast, small = picked.fastest, picked.smallest
     fp32 = run.fp32_accuracy(model)
     where = f"{_artifact(fast)} on {fast.runtime} t{fast.threads_label}"
-    if base is not None and fast is base:
+    if base is not None and fast is base and not picked.ties.is_tie:
         latency = (f"for latency the fp32 baseline itself, {where} (no compressed row is faster; "
                    f"{_accuracy(fast, fp32)})")
     else:
         gain = f"{base.stats.p50_ms / fast.stats.p50_ms:.2f}x the baseline's speed, " if base else ""
-        latency = f"for latency {where} ({gain}{_accuracy(fast, fp32)})"
+        latency = f"for latency {where} ({gain}{_accuracy(fast, fp32)}){_ties(picked)}"
     if small is fast:
-        return f"{model}: {latency}; it is also the smallest file within the budget{_smaller(run, small, base)}."
+        return f"{model}: {latency}; it is also the smallest download within the budget{_smaller(run, small, base)}."
     if small is None:
         return f"{model}: {latency}; no file size is known for the smallest."
     size = f"for size {_artifact(small)} ({_smaller(run, small, base, ', ')}{_accuracy(small, fp32)})"
     return f"{model}: {latency}; {size}."
+
+
+def _ties(picked: Picks, shown: int = 5) -> str:
+    """", picked by the tie rule from 3 rows that cannot be told apart on speed (...)" or ""
+    where the fastest stands alone."""
+    ties = picked.ties
+    if not ties.is_tie:
+        return ""
+    tied = sorted(ties.tied, key=lambda t: t.ratio.ratio)
+    named = [f"{_artifact(t.row)} {t.row.runtime} t{t.row.threads_label} {t.ratio.ratio:.2f}x" for t in tied[:shown]]
+    more = f" and {len(tied) - shown} more" if len(tied) > shown else ""
+    return (f", picked by the tie rule from {len(tied)} rows that cannot be told apart on speed (median over "
+            f"the lowest, {ties.fastest.stats.p50_ms:.3f} ms: {', '.join(named)}{more})")
 
 
 def _artifact(row: LatencyResult) -> str:
@@ -120,9 +138,13 @@ def _accuracy(row: LatencyResult, fp32: float | None) -> str:
 
 
 def _smaller(run: BenchRun, row: LatencyResult, base: LatencyResult | None, sep: str = "") -> str:
-    """", gzip 3.4x smaller than the baseline's" (with `sep` after it), or "" where sizes are unknown."""
+    """", download (gzip) 71.5 KiB, file 80.2 KiB, 3.4x smaller download than the baseline's"
+    (with `sep` after it), or "" where sizes are unknown. The size rule (ties.SIZE_RULE) ranks
+    by gzip, so the sentence leads with it and shows the raw file beside it."""
     mine, theirs = run.artifact(row), base and run.artifact(base)
-    if not (mine and theirs and mine.gzip_bytes and theirs.gzip_bytes):
+    if not (mine and mine.gzip_bytes):
         return ""
-    text = f"gzip {theirs.gzip_bytes / mine.gzip_bytes:.1f}x smaller than the baseline's"
+    text = f"download (gzip) {kib_text(mine.gzip_bytes)}, file {kib_text(mine.bytes or 0)}"
+    if theirs and theirs.gzip_bytes:
+        text += f", a {theirs.gzip_bytes / mine.gzip_bytes:.1f}x smaller download than the baseline's"
     return f"{text}{sep}" if sep else f", {text}"

@@ -16,6 +16,7 @@ import pytest
 
 from convbench.benchmarks import matrix
 from convbench.benchmarks.bench import BenchOptions, run_bench, validate_names
+from convbench.benchmarks.faults import MemoSession
 from convbench.benchmarks.harness import (LatencyRun, RoundBudget, audit_caching, audit_outputs, measure_caching,
                                           measure_latency, measure_overhead, plain_pedantic)
 from convbench.benchmarks.artifact_ops import ArtifactOps
@@ -24,6 +25,7 @@ from convbench.core.errors import UserError
 from convbench.core.records import (DeviceRoofs, LatencyStats, OutputAudit, RoofMeasurement, RunRoofs, ScalingFiles,
                                read_manifest)
 from convbench.core.runtimes import RUNTIMES, Plans, gpu_available
+from tests.support.tiny import sample_input
 
 HAS_GPU, _ = gpu_available()
 
@@ -159,7 +161,7 @@ def test_caching_audit_is_not_fooled_by_inputs_that_are_cheaper_to_compute():
 
 def test_caching_audit_rule_on_known_samples():
     first = np.array([1.0, 1.01, 0.99, 1.0, 1.02, 0.98] * 5)
-    assert audit_caching(first, first * 0.5).passed is False
+    assert audit_caching(first, first * 0.4).passed is False
     assert audit_caching(first, first * np.array([0.99, 1.0, 1.01] * 10)).passed is True
     # 3 % faster is within the 5 % floor even when significant.
     assert audit_caching(first, first * 0.97).passed is True
@@ -168,6 +170,29 @@ def test_caching_audit_rule_on_known_samples():
     tiny = first * 1.3e-6
     assert audit_caching(tiny, tiny * 0.92).passed is True
     assert audit_caching(tiny, tiny * 0.1).passed is False
+    # issue 21: ONNX Runtime fp32 on a user's 3x32x32 model, repeats 1.06x faster (warm CPU
+    # caches, 6 µs of 100): not a cache, nor 1.42x (the most an honest row showed, LiteRT fp16 on
+    # an own model). A repeat that saves 60 % of the call is.
+    ort = first * 100e-6
+    assert audit_caching(ort, ort / 1.06).passed is True
+    assert audit_caching(ort, ort / 1.42).passed is True
+    assert audit_caching(ort, ort * 0.4).passed is False
+
+
+@pytest.mark.parametrize("name", ["litert", "onnxruntime"])
+def test_caching_audit_catches_a_memo_cache_on_a_real_runtime_and_passes_it_without(tiny_artifacts, name):
+    # The tiny net runs in about 2 µs: the least a cache can save, and where warm CPU caches
+    # weigh most. The memo pays a hash of the input's bytes on every call, as a real one would.
+    runtime = RUNTIMES[name]
+    session = runtime.load(tiny_artifacts.path_for(runtime.formats[0]), threads=1)
+    pool = [sample_input(1, seed=s) for s in range(41)]
+    # 20 times each: with the noise taken on the memo's sub-µs repeats (before issue 21's fix) the
+    # floor rose to 10x and LiteRT's memo passed 2 times in 150 at a load average of 6-8.
+    for _ in range(20):
+        honest, _ = measure_caching(session, pool)
+        memo, _ = measure_caching(MemoSession(session), pool)
+        assert honest.passed, honest
+        assert not memo.passed and memo.threshold <= 2.5, memo
 
 
 def slow_pedantic(extra_fraction: float, work_s: float):

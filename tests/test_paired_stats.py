@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from convbench.core import classes
-from convbench.core.stats import block_ratios, discordant, mcnemar, mcnemar_exact_p, median_ratio
+from convbench.core.stats import (block_ratios, discordant, mcnemar, mcnemar_exact_p, median_interval, median_ratio,
+                                  median_ratio_interval)
 
 
 def test_block_ratios_pair_each_block_of_abba():
@@ -25,6 +26,27 @@ def test_median_ratio_and_its_interval():
     assert est.ratio == pytest.approx(1.15) and 1.1 <= est.ci_low <= est.ratio <= est.ci_high <= 1.2
     flat = median_ratio([1.0] * 4, [1.0] * 4, alpha=0.01)
     assert (flat.ratio, flat.ci_low, flat.ci_high) == (1.0, 1.0, 1.0)
+
+
+def test_median_interval_is_the_binomial_order_statistics():
+    # n = 10: P(fewer than 2 of 10 below the median) = 11/1024 < 0.025, so the 2nd and 9th values
+    assert median_interval(range(10, 0, -1), alpha=0.05) == (2.0, 9.0)
+    assert median_interval([5.0], alpha=0.05) == (5.0, 5.0)          # one round: the value itself
+    with pytest.raises(ValueError):
+        median_interval([], alpha=0.05)
+
+
+def test_median_interval_covers_the_true_median_as_often_as_it_says():
+    rng = np.random.default_rng(0)   # right-skewed like latencies; the true median is exp(0) = 1
+    covered = [low <= 1.0 <= high for low, high in (median_interval(rng.lognormal(0, 0.5, 50), 0.05)
+                                                    for _ in range(2000))]
+    assert 0.95 <= np.mean(covered) <= 0.99   # distribution-free, conservative by the discreteness
+
+
+def test_ratio_of_medians_interval_is_conservative():
+    est = median_ratio_interval(list(range(1, 11)), [2 * x for x in range(1, 11)], alpha=0.05)
+    # each median at 97.5 %: base (2, 9), other (4, 18); low 4/9, high 18/2
+    assert (est.ratio, est.ci_low, est.ci_high) == pytest.approx((2.0, 4 / 9, 9.0))
 
 
 def test_mcnemar_counts_the_discordant_images():

@@ -44,6 +44,19 @@ def test_manifest_paths_are_written_relative_to_its_folder(tmp_path):
     assert read_manifest(tmp_path / "runs" / "r1" / "manifest.json").artifact_path(copy.artifacts[0]).is_file()
 
 
+def test_fine_tuning_steps_follow_the_chain_of_parents(tmp_path):
+    manifest = manifest_at(tmp_path)
+    chain = [("keras_fp32", "none", None), ("pruned_50", "prune", "keras_fp32"),
+             ("sparse_clustered_16", "cluster", "pruned_50"), ("pcqat", "qat", "sparse_clustered_16"),
+             ("tflite_int8", "none", "keras_fp32"), ("loop", "qat", "loop")]
+    manifest.artifacts += [ArtifactRecord(model="m", variant=v, format="tflite_int8", technique=t, parent=p)
+                           for v, t, p in chain]
+    steps = {v: manifest.fine_tuning_steps("m", v) for v, _, _ in chain}
+    assert steps == {"keras_fp32": 0, "pruned_50": 1, "sparse_clustered_16": 2, "pcqat": 3, "tflite_int8": 0,
+                     "loop": 1}   # a record naming itself as its parent ends the walk
+    assert manifest.fine_tuning_steps("m", "unknown") == 0
+
+
 def test_another_schema_version_is_one_clear_error(tmp_path):
     write_manifest(tmp_path / "manifest.json", manifest_at(tmp_path))
     doc = json.loads((tmp_path / "manifest.json").read_text())

@@ -35,6 +35,10 @@ class Format:
     precision: str           # what its main kernels compute in: fp32 | int8 | fp16
     post_training: str = ""  # non-empty: also a variant of the same name (this is its summary)
     may_run_in: tuple[str, ...] = ()  # every precision its kernels may compute in (default: precision)
+    # The recommendation's tie rule (report/ties.py) prefers fewer: 0 the plain conversions (one
+    # converter call with its defaults: the trained model itself, the fp32 and int8 baselines),
+    # 1 a converter option or another quantizer, 2 a search that evaluates accuracy layer by layer.
+    steps: int = 1
 
     @property
     def suffix(self) -> str:
@@ -55,24 +59,25 @@ class Format:
 # leaves the rest as DQ -> fp32 op -> Q, so on a CPU without VNNI (int8 roof below fp32) the fp32
 # roof bounds those rows.
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("keras", "keras", "fp32"),
-    Format("tflite_fp32", "tflite", "fp32", "baseline: fp32 TFLite"),
-    Format("onnx_fp32", "onnx", "fp32", "baseline: fp32 ONNX (tf2onnx)"),
+    Format("keras", "keras", "fp32", steps=0),
+    Format("tflite_fp32", "tflite", "fp32", "baseline: fp32 TFLite", steps=0),
+    Format("onnx_fp32", "onnx", "fp32", "baseline: fp32 ONNX (tf2onnx)", steps=0),
     Format("tflite_dynamic", "tflite", "int8", "post-training dynamic range: int8 weights, float activations",
            ("int8", "fp32")),
     Format("tflite_fp16", "tflite", "fp16", "post-training float16 weights", ("fp16", "fp32")),
-    Format("tflite_int8", "tflite", "int8", "post-training full integer, float I/O, calibrated on train samples"),
+    Format("tflite_int8", "tflite", "int8", "post-training full integer, float I/O, calibrated on train samples",
+           steps=0),
     Format("tflite_int8_io", "tflite", "int8", "post-training full integer with int8 input and output"),
     Format("onnx_int8", "onnx", "int8", may_run_in=("int8", "fp32")),  # tf2onnx from the int8 TFLite (QAT variants)
     Format("onnx_dynamic", "onnx", "int8", "ONNX Runtime dynamic quantization (int8 weights)", ("int8", "fp32")),
     Format("onnx_static_qdq", "onnx", "int8", "ONNX Runtime static QDQ quantization, calibrated on train samples",
-           ("int8", "fp32")),
+           ("int8", "fp32"), steps=0),
     Format("onnx_fp16", "onnx", "fp16", "ONNX float16 conversion", ("fp16", "fp32")),
     # The selective search keeps the layers adding the most int8 error float until validation
     # accuracy is within the budget of fp32's (optimize/selective.py): int8 and fp32 kernels.
     Format("selective_int8", "tflite", "int8",
            "full integer with the worst layers kept float until within the accuracy budget (TFLite converter)",
-           ("int8", "fp32")),
+           ("int8", "fp32"), steps=2),
     # The LiteRT Quantizer (ai-edge-quantizer): recipes applied op by op to the fp32 .tflite. Its
     # weight-only files dequantize int8 weights and compute in fp32 (measured: fp32 speed).
     Format("lrq_weight_int8", "tflite", "int8", "LiteRT Quantizer weight-only int8 (float compute)", ("int8", "fp32")),
@@ -82,7 +87,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            ("int8", "fp32")),
     Format("lrq_selective_int8", "tflite", "int8",
            "LiteRT Quantizer static int8 with the worst layers kept float until within the accuracy budget",
-           ("int8", "fp32")),
+           ("int8", "fp32"), steps=2),
 )}
 
 

@@ -13,7 +13,9 @@ stays fast).
 * The one-sided Mann-Whitney U test of the between-runs gate on two runs' raw samples.
 * Between runs with repeated rounds (--repeat): the ratio of the runs' round p50s with a
   bootstrap interval, a machine's run-to-run spread, and the one rule that calls a difference
-  distinguishable from noise (the gate, `machines` and `history` all use it)."""
+  distinguishable from noise (the gate, `machines` and `history` all use it).
+* The ratio of two unpaired samples' medians with an order-statistic interval: the report's
+  speed ties (which rows cannot be told apart from the fastest)."""
 
 from __future__ import annotations
 
@@ -153,3 +155,29 @@ def max_spread(*spreads: float | None) -> float | None:
     """The yardstick of a comparison: the larger of its sides' run-to-run spreads."""
     known = [s for s in spreads if s is not None]
     return max(known) if known else None
+
+
+# ---- two unpaired samples: the ratio of their medians -------------------------------------
+
+def median_interval(samples, alpha: float) -> tuple[float, float]:
+    """The distribution-free (1 - alpha) interval of a sample's median: the order statistics
+    whose ranks the Binomial(n, 1/2) count of values below the median puts at alpha/2 from
+    either end (no bootstrap, no assumption about the shape of a latency distribution)."""
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(samples, float))
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"need a non-empty 1-D sample, got shape {x.shape}")
+    k = int(binom.ppf(alpha / 2, x.size, 0.5))   # ranks below k hold the median with prob < alpha/2
+    return float(x[max(k - 1, 0)]), float(x[min(x.size - k, x.size - 1)])
+
+
+def median_ratio_interval(base_s, other_s, alpha: float) -> RatioEstimate:
+    """median(other) / median(base) for two unpaired samples, with a conservative (1 - alpha)
+    interval: each median's (1 - alpha/2) interval (Bonferroni), lowest over highest and highest
+    over lowest. It says nothing about drift between the moments the two were timed: a caller
+    comparing rows timed apart must add its own minimum effect."""
+    base_low, base_high = median_interval(base_s, alpha / 2)
+    other_low, other_high = median_interval(other_s, alpha / 2)
+    ratio = float(np.median(np.asarray(other_s, float)) / np.median(np.asarray(base_s, float)))
+    return RatioEstimate(ratio, other_low / base_high, other_high / base_low)

@@ -15,8 +15,15 @@ M5, M4 = "lesson5_custom", "lesson4_strided"
 FP32_ACCURACY = 0.98
 
 
+SPREAD = (0.98, 0.99, 1.0, 1.01, 1.02)  # a row's five rounds around its median
+
+
+def rounds_s(p50_ms: float) -> list[float]:
+    return [p50_ms / 1e3 * f for f in SPREAD]
+
+
 def stats(p50_ms: float, batch: int = 1) -> LatencyStats:
-    return LatencyStats.from_seconds([p50_ms / 1e3 * f for f in (0.98, 0.99, 1.0, 1.01, 1.02)], batch)
+    return LatencyStats.from_seconds(rounds_s(p50_ms), batch)
 
 
 def lat(variant, p50_ms, accuracy=FP32_ACCURACY, *, model=M5, fmt=None, runtime="litert", batch=1, threads=1,
@@ -46,9 +53,13 @@ def pipeline(name, images_per_s) -> PipelineResult:
                           map_work="normalize")
 
 
-def artifact(variant, size, accuracy=FP32_ACCURACY, *, model=M5, fmt=None, sparsity=0.0, **extra) -> ArtifactRecord:
-    return ArtifactRecord(model=model, variant=variant, format=fmt or variant, technique="ptq", bytes=size,
-                          gzip_bytes=size // 2,
+def artifact(variant, size, accuracy=FP32_ACCURACY, *, model=M5, fmt=None, sparsity=0.0, technique=None,
+             gzip_bytes=None, **extra) -> ArtifactRecord:
+    """A file of the manifest; its technique "none" (a plain conversion) where the variant is
+    named after its format, else "prune" unless given."""
+    technique = technique or ("none" if fmt in (None, variant) else "prune")
+    return ArtifactRecord(model=model, variant=variant, format=fmt or variant, technique=technique, bytes=size,
+                          gzip_bytes=size // 2 if gzip_bytes is None else gzip_bytes,
                           weights=WeightStats(params=100, nonzero_params=round(100 * (1 - sparsity)),
                                                                     unique_values_per_layer={}),
                           verification=Verification(runtime="litert", device="cpu", threads=1, images=100,
@@ -76,7 +87,8 @@ def run_of(results, artifacts=(), models=(M5,), folder=Path("run"), gpu_skips=()
                         dataset=DatasetInfo(name="digits", fingerprint="d" * 64, class_names=["a", "b"],
                                             input_shape=[8, 8, 1], split_sizes={"test": 100}, normalization={}))
     return BenchRun(folder, folder / "bench.json", record, list(results),
-                    {r.key: [0.001] * 5 for r in results}, manifest)
+                    {r.key: rounds_s(r.stats.p50_ms) if hasattr(r, "stats") else [0.001] * 5 for r in results},
+                    manifest)
 
 
 def full_run() -> BenchRun:

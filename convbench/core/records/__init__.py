@@ -20,7 +20,7 @@ from convbench.core.records.scenarios import (SCENARIOS, SERVER_SUT_WORDS, SERVE
 from convbench.core.records.roofs import (OPS_COUNT, BandwidthMeasurement, DeviceRoofs, Roof, RoofMeasurement, RunRoofs,
                                      TheoreticalPeak)
 from convbench.core.records.report import (RECOMMENDATION_FILE, RECOMMENDATION_SCHEMA, ModelRecommendation,
-                                      Recommendation, RecommendedRow)
+                                      Recommendation, RecommendedRow, TiedRow)
 from convbench.core.records.run import BenchRun, load_run, resolve_bench_json
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "ScalingLatency", "ScalingMemory", "Skip", "LayerProfileResult", "LayerTiming",
     "OPS_COUNT", "BandwidthMeasurement", "DeviceRoofs", "Roof", "RoofMeasurement", "RunRoofs", "TheoreticalPeak",
     "RECOMMENDATION_FILE", "RECOMMENDATION_SCHEMA", "ModelRecommendation", "Recommendation", "RecommendedRow",
+    "TiedRow",
     "BenchRun", "load_run", "resolve_bench_json",
     "SCENARIOS", "SERVER_SUT_WORDS", "SERVER_SUTS", "LoadGenRun", "ScenarioResult",
 ]

@@ -276,6 +276,23 @@ class Manifest:
         folder = self.resolve(entry.folder)
         return replace(read_record(folder / "meta.json", ScalingRecord), folder=folder)
 
+    def fine_tuning_steps(self, model: str, variant: str) -> int:
+        """How many techniques that fine-tune the model a variant took, its parents' included: 0
+        for a plain conversion of the trained model (technique "none"), 1 for pruned_80, 2 for
+        pqat (pruning, then QAT). The recommendation prefers fewer among rows it cannot tell
+        apart (report/ties.py); read from the records so that the report needs no registry."""
+        steps, seen = 0, set()
+        while variant not in seen:
+            seen.add(variant)
+            record = next((a for a in self.artifacts if (a.model, a.variant) == (model, variant)), None)
+            if record is None:
+                break
+            steps += record.technique != "none"
+            if record.parent is None:
+                break
+            variant = record.parent
+        return steps
+
     def trained_model(self, model: str) -> TrainedRecord | None:
         return next((t for t in self.trained if t.name == model), None)
 

@@ -76,7 +76,7 @@ class CachingAudit:
     repeat_median_ms: float            # each input's later calls, right after itself
     speedup: float                     # median over inputs of first / median(repeats)
     threshold: float                   # the speedup above which (and significant) the audit fails
-    noise: float                       # relative gap of the repeat medians of even vs odd inputs
+    noise: float                       # relative gap of the first-call medians, even vs odd inputs (was: repeats)
     p_value: float                     # one-sided Wilcoxon signed-rank: first calls slower than repeats
     inputs: int
     test: str = "one-sided Wilcoxon signed-rank, paired per input"
