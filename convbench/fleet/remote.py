@@ -1,0 +1,74 @@
+"""What runs on a node, as plain functions the driver wraps in Ray tasks: the node's software
+stamp, and one `convbench bench` over a shipped artifact set in a fresh process, its run folder
+returned as bytes. The node writes only under its own temporary folder, removed at the end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from convbench.core.records.fleet import SoftwareStamp
+from convbench.fleet.shipping import RunArchive, ShippedFile, pack_run, unpack_artifact_set
+
+LOG_TAIL_LINES = 15
+
+
+def node_software() -> SoftwareStamp:
+    from convbench.fleet.software import this_software
+
+    return this_software()
+
+
+@dataclass(frozen=True)
+class NodeBench:
+    exit_status: int
+    archive: RunArchive | None         # None: the bench published no run folder
+    log_tail: list[str]                # the end of `convbench bench`'s console output
+
+
+def _die_with_parent() -> None:
+    """In the bench's process: killed when the Ray worker that started it dies (a killed node,
+    a forced cancel), instead of measuring on as an orphan."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def bench_on_node(files: list[ShippedFile], bench_args: list[str], timeout_s: float) -> NodeBench:
+    """Unpack the artifact set (sha256-checked), run `convbench bench --out <it> ARGS` in a fresh
+    process group, return its one run folder packed. On cancel (KeyboardInterrupt from
+    ray.cancel) or timeout the whole group is killed."""
+    work = Path(tempfile.mkdtemp(prefix="convbench-fleet-"))
+    proc = None
+    try:
+        out = work / "artifacts"
+        unpack_artifact_set(files, out)
+        log = work / "bench-console.log"
+        cmd = [sys.executable, "-m", "convbench.cli", "bench", "--out", str(out), *bench_args]
+        with open(log, "wb") as fh:
+            proc = subprocess.Popen(cmd, cwd=work, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, preexec_fn=_die_with_parent)
+            try:
+                rc = proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise TimeoutError(f"convbench bench ran past {timeout_s:g} s on this node; killed") from None
+        tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        runs_dir = out / "runs"
+        runs = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")] if runs_dir.is_dir() else []
+        return NodeBench(rc, pack_run(runs[0]) if len(runs) == 1 else None, tail)
+    except BaseException:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,52 @@
+"""A real local Ray cluster for the fleet tests: a head and one more node, each with its machine
+types as custom resources, then one command run against it ('{address}' in its arguments is
+replaced by the head's), then every Ray process stopped, also on failure. Meant to run inside a
+network namespace with only loopback and its own PID namespace (tests/test_fleet.py), so it can
+contact nothing else and nothing it started outlives it.
+
+    python fleet_cluster.py --head-types a --node-types b c [--kill-node-after S] -- CMD ARGS...
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--head-types", nargs="*", default=[])
+    p.add_argument("--node-types", nargs="*", default=[])
+    p.add_argument("--kill-node-after", type=float, help="kill the second node this many seconds into the command")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    args = p.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+
+    from ray.cluster_utils import Cluster
+
+    def types(names):
+        return {f"machine-type:{n}": 1 for n in names}
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": types(args.head_types),
+                                                            "include_dashboard": False})
+    try:
+        node = cluster.add_node(num_cpus=1, resources=types(args.node_types))
+        cluster.wait_for_nodes(timeout=60)
+        print(f"cluster: {cluster.address}", flush=True)
+        proc = subprocess.Popen([a.replace("{address}", cluster.address) for a in command])
+        if args.kill_node_after is not None:
+            timer = threading.Timer(args.kill_node_after, lambda: cluster.remove_node(node, allow_graceful=False))
+            timer.start()
+        try:
+            return proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    finally:
+        cluster.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
