@@ -133,6 +133,9 @@ def _run(ray, options: FleetOptions) -> FleetResult:
                                                 seconds=time.monotonic() - t0))
         raise
     finally:
+        order = list(chosen)   # the machine types in the order asked (or found), not the order they finished in
+        record.machines.sort(key=lambda m: order.index(m.machine_type))
+        result.run_dirs = {t: result.run_dirs[t] for t in order if t in result.run_dirs}
         record.finished = _now()
         write_record(folder / FLEET_FILE, record)
     return result

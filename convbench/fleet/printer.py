@@ -29,7 +29,7 @@ def print_report(report: CrossMachineReport) -> None:
     cost_col = ["$ per million"] if report.priced else []
     print_table(["machine", "artifact", "best items/s", *cost_col, "accuracy drop pp", "throughput from"],
                 [[f"m{o.side} {sides[o.side].label}", f"{o.model}/{o.what}", f"{o.items_per_s:,.0f}",
-                  *([None if o.usd_per_million is None else f"{o.usd_per_million:.4f}"] if report.priced else []),
+                  *([None if o.usd_per_million is None else f"{o.usd_per_million:.4g}"] if report.priced else []),
                   None if o.drop_pp is None else f"{o.drop_pp:.2f}", o.basis] for o in report.offers],
                 title="best measured throughput per machine and artifact"
                       + ("; cost per million inferences at it" if report.priced else
@@ -39,7 +39,7 @@ def print_report(report: CrossMachineReport) -> None:
         if c.cheapest:
             o = c.cheapest
             lines.append(f"  {c.model}: cheapest m{o.side} {sides[o.side].label} {o.what}: "
-                         f"${o.usd_per_million:.4f} per million ({o.items_per_s:,.0f}/s, {o.basis})")
+                         f"${o.usd_per_million:.4g} per million ({o.items_per_s:,.0f}/s, {o.basis})")
         else:
             lines.append(f"  {c.model}: cheapest: none ({c.why_no_cheapest})")
         if c.fastest:

@@ -17,6 +17,7 @@ from convbench.core.records.fleet import SoftwareStamp
 from convbench.fleet.shipping import RunArchive, ShippedFile, pack_run, unpack_artifact_set
 
 LOG_TAIL_LINES = 15
+WORK_PREFIX = "convbench-fleet-"   # + the worker's pid: a folder whose worker died is removed by the next bench
 
 
 def node_software() -> SoftwareStamp:
@@ -41,11 +42,21 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _remove_orphaned_work() -> None:
+    """The work folders of benches whose Ray worker was killed (a lost node, a forced cancel)
+    never reached their own cleanup: removed here, by pid no longer alive."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*-*"):
+        pid = folder.name.removeprefix(WORK_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def bench_on_node(files: list[ShippedFile], bench_args: list[str], timeout_s: float) -> NodeBench:
     """Unpack the artifact set (sha256-checked), run `convbench bench --out <it> ARGS` in a fresh
     process group, return its one run folder packed. On cancel (KeyboardInterrupt from
     ray.cancel) or timeout the whole group is killed."""
-    work = Path(tempfile.mkdtemp(prefix="convbench-fleet-"))
+    _remove_orphaned_work()
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
     proc = None
     try:
         out = work / "artifacts"

@@ -5,6 +5,9 @@ network namespace with only loopback and its own PID namespace (tests/test_fleet
 contact nothing else and nothing it started outlives it.
 
     python fleet_cluster.py --head-types a --node-types b c [--kill-node-after S] -- CMD ARGS...
+
+--kill-node-after S kills the second node S seconds after the command prints a line with
+"bench submitted" (its bench is running then), not at a guessed time.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--head-types", nargs="*", default=[])
     p.add_argument("--node-types", nargs="*", default=[])
-    p.add_argument("--kill-node-after", type=float, help="kill the second node this many seconds into the command")
+    p.add_argument("--kill-node-after", type=float, help="kill the second node this many seconds after the fleet "
+                                                         "says it submitted its benches")
     p.add_argument("command", nargs=argparse.REMAINDER)
     args = p.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -35,13 +39,20 @@ def main() -> int:
         node = cluster.add_node(num_cpus=1, resources=types(args.node_types))
         cluster.wait_for_nodes(timeout=60)
         print(f"cluster: {cluster.address}", flush=True)
-        proc = subprocess.Popen([a.replace("{address}", cluster.address) for a in command])
-        if args.kill_node_after is not None:
-            timer = threading.Timer(args.kill_node_after, lambda: cluster.remove_node(node, allow_graceful=False))
-            timer.start()
+        proc = subprocess.Popen([a.replace("{address}", cluster.address) for a in command], stdout=subprocess.PIPE,
+                                text=True, bufsize=1)
+        timer = None
         try:
+            for line in proc.stdout:   # passed through, watched for the moment to kill the node
+                print(line, end="", flush=True)
+                if args.kill_node_after is not None and timer is None and "bench submitted" in line:
+                    timer = threading.Timer(args.kill_node_after,
+                                            lambda: cluster.remove_node(node, allow_graceful=False))
+                    timer.start()
             return proc.wait(timeout=300)
         finally:
+            if timer is not None:
+                timer.cancel()
             if proc.poll() is None:
                 proc.kill()
     finally:
