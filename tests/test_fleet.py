@@ -39,7 +39,7 @@ def _namespace_problem() -> str | None:
 
 
 def _cluster(out: Path, tmp_path: Path, fleet_args: list[str], node_types=("b", "c"), kill_after=None,
-             before: str = "") -> subprocess.CompletedProcess:
+             interrupt_after=None, before: str = "") -> subprocess.CompletedProcess:
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'convbench[ray]')")
     problem = _namespace_problem()
     if problem:
@@ -48,14 +48,18 @@ def _cluster(out: Path, tmp_path: Path, fleet_args: list[str], node_types=("b", 
     fleet = " ".join([convbench, "fleet", "{address}", "--out", str(out), *fleet_args])
     script = f"{before}{fleet}"
     kill = ["--kill-node-after", str(kill_after)] if kill_after is not None else []
+    kill += ["--interrupt-after", str(interrupt_after)] if interrupt_after is not None else []
     # Ray's session folders and the nodes' work folders in a folder of this test's, removed after it
     # (short: Ray's socket paths must fit in 107 characters).
     scratch = Path(tempfile.mkdtemp(prefix="cbray-"))
     inner = (f"ip link set lo up && cd {tmp_path} && TMPDIR={scratch} {sys.executable} {CLUSTER} --head-types a "
              f"--node-types {' '.join(node_types)} {' '.join(kill)} -- bash -c '{script}'")
     try:
-        return subprocess.run([*NAMESPACE, "bash", "-c", inner], capture_output=True, text=True, timeout=240,
+        done = subprocess.run([*NAMESPACE, "bash", "-c", inner], capture_output=True, text=True, timeout=240,
                               cwd=REPO_ROOT)
+        # The nodes' work folders that their benches did not remove themselves (killed, not cancelled).
+        done.left_on_nodes = sorted(p.name for p in scratch.glob("convbench-fleet-*"))
+        return done
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -109,6 +113,22 @@ def test_a_node_killed_mid_bench_fails_its_machine_only(tiny_bench_copy, tmp_pat
     assert [p.name.rsplit("-", 1)[-1] for p in (out / "runs").iterdir()] == ["a"]
     assert not [p for p in out.rglob(".*") if p.name.endswith(".tmp")]
     assert "fleet: b: failed (" in printed
+    assert len(done.left_on_nodes) == 1   # the killed node's (a later bench there removes it: remote.py)
+
+
+def test_ctrl_c_cancels_the_remote_benches_and_writes_no_run(tiny_bench_copy, tmp_path):
+    out = tiny_bench_copy
+    done = _cluster(out, tmp_path, SMALL_BENCH, node_types=("b",), interrupt_after=2.0)
+    printed = done.stdout + done.stderr
+    assert done.returncode == 130, printed[-3000:]
+    assert "convbench: interrupted" in printed
+    (fleet_dir,) = (out / "fleets").iterdir()
+    machines = read_record(fleet_dir / FLEET_FILE, FleetRun).machines
+    assert [(m.machine_type, m.status, m.reason) for m in machines] == [
+        (t, "failed", "interrupted (Ctrl-C); its task was cancelled") for t in "ab"]
+    assert not (out / "runs").exists() or not list((out / "runs").iterdir())
+    # Each node's task was cancelled, not killed: it stopped its bench and removed its work folder.
+    assert done.left_on_nodes == []
 
 
 def test_a_dead_address_is_one_line_before_any_work(tiny_bench_copy, capsys):

@@ -4,15 +4,17 @@ replaced by the head's), then every Ray process stopped, also on failure. Meant 
 network namespace with only loopback and its own PID namespace (tests/test_fleet.py), so it can
 contact nothing else and nothing it started outlives it.
 
-    python fleet_cluster.py --head-types a --node-types b c [--kill-node-after S] -- CMD ARGS...
+    python fleet_cluster.py --head-types a --node-types b c [--kill-node-after S | --interrupt-after S] -- CMD...
 
---kill-node-after S kills the second node S seconds after the command prints a line with
-"bench submitted" (its bench is running then), not at a guessed time.
+--kill-node-after S kills the second node (--interrupt-after S: sends the command Ctrl-C's SIGINT)
+S seconds after the command prints a line with "bench submitted" (its benches are running then),
+not at a guessed time.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import threading
@@ -24,6 +26,8 @@ def main() -> int:
     p.add_argument("--node-types", nargs="*", default=[])
     p.add_argument("--kill-node-after", type=float, help="kill the second node this many seconds after the fleet "
                                                          "says it submitted its benches")
+    p.add_argument("--interrupt-after", type=float, help="send the command SIGINT (Ctrl-C) this many seconds after "
+                                                         "the fleet says it submitted its benches")
     p.add_argument("command", nargs=argparse.REMAINDER)
     args = p.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -45,10 +49,14 @@ def main() -> int:
         try:
             for line in proc.stdout:   # passed through, watched for the moment to kill the node
                 print(line, end="", flush=True)
-                if args.kill_node_after is not None and timer is None and "bench submitted" in line:
-                    timer = threading.Timer(args.kill_node_after,
-                                            lambda: cluster.remove_node(node, allow_graceful=False))
-                    timer.start()
+                if timer is None and "bench submitted" in line:
+                    if args.kill_node_after is not None:
+                        timer = threading.Timer(args.kill_node_after,
+                                                lambda: cluster.remove_node(node, allow_graceful=False))
+                    elif args.interrupt_after is not None:
+                        timer = threading.Timer(args.interrupt_after, lambda: proc.send_signal(signal.SIGINT))
+                    if timer is not None:
+                        timer.start()
             return proc.wait(timeout=300)
         finally:
             if timer is not None:
