@@ -46,6 +46,19 @@ def _timed(cmd: list[str]) -> tuple[float, int]:
     return time.perf_counter() - t0, done.returncode
 
 
+def _bench_times(out: Path) -> str:
+    """Each run's own account: started -> finished (whole seconds), roofs and suites."""
+    from datetime import datetime
+
+    said = []
+    for bench in sorted((out / "runs").glob("*/bench.json")):
+        record = json.loads(bench.read_text())["convbench"]
+        span = (datetime.fromisoformat(record["finished"]) - datetime.fromisoformat(record["started"])).total_seconds()
+        suites = ", ".join(f"{k} {v:.1f} s" for k, v in record.get("suite_seconds", {}).items())
+        said.append(f"{span:.0f} s started->finished ({suites}; load at start {record['loadavg_at_start'][0]:.1f})")
+    return "; ".join(said) or "-"
+
+
 def inside(args) -> int:
     from ray.cluster_utils import Cluster
 
@@ -67,8 +80,8 @@ def inside(args) -> int:
                     record = json.loads(fleet[0].read_text()) if fleet else {}
                     node_s = [round(m["seconds"], 1) for m in record.get("machines", [])]
                     rows.append((name, i, rc, wall, node_s, record.get("shipped_bytes")))
-                    print(f"{name} #{i}: exit {rc}, {wall:.1f} s" + (f", per node {node_s} s" if node_s else ""),
-                          flush=True)
+                    print(f"{name} #{i}: exit {rc}, {wall:.1f} s" + (f", per node {node_s} s" if node_s else "")
+                          + f"; in bench.json: {_bench_times(out)}", flush=True)
                     shutil.rmtree(out, ignore_errors=True)
         print(f"\n{'command':8} {'repeat':>6} {'exit':>4} {'wall s':>7} {'per node s':>14} {'shipped MB':>10}")
         for name, i, rc, wall, node_s, shipped in rows:
