@@ -189,3 +189,22 @@ def test_fleet_json_round_trips():
     from convbench.core.records import from_jsonable, to_jsonable
 
     assert from_jsonable(FleetNode, json.loads(json.dumps(to_jsonable(node))), "x") == node
+
+
+def test_only_what_the_bench_reads_is_shipped(tmp_path):
+    from convbench.fleet.shipping import artifact_set
+
+    out = tmp_path / "artifacts"
+    for rel in ("manifest.json", "data/d.npz", "bases/b/x", "trained/lesson5_custom-ab12/m.keras",
+                "trained/lesson5-cd34/m.keras", "optimized/lesson5_custom-ab12/v-ef/f.tflite",
+                "scaling/lesson5_custom-28x28x1-99/f.tflite", "runs/r/bench.json", "results.duckdb", "logs/l.log",
+                ".lock", "optimized/.x.tmp/f"):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(rel.encode())
+    everything = {f.path for f in artifact_set(out)}
+    assert everything == {"manifest.json", "data/d.npz", "bases/b/x", "trained/lesson5_custom-ab12/m.keras",
+                          "trained/lesson5-cd34/m.keras", "optimized/lesson5_custom-ab12/v-ef/f.tflite",
+                          "scaling/lesson5_custom-28x28x1-99/f.tflite"}
+    # One model without the scaling suite: lesson5's files stay home ("lesson5" is not "lesson5_custom").
+    assert {f.path for f in artifact_set(out, ("lesson5_custom",), scaling=False)} == everything - {
+        "trained/lesson5-cd34/m.keras", "scaling/lesson5_custom-28x28x1-99/f.tflite"}

@@ -88,6 +88,7 @@ def _cmd_fleet(args) -> int:
     fleet = FleetOptions(address=args.address, out=args.out, machine_types=tuple(args.machine_types or ()),
                          bench_args=tuple(node_bench_args(args)),
                          accept_software_mismatch=args.accept_software_mismatch, timeout_s=args.timeout,
+                         models=options.models, scaling="scaling" in options.suite_list,
                          priced_types=(*prices, *([args.reference] if args.reference else [])))
     with folder_lock(args.out, "fleet"):
         result = run_fleet(fleet)

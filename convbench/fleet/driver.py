@@ -30,6 +30,8 @@ class FleetOptions:
     bench_args: tuple[str, ...] = ()
     accept_software_mismatch: bool = False
     timeout_s: float = 3600.0          # the whole fleet bench, all machine types together
+    models: tuple[str, ...] = ()       # the bench's --models: only their trained/optimized files are shipped
+    scaling: bool = True               # the scaling suite runs: its files are shipped
     priced_types: tuple[str, ...] = ()   # --price's and --reference's types: each must be among those benchmarked
 
     def __post_init__(self) -> None:
@@ -91,7 +93,7 @@ def _run(ray, options: FleetOptions) -> FleetResult:
     differences = check_same_software(driver, {nodes[nid].name: s for nid, s in stamps.items()},
                                       options.accept_software_mismatch)
 
-    files = artifact_set(options.out)
+    files = artifact_set(options.out, options.models, options.scaling)
     started = _now()
     folder = options.out / "fleets" / started.replace(":", "").replace("-", "").replace("+0000", "Z")
     record = FleetRun(started=started, cluster_address=options.address, ray_version=ray.__version__,

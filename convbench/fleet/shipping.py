@@ -26,18 +26,33 @@ class ShippedFile:
     data: bytes
 
 
-def artifact_set(out: Path) -> list[ShippedFile]:
-    """The manifest and every file under the artifacts folder that a bench reads (outputs,
-    locks and temporaries left out)."""
+PER_MODEL = ("trained", "optimized")   # <folder>/<model>-<fingerprint>/...: one model's files
+SCALING = "scaling"                    # the scaling suite's random-weight files (109 of 156 MB by default)
+
+
+def _needed(rel: Path, models: tuple[str, ...], scaling: bool) -> bool:
+    """Whether a bench of `models` (empty: all), with the scaling suite or not, reads this file."""
+    if rel.parts[0] in NOT_SHIPPED or any(p.startswith(".") or p.endswith(TMP_SUFFIX) for p in rel.parts) \
+            or rel.suffix == ".lock":
+        return False
+    if rel.parts[0] == SCALING and len(rel.parts) > 1:
+        return scaling
+    if rel.parts[0] in PER_MODEL and len(rel.parts) > 1 and models:
+        return rel.parts[1].rsplit("-", 1)[0] in models   # fingerprints are hex: no '-' in them
+    return True
+
+
+def artifact_set(out: Path, models: tuple[str, ...] = (), scaling: bool = True) -> list[ShippedFile]:
+    """The manifest and every file under the artifacts folder that a bench of `models` (empty:
+    all), with the scaling suite or without, reads (outputs, locks and temporaries left out)."""
     out = Path(out)
     if not (out / MANIFEST_FILE).is_file():
         raise UserError(f"{out}: no {MANIFEST_FILE}; run `convbench optimize` first")
     files = []
     for path in sorted(out.rglob("*")):
-        rel = path.relative_to(out)
-        if not path.is_file() or rel.parts[0] in NOT_SHIPPED or any(
-                p.startswith(".") or p.endswith(TMP_SUFFIX) for p in rel.parts) or path.suffix == ".lock":
+        if not path.is_file() or not _needed(path.relative_to(out), models, scaling):
             continue
+        rel = path.relative_to(out)
         data = path.read_bytes()
         files.append(ShippedFile(rel.as_posix(), hashlib.sha256(data).hexdigest(), data))
     return files
