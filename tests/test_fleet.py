@@ -79,6 +79,7 @@ def test_a_fleet_benchmarks_each_machine_type_and_reports_one_physical_machine(t
     for run_dir, machine_type in zip(runs, "ab"):
         node = read_record(run_dir / FLEET_FILE, FleetNode)
         assert node.machine_type == machine_type and node.accepted_differences == []
+        assert node.bench_niceness == 0   # not Ray's worker priority (15): the tests run as root
         assert load_run(run_dir, require_manifest=True).latency and (run_dir / BENCH_FILE).is_file()
     (fleet_dir,) = (out / "fleets").iterdir()
     record = read_record(fleet_dir / FLEET_FILE, FleetRun)

@@ -181,6 +181,7 @@ def _bring_back(ray, ref, out: Path, fleet_node: FleetNode, t0: float, result: F
                           + " | ".join(node_bench.log_tail[-5:]))
         _say(f"fleet: {machine_type}: {outcome.reason}")
         return outcome
+    fleet_node.bench_niceness = node_bench.niceness
     name = f"{node_bench.archive.name}-{machine_type}"
     final, n = out / "runs" / name, 1
     while final.exists() or final.name.endswith(TMP_SUFFIX):

@@ -55,6 +55,9 @@ def print_report(report: CrossMachineReport) -> None:
                      f"fingerprint {sides[i].machine_id}): their ratios are run-to-run variation, not a difference "
                      "between machines")
     for s in sides:
+        if s.node and s.node.bench_niceness:
+            lines.append(f"note: {s.label}'s bench ran at nice {s.node.bench_niceness} (Ray's worker priority; "
+                         "raising it needs root or CAP_SYS_NICE on the node): other processes there came first")
         if s.node and s.node.accepted_differences:
             lines.append(f"note: {s.label} ran other software than the driver (accepted): "
                          + "; ".join(s.node.accepted_differences))

@@ -46,6 +46,7 @@ class FleetNode:
     cluster_address: str
     software: SoftwareStamp            # the node's
     accepted_differences: list[str] = field(default_factory=list)   # vs the driver, --accept-software-mismatch
+    bench_niceness: int | None = None  # the node's bench process's nice value (0: a local bench's; Ray's workers: 15)
 
 
 @dataclass(kw_only=True)
