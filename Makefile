@@ -36,13 +36,14 @@ bench: env
 
 # What the tests exercise beyond the base install, so CI runs those tests instead of skipping
 # them: the MLflow extra (a real tracking server), the test extra (Playwright, ruff, import-linter,
-# pytest-xdist), the docs extra (MkDocs) and, as root where it is missing, Debian's Chromium for
+# pytest-xdist), the docs extra (MkDocs), the ray extra (the fleet tests start a real local Ray
+# cluster) and, as root where it is missing, Debian's Chromium for
 # the browser test (Playwright cannot download its own browser here). Without Chromium, that one
 # test skips, saying why. One install with the extras, not the base install and then the extras
 # (with pip from a fresh clone: 120 s instead of 170 s on 2 busy cores).
 $(TEST_STAMP): pyproject.toml
 	$(NEW_VENV)
-	$(UV) -e '.[test,mlflow,docs]'
+	$(UV) -e '.[test,mlflow,docs,ray]'
 	test -x $(CHROMIUM) || [ "$$(id -u)" != 0 ] || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		echo "could not install chromium: the browser test will skip"

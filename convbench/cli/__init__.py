@@ -13,7 +13,7 @@ from pathlib import Path
 from convbench.core.errors import UserError
 
 # Each module has register(subparsers): add a command group by adding its module here.
-COMMAND_GROUPS = ("stages", "gate", "results", "inspect")
+COMMAND_GROUPS = ("stages", "gate", "results", "inspect", "fleet")
 
 
 def build_parser() -> argparse.ArgumentParser:

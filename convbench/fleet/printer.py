@@ -1,0 +1,64 @@
+"""The cross-machine report on the console (`convbench fleet`, `convbench fleet-report`)."""
+
+from __future__ import annotations
+
+from convbench.core.tables import print_lines, print_table
+from convbench.fleet.compare import CrossMachineReport
+
+
+def _pct(x: float | None) -> str | None:
+    return None if x is None else f"{x * 100:.1f}"
+
+
+def print_report(report: CrossMachineReport) -> None:
+    sides, ref = report.sides, report.reference
+    head = []
+    for i, s in enumerate(sides):
+        m = s.run.record.machine
+        price = "no price" if s.price_usd_per_hour is None else f"${s.price_usd_per_hour:g}/h"
+        head.append(f"m{i}: {s.label}  machine {s.machine_id} ({m.cpu_name}, {m.usable_cores} cores, "
+                    f"{m.gpu_name or 'no GPU'}); {price}; run {s.run.folder}")
+    print_lines(["", "cross-machine report" + f" (reference: m{ref} {sides[ref].label})", *head])
+    headers = ["row"] + [h for i in range(len(sides)) for h in (f"m{i} p50 ms", f"m{i} roof %")] + \
+        [f"m{i}/m{ref}" for i in range(len(sides)) if i != ref]
+    print_table(headers, [[r.row.label] + [v for i in range(len(sides))
+                                            for v in (f"{r.p50_ms[i]:.4f}", _pct(r.fraction_of_roof[i]))]
+                          + [f"{r.ratio(i, ref):.2f}x" for i in range(len(sides)) if i != ref] for r in report.rows],
+                title="latency: the same file on every machine (roof %: achieved GFLOP/s against that machine's "
+                      "own measured roof)", right=set(range(1, len(headers))))
+    cost_col = ["$ per million"] if report.priced else []
+    print_table(["machine", "artifact", "best items/s", *cost_col, "accuracy drop pp", "throughput from"],
+                [[f"m{o.side} {sides[o.side].label}", f"{o.model}/{o.what}", f"{o.items_per_s:,.0f}",
+                  *([None if o.usd_per_million is None else f"{o.usd_per_million:.4g}"] if report.priced else []),
+                  None if o.drop_pp is None else f"{o.drop_pp:.2f}", o.basis] for o in report.offers],
+                title="best measured throughput per machine and artifact"
+                      + ("; cost per million inferences at it" if report.priced else
+                         " (no --price: no cost shown)"), right={2, 3, 4} if report.priced else {2, 3})
+    lines = [f"per model, within {report.budget_pp:g} pp of fp32 accuracy:"]
+    for c in report.choices:
+        if c.cheapest:
+            o = c.cheapest
+            lines.append(f"  {c.model}: cheapest m{o.side} {sides[o.side].label} {o.what}: "
+                         f"${o.usd_per_million:.4g} per million ({o.items_per_s:,.0f}/s, {o.basis})")
+        else:
+            lines.append(f"  {c.model}: cheapest: none ({c.why_no_cheapest})")
+        if c.fastest:
+            i, r = c.fastest
+            lines.append(f"  {c.model}: fastest m{i} {sides[i].label} {r.variant}/{r.format} {r.runtime} "
+                         f"b1 t{r.threads_label}: p50 {r.stats.p50_ms:.4f} ms")
+        else:
+            lines.append(f"  {c.model}: fastest: none (no batch-1 row with measured accuracy within the budget)")
+    lines.append(f"{len(report.rows)} row(s) with the same file on every machine; {report.rows_with_other_files} "
+                 f"whose files differ (not compared); {report.rows_not_everywhere} not run on every machine")
+    for i, j in report.same_machine:
+        lines.append(f"note: m{i} {sides[i].label} and m{j} {sides[j].label} are one physical machine (same machine "
+                     f"fingerprint {sides[i].machine_id}): their ratios are run-to-run variation, not a difference "
+                     "between machines")
+    for s in sides:
+        if s.node and s.node.bench_niceness:
+            lines.append(f"note: {s.label}'s bench ran at nice {s.node.bench_niceness} (Ray's worker priority; "
+                         "raising it needs root or CAP_SYS_NICE on the node): other processes there came first")
+        if s.node and s.node.accepted_differences:
+            lines.append(f"note: {s.label} ran other software than the driver (accepted): "
+                         + "; ".join(s.node.accepted_differences))
+    print_lines(lines)

@@ -1,0 +1,211 @@
+"""`convbench fleet` on a real local Ray cluster (a head and one more node, started by
+tests/support/fleet_cluster.py inside a network namespace with only loopback and its own PID
+namespace, so nothing outlives it): two machine types benchmarked, both runs brought back,
+stored and compared as one physical machine; a node killed mid-bench recorded as failed while
+the other run is kept. Then the checks that need no cluster: a dead address, Ray missing, the
+software comparison, prices and costs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from convbench.core.errors import UserError
+from convbench.core.records import BENCH_FILE, load_run, read_record
+from convbench.core.records.fleet import FLEET_FILE, FleetNode, FleetRun, SoftwareStamp
+from convbench.fleet.compare import parse_prices, usd_per_million
+from convbench.fleet.software import check_same_software
+from tests.support import REPO_ROOT
+
+CLUSTER = REPO_ROOT / "tests" / "support" / "fleet_cluster.py"
+NAMESPACE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
+# The smallest bench that still measures roofs and accuracy: LiteRT's two tiny files at batch 1.
+SMALL_BENCH = ["--quick", "--suites", "latency", "--runtimes", "litert", "--batches", "1"]
+
+
+def _namespace_problem() -> str | None:
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "unshare or ip is not installed"
+    probe = subprocess.run([*NAMESPACE, "bash", "-c", "ip link set lo up"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"cannot make a loopback-only network namespace here (needs root): {probe.stderr.strip()[:200]}"
+    return None
+
+
+def _cluster(out: Path, tmp_path: Path, fleet_args: list[str], node_types=("b", "c"), kill_after=None,
+             interrupt_after=None, before: str = "") -> subprocess.CompletedProcess:
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'convbench[ray]')")
+    problem = _namespace_problem()
+    if problem:
+        pytest.skip(problem)
+    convbench = f"{sys.executable} -m convbench.cli"
+    fleet = " ".join([convbench, "fleet", "{address}", "--out", str(out), *fleet_args])
+    script = f"{before}{fleet}"
+    kill = ["--kill-node-after", str(kill_after)] if kill_after is not None else []
+    kill += ["--interrupt-after", str(interrupt_after)] if interrupt_after is not None else []
+    # Ray's session folders and the nodes' work folders in a folder of this test's, removed after it
+    # (short: Ray's socket paths must fit in 107 characters).
+    scratch = Path(tempfile.mkdtemp(prefix="cbray-"))
+    inner = (f"ip link set lo up && cd {tmp_path} && TMPDIR={scratch} {sys.executable} {CLUSTER} --head-types a "
+             f"--node-types {' '.join(node_types)} {' '.join(kill)} -- bash -c '{script}'")
+    try:
+        done = subprocess.run([*NAMESPACE, "bash", "-c", inner], capture_output=True, text=True, timeout=240,
+                              cwd=REPO_ROOT)
+        # The nodes' work folders that their benches did not remove themselves (killed, not cancelled).
+        done.left_on_nodes = sorted(p.name for p in scratch.glob("convbench-fleet-*"))
+        return done
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_a_fleet_benchmarks_each_machine_type_and_reports_one_physical_machine(tiny_bench_copy, tmp_path):
+    out = tiny_bench_copy
+    # First a machine type no node has: one line listing the types found, nothing started.
+    wrong = f"{sys.executable} -m convbench.cli fleet {{address}} --out {out} --machine-types nope; echo rc=$?; "
+    done = _cluster(out, tmp_path, [*SMALL_BENCH, "--machine-types", "a", "b", "--price", "a=0.10", "--price",
+                                    "b=0.40"], before=wrong)
+    printed = done.stdout + done.stderr
+    assert done.returncode == 0, printed[-3000:]
+    assert "rc=2" in printed and "convbench: error: machine type(s) 'nope' match no alive node; types found: a, b, c" \
+        in printed
+    runs = sorted((out / "runs").iterdir())
+    assert [r.name.rsplit("-", 1)[-1] for r in runs] == ["a", "b"], printed[-4000:]   # and no temporary
+    for run_dir, machine_type in zip(runs, "ab"):
+        node = read_record(run_dir / FLEET_FILE, FleetNode)
+        assert node.machine_type == machine_type and node.accepted_differences == []
+        assert node.bench_niceness == 0   # not Ray's worker priority (15): the tests run as root
+        assert load_run(run_dir, require_manifest=True).latency and (run_dir / BENCH_FILE).is_file()
+    (fleet_dir,) = (out / "fleets").iterdir()
+    record = read_record(fleet_dir / FLEET_FILE, FleetRun)
+    assert [(m.machine_type, m.status) for m in record.machines] == [("a", "stored"), ("b", "stored")], record
+    assert record.shipped_files > 0 and record.bench_args == ["--quick", "--runtimes", "litert", "--suites", "latency",
+                                                             "--batches", "1"]
+    from convbench.store.db import connect, store_path
+    from convbench.store.queries import list_runs
+
+    with connect(store_path(out)) as con:
+        stored = list_runs(con)
+    assert sorted(r.run_id for r, _ in stored) == sorted(m.run_id for m in record.machines)
+    assert len({m.machine_id for _, m in stored}) == 1     # one physical machine, said so:
+    assert "m0 a and m1 b are one physical machine (same machine fingerprint" in printed, printed[-4000:]
+    assert "$ per million" in printed and "cheapest m" in printed and "fastest m" in printed, printed[-4000:]
+    # The same runs read again, without prices: no cost anywhere.
+    from convbench.cli import main
+
+    assert main(["fleet-report", *map(str, runs), "--reference", "b"]) == 0
+
+
+def test_a_node_killed_mid_bench_fails_its_machine_only(tiny_bench_copy, tmp_path):
+    out = tiny_bench_copy
+    done = _cluster(out, tmp_path, SMALL_BENCH, node_types=("b",), kill_after=3.0)
+    printed = done.stdout + done.stderr
+    assert done.returncode == 1, printed[-3000:]
+    (fleet_dir,) = (out / "fleets").iterdir()
+    machines = {m.machine_type: m for m in read_record(fleet_dir / FLEET_FILE, FleetRun).machines}
+    assert machines["a"].status == "stored" and machines["b"].status == "failed", machines
+    assert "node" in machines["b"].reason.lower() and machines["b"].run_folder is None
+    # Only a's run folder, nothing half-written (no hidden temporaries) anywhere in the folder.
+    assert [p.name.rsplit("-", 1)[-1] for p in (out / "runs").iterdir()] == ["a"]
+    assert not [p for p in out.rglob(".*") if p.name.endswith(".tmp")]
+    assert "fleet: b: failed (" in printed
+    assert len(done.left_on_nodes) == 1   # the killed node's (a later bench there removes it: remote.py)
+
+
+def test_ctrl_c_cancels_the_remote_benches_and_writes_no_run(tiny_bench_copy, tmp_path):
+    out = tiny_bench_copy
+    done = _cluster(out, tmp_path, SMALL_BENCH, node_types=("b",), interrupt_after=2.0)
+    printed = done.stdout + done.stderr
+    assert done.returncode == 130, printed[-3000:]
+    assert "convbench: interrupted" in printed
+    (fleet_dir,) = (out / "fleets").iterdir()
+    machines = read_record(fleet_dir / FLEET_FILE, FleetRun).machines
+    assert [(m.machine_type, m.status, m.reason) for m in machines] == [
+        (t, "failed", "interrupted (Ctrl-C); its task was cancelled") for t in "ab"]
+    assert not (out / "runs").exists() or not list((out / "runs").iterdir())
+    # Each node's task was cancelled, not killed: it stopped its bench and removed its work folder.
+    assert done.left_on_nodes == []
+
+
+def test_a_dead_address_is_one_line_before_any_work(tiny_bench_copy, capsys):
+    from convbench.cli import main
+
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'convbench[ray]')")
+    assert main(["fleet", "127.0.0.1:1", "--out", str(tiny_bench_copy), "--quick"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["convbench: error: cluster address 127.0.0.1:1: no Ray head reachable (Connection refused)"]
+    assert not (tiny_bench_copy / "runs").exists() and not (tiny_bench_copy / "fleets").exists()
+
+
+def test_without_ray_the_error_names_the_extra(tiny_bench_copy, capsys, monkeypatch):
+    from convbench.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)   # `import ray` then raises ImportError
+    assert main(["fleet", "127.0.0.1:6379", "--out", str(tiny_bench_copy)]) == 2
+    assert "pip install 'convbench[ray]'" in capsys.readouterr().err
+
+
+def _stamp(**kw) -> SoftwareStamp:
+    return SoftwareStamp(**{"convbench_version": "0.1.0", "git_commit": "abc", "git_dirty": False, "python": "3.11.7",
+                            "libraries": {"onnxruntime": "1.32.0", "ray": "2.60.0"}, **kw})
+
+
+def test_other_software_on_a_node_is_one_error_unless_accepted():
+    driver = _stamp()
+    node = _stamp(libraries={"onnxruntime": "1.31.0", "ray": "2.60.0"}, git_dirty=True)
+    with pytest.raises(UserError) as err:
+        check_same_software(driver, {"n1 (10.0.0.2)": _stamp(), "n2 (10.0.0.3)": node}, accept=False)
+    assert str(err.value).startswith("node n2 (10.0.0.3) runs other software than this driver: convbench commit: "
+                                     "abc here, abc+dirty there; onnxruntime: 1.31.0 here, 1.32.0 there"[:70])
+    assert "onnxruntime: 1.32.0 here, 1.31.0 there" in str(err.value) and "--accept-software-mismatch" in str(err.value)
+    accepted = check_same_software(driver, {"n2": node}, accept=True)
+    assert accepted == {"n2": ["convbench commit: abc here, abc+dirty there", "onnxruntime: 1.32.0 here, 1.31.0 there"]}
+
+
+def test_prices_and_cost_per_million():
+    assert parse_prices(["c7i=0.36", "a=2"]) == {"c7i": 0.36, "a": 2.0}
+    # $3.60 an hour serving 1000 inferences/s: 3.6 M inferences for $3.60, i.e. $1 per million.
+    assert usd_per_million(3.6, 1000.0) == pytest.approx(1.0)
+    for bad in ("c7i", "=1", "c7i=free", "c7i=0", "c7i=-1", "c7i=inf"):
+        with pytest.raises(UserError, match="expected MACHINE_TYPE=USD_PER_HOUR"):
+            parse_prices([bad])
+
+
+def test_a_bad_price_is_refused_before_the_cluster_is_contacted(tiny_bench_copy, capsys):
+    from convbench.cli import main
+
+    assert main(["fleet", "127.0.0.1:1", "--out", str(tiny_bench_copy), "--price", "a=cheap"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "convbench: error: --price 'a=cheap': expected MACHINE_TYPE=USD_PER_HOUR with a price > 0, e.g. c7i=0.36"]
+
+
+def test_fleet_json_round_trips():
+    node = FleetNode(machine_type="a", node_id="n", node_address="127.0.0.1", cluster_address="127.0.0.1:1",
+                     software=_stamp())
+    from convbench.core.records import from_jsonable, to_jsonable
+
+    assert from_jsonable(FleetNode, json.loads(json.dumps(to_jsonable(node))), "x") == node
+
+
+def test_only_what_the_bench_reads_is_shipped(tmp_path):
+    from convbench.fleet.shipping import artifact_set
+
+    out = tmp_path / "artifacts"
+    for rel in ("manifest.json", "data/d.npz", "bases/b/x", "trained/lesson5_custom-ab12/m.keras",
+                "trained/lesson5-cd34/m.keras", "optimized/lesson5_custom-ab12/v-ef/f.tflite",
+                "scaling/lesson5_custom-28x28x1-99/f.tflite", "runs/r/bench.json", "results.duckdb", "logs/l.log",
+                ".lock", "optimized/.x.tmp/f"):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(rel.encode())
+    everything = {f.path for f in artifact_set(out)}
+    assert everything == {"manifest.json", "data/d.npz", "bases/b/x", "trained/lesson5_custom-ab12/m.keras",
+                          "trained/lesson5-cd34/m.keras", "optimized/lesson5_custom-ab12/v-ef/f.tflite",
+                          "scaling/lesson5_custom-28x28x1-99/f.tflite"}
+    # One model without the scaling suite: lesson5's files stay home ("lesson5" is not "lesson5_custom").
+    assert {f.path for f in artifact_set(out, ("lesson5_custom",), scaling=False)} == everything - {
+        "trained/lesson5-cd34/m.keras", "scaling/lesson5_custom-28x28x1-99/f.tflite"}
