@@ -85,7 +85,10 @@ def test_a_fleet_benchmarks_each_machine_type_and_reports_one_physical_machine(t
     record = read_record(fleet_dir / FLEET_FILE, FleetRun)
     assert [(m.machine_type, m.status) for m in record.machines] == [("a", "stored"), ("b", "stored")], record
     assert record.shipped_files > 0 and record.bench_args == ["--quick", "--runtimes", "litert", "--suites", "latency",
-                                                             "--batches", "1"]
+                                                             "--batches", "1", "--repeat", "3"]
+    # Both machines timed their rows in the fleet's 3 rounds: each ratio has an interval.
+    assert all(len(r.repeat_p50_ms) == 3 for run_dir in runs for r in load_run(run_dir).latency)
+    assert "ratio(s) distinguishable from noise" in printed, printed[-4000:]
     from convbench.store.db import connect, store_path
     from convbench.store.queries import list_runs
 

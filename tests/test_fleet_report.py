@@ -60,3 +60,25 @@ def test_two_runs_of_one_machine_are_said_to_be_one():
     zen2, _ = _sides()
     report = build([zen2, Side("zen2-again", zen2.run, None)], {}, None, budget_pp=1.0)
     assert report.same_machine == [(0, 1)]
+
+
+def _rounds_side(label: str, rounds_by_variant: dict[str, list[float]]) -> Side:
+    rows = [lat(v, sorted(r)[len(r) // 2], repeat_p50_ms=r) for v, r in rounds_by_variant.items()]
+    return Side(label, run_of(rows), None)
+
+
+def test_ratios_over_rounds_are_called_distinguishable_only_beyond_the_spread():
+    # Each machine's rounds span ~5 %; int8 is 2x slower on b, fp32 the same within its rounds.
+    a = _rounds_side("a", {"tflite_fp32": [0.100, 0.103, 0.105, 0.101, 0.104],
+                           "tflite_int8": [0.050, 0.052, 0.051, 0.0525, 0.0505]})
+    b = _rounds_side("b", {"tflite_fp32": [0.102, 0.100, 0.104, 0.105, 0.101],
+                           "tflite_int8": [0.100, 0.104, 0.102, 0.105, 0.101]})
+    report = build([a, b], {}, None, budget_pp=1.0)
+    assert all(s == pytest.approx(1.05, abs=0.01) for s in report.spreads)
+    told = {r.row.variant: per[0] for r, per in zip(report.rows, report.intervals())}
+    fp32, int8 = told["tflite_fp32"], told["tflite_int8"]
+    assert fp32[0].ci_low <= 1 <= fp32[0].ci_high and fp32[1] is False
+    assert int8[0].ratio == pytest.approx(2.0, rel=0.05) and int8[1] is True
+    # One round on a side: a plain ratio, no verdict.
+    one = build([_sides()[0], _sides()[1]], {}, None, budget_pp=1.0)
+    assert all(per == [(None, None)] for per in one.intervals()) and one.spreads == [None, None]

@@ -18,6 +18,11 @@ def _add_report_args(p) -> None:
     add_accuracy_budget(p, "pick the cheapest and the fastest rows")
 
 
+# Every machine times its latency rows in this many rounds, all machines at the same time, so that
+# each machine's run-to-run spread is measured and the cross-machine ratios get an interval.
+FLEET_REPEAT = 3
+
+
 def register(sub) -> None:
     p = sub.add_parser("fleet", help="benchmark the artifacts on each machine type of a Ray cluster, store every "
                                      "run, and report which hardware to deploy on (needs the ray extra)")
@@ -33,7 +38,7 @@ def register(sub) -> None:
                         "cancelled and recorded as failed")
     p.add_argument("--out", type=folder, default=Path("artifacts"), metavar="DIR",
                    help="artifacts folder: manifest.json shipped, runs/ and the store filled (default artifacts/)")
-    add_bench_args(p)
+    add_bench_args(p, default_repeat=FLEET_REPEAT)
     _add_report_args(p)
     add_console_args(p)
     p.set_defaults(handler=_cmd_fleet)
@@ -48,7 +53,7 @@ def register(sub) -> None:
 
 # The `convbench bench` flags a node runs with, from the fleet's own (add_bench_args): option name -> flag.
 _LISTS = ("models", "variants", "runtimes", "suites", "batches")
-_VALUES = ("slo_ms", "target_qps", "scenario_queries", "scenario_seconds")
+_VALUES = ("slo_ms", "target_qps", "scenario_queries", "scenario_seconds", "repeat")
 
 
 def node_bench_args(args) -> list[str]:
@@ -59,7 +64,7 @@ def node_bench_args(args) -> list[str]:
     if args.device != "cpu":
         out += ["--device", args.device]
     for name in _VALUES:
-        if getattr(args, name) is not None:
+        if getattr(args, name) is not None and not (name == "repeat" and args.repeat == 1):
             out += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     return out + (["--all-scenarios"] if args.all_scenarios else [])
 

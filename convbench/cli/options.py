@@ -234,7 +234,7 @@ def add_optimize_args(p: argparse.ArgumentParser) -> None:
                         "points of fp32 on the validation split (default 0.5)")
 
 
-def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True) -> None:
+def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True, default_repeat: int = 1) -> None:
     g = p.add_argument_group("benchmark")
     g.add_argument("--quick", action="store_true", help="a smaller matrix (fewer runtimes, batches, rounds)")
     if with_selection:
@@ -246,8 +246,10 @@ def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True) -> N
     g.add_argument("--device", choices=["cpu", "gpu", "all"], default="cpu", help="cpu, gpu or all (default cpu)")
     g.add_argument("--batches", nargs="+", type=positive_int, metavar="N", help="batch sizes (default 1 32 128)")
     g.add_argument("--repeat", type=int_between(1, 20, "rounds"), metavar="N",
+                   default=None if default_repeat == 1 else default_repeat,
                    help="time the latency rows in N rounds, one round of every row after another, so that "
-                        "comparisons between runs get an interval from the run-to-run spread (default 1)")
+                        "comparisons between runs get an interval from the run-to-run spread "
+                        f"(default {default_repeat})")
     g.add_argument("--mlflow", metavar="URI", help="also log the run to this MLflow tracking server "
                                                    "(needs the mlflow extra)")
     g = p.add_argument_group("serving scenarios (MLPerf LoadGen; docs/serving.md)")

@@ -88,24 +88,19 @@ def _cmd_runs(args) -> int:
     return 0
 
 
-def _interval(estimate, apart: bool | None, apart_word: str = "") -> str:
-    """A ratio between runs with its interval; ≈ where the one rule (core/stats.py) calls it noise."""
-    return f"{estimate.ratio:.2f}x [{estimate.ci_low:.2f}-{estimate.ci_high:.2f}]" + (apart_word if apart else " ≈")
-
-
 def _cmd_history(args) -> int:
     from convbench.core.fsutil import write_bytes_atomic
     from convbench.store.history import commit_label, history_png
     from convbench.store.db import connect
     from convbench.store.queries import history
-    from convbench.core.tables import print_lines, print_table
+    from convbench.core.tables import print_lines, print_table, ratio_cell
 
     with connect(args.store) as con:
         h = history(con, args.metric, _filters(args), args.machine)
     steps = h.steps()
 
     def step(s) -> str:
-        return "–" if s.estimate is None else _interval(s.estimate, s.beyond_noise, " beyond noise")
+        return "–" if s.estimate is None else ratio_cell(s.estimate, s.beyond_noise, " beyond noise")
 
     print_table(["started", "commit", "run", "row", args.metric, "p50 vs previous run"],
                 [[run.started, commit_label(run.git_commit, run.git_dirty), run.run_id[:12], res.label,
@@ -150,7 +145,7 @@ def _machine_comparison(args):
 
 def _cmd_machines(args) -> int:
     from convbench.store.history import commit_label
-    from convbench.core.tables import print_lines, print_table
+    from convbench.core.tables import noise_line, print_lines, print_table, ratio_cell
 
     c = _machine_comparison(args)
     head = [f"m{i}: machine {m.machine_id} {m.summary}\n    run {r.run_id[:12]} {r.started} commit "
@@ -170,7 +165,7 @@ def _cmd_machines(args) -> int:
         estimate, apart = told
         if estimate is None:
             return f"{r.p50_ms / side[0].p50_ms:.2f}x"
-        return _interval(estimate, apart)
+        return ratio_cell(estimate, apart)
 
     rows = [[side[0].label.removeprefix("latency ")]
             + [v for r in side for v in (f"{r.p50_ms:.4f}", pct(r.fraction_of_roof))]
@@ -178,12 +173,7 @@ def _cmd_machines(args) -> int:
     print_table(headers, rows, right=set(range(1, len(headers))))
     spreads = c.spreads()
     judged = [apart for per in intervals for _, apart in per if apart is not None]
-    print_lines([f"{sum(judged)} of {len(judged)} ratio(s) distinguishable from noise: 95 % bootstrap interval over "
-                 "both runs' rounds (--repeat) beyond the machines' run-to-run spread ("
-                 + ", ".join(f"m{i} x{s:.3f}" if s else f"m{i} one round" for i, s in enumerate(spreads))
-                 + "); ≈ marks the others" if judged else
-                 "no row has rounds on two sides: the ratios carry no interval, and a single run's p50 moves "
-                 "by tens of percent between runs on a shared machine; bench with --repeat 3"])
+    print_lines([noise_line(judged, spreads)])
     # The rows grouped: does each group move as the machines' roofs say, or not (memory, overhead)?
     print_table(["runtime", "roof precision", "side", "rows", "median p50 ratio", "range", "roofs predict"],
                 [[g.runtime, g.precision, f"m{g.side}/m0", str(g.rows), f"{g.median_ratio:.2f}x",

@@ -42,3 +42,20 @@ def print_lines(lines: Iterable[str], file=None) -> None:
     out = console(file)
     for line in lines:
         out.print(line, markup=False)
+
+
+def ratio_cell(estimate, apart: bool | None, apart_word: str = "") -> str:
+    """A ratio between runs with its interval (core/stats.py's RatioEstimate); ≈ where the one
+    rule (core/stats.distinguishable) calls it noise."""
+    return f"{estimate.ratio:.2f}x [{estimate.ci_low:.2f}-{estimate.ci_high:.2f}]" + (apart_word if apart else " ≈")
+
+
+def noise_line(judged: Sequence[bool], spreads: Sequence[float | None]) -> str:
+    """How many ratios between runs are told apart from noise, and each side's yardstick."""
+    if not judged:
+        return ("no row has rounds on two sides: the ratios carry no interval, and a single run's p50 moves "
+                "by tens of percent between runs on a shared machine; bench with --repeat 3")
+    return (f"{sum(judged)} of {len(judged)} ratio(s) distinguishable from noise: 95 % bootstrap interval over "
+            "both runs' rounds (--repeat) beyond the machines' run-to-run spread ("
+            + ", ".join(f"m{i} x{s:.3f}" if s else f"m{i} one round" for i, s in enumerate(spreads))
+            + "); ≈ marks the others")

@@ -4,7 +4,10 @@ machine's efficiency against its own roofs; per machine and artifact the best me
 throughput (the Server scenario's highest VALID load within its p99 bound where that suite ran,
 else the best batch's items/s: each figure says which) and, where the machine type has a price,
 the cost per million inferences; per model the cheapest (machine, variant) and the fastest one
-within the accuracy budget. No price: no cost, never an invented one."""
+within the accuracy budget. No price: no cost, never an invented one. Where the runs timed their
+rows in rounds (--repeat; a fleet does by default), each ratio has an interval over both runs'
+rounds and is called distinguishable only beyond the machines' run-to-run spread (core/stats.py's
+one rule, as `machines` and `history`)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from convbench.core.errors import UserError
 from convbench.core.records import BenchRun, LatencyResult, ScenarioResult, load_run, read_record
 from convbench.core.records.fleet import FLEET_FILE, FleetNode
 from convbench.core.records.identity import RowId
+from convbench.core.stats import RatioEstimate, between_runs_ratio, distinguishable, max_spread, run_to_run_spread
 from convbench.report.rows import accuracy_drop_pp
 
 SECONDS_PER_HOUR = 3600.0
@@ -34,6 +38,11 @@ class Side:
     def machine_id(self) -> str:
         return self.run.record.machine.fingerprint
 
+    @property
+    def spread(self) -> float | None:
+        """This run's run-to-run spread over its latency rows (None: one round)."""
+        return run_to_run_spread([r.repeat_p50_ms for r in self.run.latency])
+
 
 def load_side(run_dir: Path) -> Side:
     run = load_run(run_dir, require_manifest=True)
@@ -50,9 +59,19 @@ class RowAcross:
     row: RowId
     p50_ms: list[float]                # per side
     fraction_of_roof: list[float | None]   # per side: achieved GFLOP/s over that machine's own roof
+    rounds_p50_ms: list[list[float]] = field(default_factory=list)   # per side: each round's p50 (--repeat)
 
     def ratio(self, side: int, reference: int) -> float:
         return self.p50_ms[side] / self.p50_ms[reference]
+
+    def between(self, side: int, reference: int, spreads: list[float | None]
+                ) -> tuple[RatioEstimate | None, bool | None]:
+        """The ratio over both runs' rounds with its interval, and whether it is beyond both
+        machines' run-to-run spread; (None, None) where a side ran one round."""
+        if not self.rounds_p50_ms:
+            return None, None
+        estimate = between_runs_ratio(self.rounds_p50_ms[reference], self.rounds_p50_ms[side])
+        return estimate, distinguishable(estimate, max_spread(spreads[reference], spreads[side]))
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,16 @@ class CrossMachineReport:
     def priced(self) -> bool:
         return any(s.price_usd_per_hour is not None for s in self.sides)
 
+    @property
+    def spreads(self) -> list[float | None]:
+        return [s.spread for s in self.sides]
+
+    def intervals(self) -> list[list[tuple[RatioEstimate | None, bool | None]]]:
+        """Per row, per side other than the reference (in side order): `RowAcross.between`."""
+        spreads = self.spreads
+        return [[r.between(i, self.reference, spreads) for i in range(len(self.sides)) if i != self.reference]
+                for r in self.rows]
+
 
 def usd_per_million(price_usd_per_hour: float, items_per_s: float) -> float:
     return price_usd_per_hour / SECONDS_PER_HOUR / items_per_s * 1e6
@@ -147,8 +176,8 @@ def _rows(sides: list[Side]) -> tuple[list[RowAcross], int, int]:
     keys = sorted(set().union(*by_side), key=RowId.sort_key)
     everywhere = [k for k in keys if all(k in side for side in by_side)]
     same = [k for k in everywhere if len({side[k].sha256 for side in by_side}) == 1]
-    rows = [RowAcross(k, [side[k].stats.p50_ms for side in by_side], [side[k].fraction_of_roof for side in by_side])
-            for k in same]
+    rows = [RowAcross(k, [side[k].stats.p50_ms for side in by_side], [side[k].fraction_of_roof for side in by_side],
+                      [side[k].repeat_p50_ms for side in by_side]) for k in same]
     return rows, len(everywhere) - len(same), len(keys) - len(everywhere)
 
 

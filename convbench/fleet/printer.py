@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from convbench.core.tables import print_lines, print_table
+from convbench.core.tables import noise_line, print_lines, print_table, ratio_cell
 from convbench.fleet.compare import CrossMachineReport
 
 
@@ -21,9 +21,17 @@ def print_report(report: CrossMachineReport) -> None:
     print_lines(["", "cross-machine report" + f" (reference: m{ref} {sides[ref].label})", *head])
     headers = ["row"] + [h for i in range(len(sides)) for h in (f"m{i} p50 ms", f"m{i} roof %")] + \
         [f"m{i}/m{ref}" for i in range(len(sides)) if i != ref]
+    others = [i for i in range(len(sides)) if i != ref]
+    intervals = report.intervals()
+
+    def ratio(r, i, told) -> str:
+        estimate, apart = told
+        return f"{r.ratio(i, ref):.2f}x" if estimate is None else ratio_cell(estimate, apart)
+
     print_table(headers, [[r.row.label] + [v for i in range(len(sides))
                                             for v in (f"{r.p50_ms[i]:.4f}", _pct(r.fraction_of_roof[i]))]
-                          + [f"{r.ratio(i, ref):.2f}x" for i in range(len(sides)) if i != ref] for r in report.rows],
+                          + [ratio(r, i, told) for i, told in zip(others, per)]
+                          for r, per in zip(report.rows, intervals)],
                 title="latency: the same file on every machine (roof %: achieved GFLOP/s against that machine's "
                       "own measured roof)", right=set(range(1, len(headers))))
     cost_col = ["$ per million"] if report.priced else []
@@ -34,6 +42,8 @@ def print_report(report: CrossMachineReport) -> None:
                 title="best measured throughput per machine and artifact"
                       + ("; cost per million inferences at it" if report.priced else
                          " (no --price: no cost shown)"), right={2, 3, 4} if report.priced else {2, 3})
+    judged = [apart for per in intervals for _, apart in per if apart is not None]
+    print_lines([noise_line(judged, report.spreads)])
     lines = [f"per model, within {report.budget_pp:g} pp of fp32 accuracy:"]
     for c in report.choices:
         if c.cheapest:
