@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from convbench.benchmarks.loadgen_log import accuracy_outputs
-from convbench.benchmarks.loadgen_sut import EARLY_STOPPING_MIN_QUERIES, LoadGenSettings, ServingSut, run_loadgen
+from convbench.benchmarks.loadgen_sut import (EARLY_STOPPING_MIN_QUERIES, PERFORMANCE_SAMPLES, LoadGenSettings,
+                                              ServingSut, run_loadgen)
 from convbench.core import classes
 from convbench.core.errors import UserError
 from convbench.core.records import SERVER_SUTS, LoadGenRun, ScenarioResult
@@ -68,6 +69,9 @@ QUICK_SCENARIO_BUDGET = ScenarioBudget(min_duration_s=0.2, min_queries=EARLY_STO
 # microsecond (the null runtime) would have it allocate hundreds of thousands. Its own Python
 # path is about this much per query anyway (STACK.md: ~15 µs).
 MIN_EXPECTED_LATENCY_S = 10e-6
+# SingleStream's plain loop before and after LoadGen's run: half of LoadGen's query count each
+# (the two together as many calls as LoadGen times), over the feeds LoadGen's QSL loads.
+LOOP_MIN_CALLS = 200
 
 
 def slo_ms_for(model: str, given: float | None) -> tuple[float, str]:
@@ -104,6 +108,20 @@ def sut_shape(sut: str, cores: int) -> SutShape:
         sizes = tuple(b for b in (1, 2, 4, 8, 16, 32) if b <= DYNAMIC_BATCH_MAX)
         return SutShape(1, 1, sizes, DYNAMIC_BATCH_WAIT_US)
     raise ValueError(f"unknown Server SUT {sut!r}")
+
+
+def loop_p90_ms(session, images: np.ndarray, calls: int) -> float:
+    """The p90 of `calls` warm batch-1 calls in a plain perf_counter loop, over the images' feeds
+    prepared ahead (as LoadGen's QSL and the latency suite prepare theirs): SingleStream's
+    reference without LoadGen, on the same session and within a second of LoadGen's run."""
+    from convbench.benchmarks.harness import plain_pedantic
+
+    feeds = [session.prepare(np.ascontiguousarray(images[i:i + 1], dtype=np.float32))
+             for i in range(min(len(images), PERFORMANCE_SAMPLES))]
+    session.run(feeds[0])   # not a warm call
+    turn = iter(range(calls))
+    times = plain_pedantic(session.run, lambda: ((feeds[next(turn) % len(feeds)],), {}), calls)
+    return float(np.percentile(times, 90)) * 1e3
 
 
 def service_seconds(session, images: np.ndarray, calls: int = 20, within_s: float = 0.05) -> float:
@@ -203,7 +221,10 @@ class ScenarioRow:
         settings = LoadGenSettings("single_stream", min_duration_s=self.budget.min_duration_s,
                                    min_queries=self.budget.min_queries,
                                    expected_latency_s=self.expected_latency_s(session))
+        calls = max(LOOP_MIN_CALLS, self.budget.min_queries // 2)
+        fields["loop_p90_before_ms"] = loop_p90_ms(session, self.images, calls)
         runs.append(self._run(ServingSut([{1: session}], self.images, inline=True), settings, "performance"))
+        fields["loop_p90_after_ms"] = loop_p90_ms(session, self.images, calls)
         return self._base("single_stream", runs=runs, **fields)
 
     def offline(self, batches: tuple[int, ...]) -> dict:

@@ -49,6 +49,16 @@ def test_a_small_scenarios_run_keeps_loadgens_logs_and_feeds_the_store_and_repor
     single = rows["single_stream litert"]
     assert single.valid and single.p90_ms and single.early_stopping_p99_ms and single.early_stopping_p90_ms
     assert single.p90_ms == next(r for r in single.runs if r.mode == "PerformanceOnly").p90_ms
+    # The same session in a plain loop right before and after LoadGen's run: what LoadGen adds is
+    # measured against it (the null runtime's difference is LoadGen's own path).
+    for row in (single, rows["single_stream null"]):
+        assert 0 < row.loop_p90_before_ms and 0 < row.loop_p90_after_ms and row.loop_drift_ms >= 0
+    from convbench.report.serving import agrees, loadgen_overhead_ms
+
+    overhead, how = loadgen_overhead_ms(run, "tiny")
+    null = rows["single_stream null"]
+    assert overhead == pytest.approx(null.p90_ms - null.loop_p90_ms) and "plain loop" in how
+    assert agrees(single, overhead) in (True, False) and agrees(null, overhead) is None
     # AccuracyOnly: LoadGen's logged responses score what the row's own pass (a latency row's
     # accuracy: its session's predict_all) scores on the same images.
     from convbench.core import classes
@@ -162,3 +172,21 @@ def test_the_library_refuses_the_same_values():
         BenchOptions(slo_ms=-1)
     assert BenchOptions(quick=True).scenario_budget.min_queries == 662
     assert json.dumps(BenchOptions(slo_ms="2.5").slo_ms) == "2.5"   # the bench child passes text
+
+
+def test_a_single_stream_row_agrees_within_loadgens_path_plus_the_loops_own_drift():
+    from convbench.core.records import ScenarioResult
+    from convbench.report.serving import agrees
+
+    def row(p90_us, before_us, after_us, runtime="litert"):
+        return ScenarioResult(model="m", variant="v", format="v", runtime=runtime, device="cpu", batch=1, threads=1,
+                              metric="single_stream", scenario="single_stream", valid=True, p90_ms=p90_us / 1e3,
+                              loop_p90_before_ms=before_us / 1e3, loop_p90_after_ms=after_us / 1e3)
+
+    overhead_ms = 0.007   # LoadGen's path: 7 µs
+    assert agrees(row(108, 100, 100), overhead_ms) is False   # 8 µs above a steady loop
+    assert agrees(row(106, 100, 100), overhead_ms) is True
+    assert agrees(row(115, 98, 102), overhead_ms) is False    # 15 µs above, the loop moved 4 µs: 15 > 7 + 4
+    assert agrees(row(112, 98, 104), overhead_ms) is True     # 11 µs above, the loop moved 6 µs: within
+    assert agrees(row(95, 100, 100), overhead_ms)           # below the loop by 5 µs: within 7 µs either way
+    assert agrees(row(108, 100, 100), None) is None and agrees(row(5, 1, 1, runtime="null"), overhead_ms) is None

@@ -78,11 +78,30 @@ class ScenarioResult(RowBase):
     p99_ms: float | None = None
     early_stopping_p90_ms: float | None = None
     early_stopping_p99_ms: float | None = None
+    # SingleStream: the same session called in a plain perf_counter loop (no LoadGen) over the
+    # same feeds, right before and right after LoadGen's performance run: each loop's p90. What
+    # LoadGen adds is measured against these, not against the latency suite's row, which another
+    # session timed minutes apart.
+    loop_p90_before_ms: float | None = None
+    loop_p90_after_ms: float | None = None
     accuracy: Fraction | None = None   # SingleStream: LoadGen's AccuracyOnly run, every held-out image
     accuracy_direct: Fraction | None = None   # the same session's predict_all over the same images
     accuracy_images: int = 0
     accuracy_note: str | None = None
     load_ms: float = 0.0
+
+    @property
+    def loop_p90_ms(self) -> float | None:
+        """The plain loop's p90 beside LoadGen's run: the mean of the loops before and after it."""
+        loops = [p for p in (self.loop_p90_before_ms, self.loop_p90_after_ms) if p is not None]
+        return sum(loops) / len(loops) if loops else None
+
+    @property
+    def loop_drift_ms(self) -> float | None:
+        """How far the same loop moved across LoadGen's run: the noise any difference from it has."""
+        if self.loop_p90_before_ms is None or self.loop_p90_after_ms is None:
+            return None
+        return abs(self.loop_p90_after_ms - self.loop_p90_before_ms)
 
     @property
     def headline(self) -> LoadGenRun | None:
