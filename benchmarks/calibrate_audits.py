@@ -6,7 +6,11 @@ fault injected (every pass is a miss):
 * caching: the session as is, then wrapped in a result cache keyed by the input's bytes
   (faults.MemoSession);
 * harness overhead: a plain perf_counter loop on both sides (A/A), then a harness that spins
-  for `--slow-pct` of the median call inside the timed region.
+  for `--slow-pct` of the median call inside the timed region;
+* per-layer sum (each .tflite and .onnx file, as the layers suite profiles it): the profile as
+  measured, then with its largest layer missing (a profiler that lost a node) and with it
+  counted twice (one that double-counts a node). ORT's profiler times kernels only, so only a
+  sum above the whole fails there (benchmarks/layers.py): a missing layer cannot fail it.
 
     .venv/bin/python -m convbench.benchmarks.calibrate_audits --out artifacts --repeats 5
 
@@ -60,8 +64,9 @@ def input_pool(x_test: np.ndarray, item_shape: Sequence[int], count: int) -> lis
 
 
 def calibrate(out: Path, repeats: int, slow_pct: float, models: Sequence[str] | None,
-              report: Callable[[str], None]) -> tuple[Counter, dict[str, list[float]]]:
-    """(counts, the caching audit's speedups as is and memoized) over every file and runtime."""
+              report: Callable[[str], None], layers: bool = True) -> tuple[Counter, dict[str, list[float]]]:
+    """(counts, the caching audit's speedups as is and memoized) over every file and runtime;
+    `layers`: also the per-layer sum check over every .tflite and .onnx file."""
     from convbench.models.data import Dataset
 
     manifest = read_manifest(Path(out) / "manifest.json")
@@ -103,7 +108,38 @@ def calibrate(out: Path, repeats: int, slow_pct: float, models: Sequence[str] | 
                 if not lean.passed or slow.passed:
                     report(f"  overhead {label}: A/A {lean.overhead_pct:+.1f} % (passed {lean.passed}), "
                            f"+{slow_pct:g} % injected {slow.overhead_pct:+.1f} % (passed {slow.passed})")
+        if layers:
+            calibrate_layers(manifest.artifact_path(artifact), artifact.label, repeats, counts, report)
     return counts, speedups
+
+
+def calibrate_layers(path: Path, label: str, repeats: int, counts: Counter, report: Callable[[str], None]) -> None:
+    """The per-layer sum check on one file's real profiles, then on the same profiles with a
+    fault: the largest layer missing, or counted twice."""
+    from dataclasses import replace
+
+    from convbench.benchmarks.layers import profile
+    from convbench.benchmarks.test_layers import BUDGET_S, SUM_TOLERANCE
+
+    if path.suffix not in (".tflite", ".onnx"):
+        return
+    for _ in range(repeats):
+        measured = profile(path, threads=1, budget_s=BUDGET_S[True])
+        largest = max(range(len(measured.layers)), key=lambda i: measured.layers[i].time_us)
+        share = measured.layers[largest].time_us / measured.whole_us
+        missing = replace(measured, layers=measured.layers[:largest] + measured.layers[largest + 1:])
+        twice = replace(measured, layers=[*measured.layers, measured.layers[largest]])
+        kind = "ORT profiler" if measured.kernels_only else "LiteRT single-op"
+        counts[f"layers rows ({kind})"] += 1
+        counts[f"layers false alarms ({kind})"] += not measured.explains_whole(SUM_TOLERANCE)
+        counts[f"layers missing caught ({kind})"] += not missing.explains_whole(SUM_TOLERANCE)
+        counts[f"layers twice caught ({kind})"] += not twice.explains_whole(SUM_TOLERANCE)
+        if share > measured.tolerance(SUM_TOLERANCE):   # a fault the check is meant to see
+            counts[f"layers faults larger than the tolerance ({kind})"] += 1
+        if not measured.explains_whole(SUM_TOLERANCE) or twice.explains_whole(SUM_TOLERANCE):
+            report(f"  layers {label}: sum {measured.sum_ratio:.2f}x of the whole (tolerance "
+                   f"{measured.tolerance(SUM_TOLERANCE):.0%}), largest layer {share:.0%}; missing -> "
+                   f"{missing.sum_ratio:.2f}x, twice -> {twice.sum_ratio:.2f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow-pct", type=float, default=10.0,
                         help="busy work injected into the harness, %% of a call (default 10; the limit is 5)")
     parser.add_argument("--models", nargs="+", help="only these models")
+    parser.add_argument("--no-layers", action="store_true", help="leave out the per-layer sum check")
     args = parser.parse_args(argv)
     counts, speedups = calibrate(Path(args.out), args.repeats, args.slow_pct, args.models,
-                                 lambda line: print_lines([line]))
+                                 lambda line: print_lines([line]), layers=not args.no_layers)
     rows, over = counts["caching rows"], counts["overhead rows"]
     honest, memo = np.asarray(speedups["as is"]), np.asarray(speedups["memoized"])
     print_lines([
@@ -125,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         f"  repeat speedup as is: median {np.median(honest):.3f}x, 99th percentile {np.percentile(honest, 99):.3f}x, "
         f"max {honest.max():.3f}x; memoized: min {memo.min():.2f}x, median {np.median(memo):.2f}x",
         f"harness overhead: {over} rows; A/A false alarms {counts['overhead false alarms']}; "
-        f"+{args.slow_pct:g} % caught {counts['overhead caught']}/{over}"])
+        f"+{args.slow_pct:g} % caught {counts['overhead caught']}/{over}"]
+        + [f"per-layer sum, {kind}: {counts[f'layers rows ({kind})']} rows; false alarms "
+           f"{counts[f'layers false alarms ({kind})']}; largest layer missing caught "
+           f"{counts[f'layers missing caught ({kind})']}, counted twice caught {counts[f'layers twice caught ({kind})']} "
+           f"(a layer larger than the tolerance in {counts[f'layers faults larger than the tolerance ({kind})']})"
+           for kind in ("LiteRT single-op", "ORT profiler") if counts[f"layers rows ({kind})"]])
     return 0
 
 

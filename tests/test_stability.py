@@ -38,3 +38,12 @@ def test_calibrate_audits_over_every_file_and_runtime(tiny_manifest):
     assert counts["caching rows"] == counts["overhead rows"] == len(speedups["as is"]) == 6
     assert counts["caching false alarms"] == 0 and counts["caching caught"] == 6, lines
     assert max(speedups["as is"]) < 2 < min(speedups["memoized"])
+    # The per-layer sum: tflite_fp32 and tflite_int8_io by LiteRT's single-op models, onnx_fp32 by
+    # ORT's profiler; no false alarm, and a layer counted twice is caught wherever that layer is
+    # larger than the tolerance (ORT's kernels-only rule cannot see a missing one).
+    lite, ort = "LiteRT single-op", "ORT profiler"
+    assert (counts[f"layers rows ({lite})"], counts[f"layers rows ({ort})"]) == (2, 1), counts
+    assert counts[f"layers false alarms ({lite})"] == counts[f"layers false alarms ({ort})"] == 0, lines
+    for kind in (lite, ort):
+        assert counts[f"layers twice caught ({kind})"] >= counts[f"layers faults larger than the tolerance ({kind})"]
+    assert counts[f"layers missing caught ({ort})"] == 0
