@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         f"+{args.slow_pct:g} % caught {counts['overhead caught']}/{over}"]
         + [f"per-layer sum, {kind}: {counts[f'layers rows ({kind})']} rows; false alarms "
            f"{counts[f'layers false alarms ({kind})']}; largest layer missing caught "
-           f"{counts[f'layers missing caught ({kind})']}, counted twice caught {counts[f'layers twice caught ({kind})']} "
+           f"{counts[f'layers missing caught ({kind})']}, counted twice caught "
+           f"{counts[f'layers twice caught ({kind})']} "
            f"(a layer larger than the tolerance in {counts[f'layers faults larger than the tolerance ({kind})']})"
            for kind in ("LiteRT single-op", "ORT profiler") if counts[f"layers rows ({kind})"]])
     return 0

@@ -102,6 +102,9 @@ class ModelChoice:
     cheapest: Offer | None             # lowest cost per million within the budget (None: no price, or none within)
     fastest: tuple[int, LatencyResult] | None   # (side, batch-1 row): lowest p50 within the budget
     why_no_cheapest: str | None = None
+    # Other machines whose fastest such row cannot be told apart from it (the one rule over both
+    # runs' rounds); None: a side ran one round, so no machine can be said to be faster.
+    not_distinguishable: list[int] | None = field(default_factory=list)
 
 
 @dataclass
@@ -233,4 +236,25 @@ def _choice(model: str, sides: list[Side], offers: list[Offer], budget_pp: float
         batch1 += [(i, r) for r in s.run.latency if r.model == model and r.batch == 1 and r.accuracy is not None
                    and fp32 is not None and accuracy_drop_pp(fp32, r.accuracy) <= budget_pp]
     fastest = min(batch1, key=lambda ir: (ir[1].stats.p50_ms, ir[0], ir[1].label), default=None)
-    return ModelChoice(model, cheapest, fastest, why)
+    return ModelChoice(model, cheapest, fastest, why, _not_told_apart(fastest, batch1, sides))
+
+
+def _not_told_apart(fastest, batch1, sides: list[Side]) -> list[int] | None:
+    """The other machines whose own fastest row is within noise of the fastest (their rounds'
+    ratio not distinguishable beyond both machines' run-to-run spreads); None without rounds."""
+    if fastest is None:
+        return []
+    side, row = fastest
+    out = []
+    for other in range(len(sides)):
+        theirs = [r for i, r in batch1 if i == other]
+        if other == side or not theirs:
+            continue
+        best = min(theirs, key=lambda r: r.stats.p50_ms)
+        estimate = between_runs_ratio(row.repeat_p50_ms, best.repeat_p50_ms)
+        told = distinguishable(estimate, max_spread(sides[side].spread, sides[other].spread))
+        if told is None:
+            return None
+        if not told:
+            out.append(other)
+    return out

@@ -54,8 +54,15 @@ def print_report(report: CrossMachineReport) -> None:
             lines.append(f"  {c.model}: cheapest: none ({c.why_no_cheapest})")
         if c.fastest:
             i, r = c.fastest
+            if c.not_distinguishable is None:
+                within = " (a run of one round: not told apart from noise; --repeat 3 says)"
+            elif c.not_distinguishable:
+                within = ("; within noise of it: the fastest row on "
+                          + ", ".join(f"m{j} {sides[j].label}" for j in c.not_distinguishable))
+            else:
+                within = ""
             lines.append(f"  {c.model}: fastest m{i} {sides[i].label} {r.variant}/{r.format} {r.runtime} "
-                         f"b1 t{r.threads_label}: p50 {r.stats.p50_ms:.4f} ms")
+                         f"b1 t{r.threads_label}: p50 {r.stats.p50_ms:.4f} ms{within}")
         else:
             lines.append(f"  {c.model}: fastest: none (no batch-1 row with measured accuracy within the budget)")
     lines.append(f"{len(report.rows)} row(s) with the same file on every machine; {report.rows_with_other_files} "
