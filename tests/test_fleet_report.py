@@ -94,3 +94,16 @@ def test_the_fastest_machine_is_said_to_be_within_noise_of_the_others_where_it_i
     assert choice.fastest[0] == 1 and choice.not_distinguishable == []
     (choice,) = build(_sides(), {}, None, budget_pp=1.0).choices   # one round each: no verdict either way
     assert choice.not_distinguishable is None
+
+
+def test_report_over_several_run_folders_is_the_cross_machine_report(tmp_path, capsys):
+    from convbench.cli import main
+    from tests.support.factories import write_run
+
+    a, b = _rounds_side("a", {"tflite_fp32": [0.1, 0.11, 0.1]}), _rounds_side("b", {"tflite_fp32": [0.2, 0.21, 0.2]})
+    folders = [write_run(tmp_path / s.label, s.run) for s in (a, b)]
+    assert main(["report", *map(str, folders), "--price", f"machine-{a.machine_id[:8]}=0.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "cross-machine report" in printed and "$ per million" in printed
+    assert main(["report", str(folders[0]), "--price", "x=1"]) == 2
+    assert "--price and --reference: only for the cross-machine report" in capsys.readouterr().err

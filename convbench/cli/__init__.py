@@ -66,9 +66,13 @@ def main(argv: list[str] | None = None) -> int:
 def library_log(args) -> Path | None:
     """Where this command's library output goes: <out>/logs/<UTC time>-<command>.log for the
     commands that load TensorFlow or a runtime (`inspect layers`: ...-inspect-layers.log);
-    `report` writes report.log into the run folder it reads (beside a bench.json named itself)."""
+    `report` writes report.log into the run folder it reads (beside a bench.json named itself);
+    over several runs (the cross-machine report, no TensorFlow) none."""
     if getattr(args, "command", None) == "report":
-        folder = args.run if args.run.is_dir() else args.run.parent if args.run.is_file() else None
+        if len(args.runs) != 1:
+            return None
+        (run,) = args.runs
+        folder = run if run.is_dir() else run.parent if run.is_file() else None
         return folder / "report.log" if folder else None
     out = getattr(args, "out", None)
     if out is None:

@@ -10,11 +10,16 @@ from convbench.cli.options import (add_accuracy_budget, add_bench_args, add_cons
                                    positive_seconds)
 
 
-def _add_report_args(p) -> None:
+def add_cross_machine_args(p) -> None:
+    """--price and --reference: the cross-machine report's (fleet, fleet-report, report RUN RUN ...)."""
     p.add_argument("--price", action="append", default=[], metavar="TYPE=USD_PER_HOUR",
-                   help="a machine type's price per hour: the report adds the cost per million inferences "
-                        "(repeat per type; no price: no cost shown)")
+                   help="a machine type's price per hour: the cross-machine report adds the cost per million "
+                        "inferences (repeat per type; no price: no cost shown)")
     p.add_argument("--reference", metavar="TYPE", help="the machine type the ratios divide by (default: the first)")
+
+
+def _add_report_args(p) -> None:
+    add_cross_machine_args(p)
     add_accuracy_budget(p, "pick the cheapest and the fastest rows")
 
 
@@ -112,8 +117,12 @@ def _report(run_dirs: list[Path], prices: dict, reference: str | None, budget_pp
     print_report(build([load_side(d) for d in run_dirs], prices, reference, budget_pp))
 
 
-def _cmd_fleet_report(args) -> int:
+def cross_machine_report(run_dirs: list[Path], price: list[str], reference: str | None, budget_pp: float) -> int:
     from convbench.fleet.compare import parse_prices
 
-    _report(args.run_dirs, parse_prices(args.price), args.reference, args.accuracy_budget)
+    _report(run_dirs, parse_prices(price), reference, budget_pp)
     return 0
+
+
+def _cmd_fleet_report(args) -> int:
+    return cross_machine_report(args.run_dirs, args.price, args.reference, args.accuracy_budget)

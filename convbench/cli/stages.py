@@ -34,9 +34,15 @@ def register(sub) -> None:
     add_console_args(p)
     p.set_defaults(handler=_cmd_bench)
 
-    p = sub.add_parser("report", help="write report.md, report.html and recommendation.json for a run")
-    p.add_argument("run", type=Path, metavar="RUN", help="a run folder (artifacts/runs/<time>) holding bench.json")
+    p = sub.add_parser("report", help="write report.md, report.html and recommendation.json for a run; "
+                                      "over two or more runs, the cross-machine report")
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN",
+                   help="a run folder (artifacts/runs/<time>) holding bench.json; two or more: the cross-machine "
+                        "report over them (as `convbench fleet-report`)")
     add_accuracy_budget(p, "recommend variants, and judge the notes' accuracy claims,")
+    from convbench.cli.fleet import add_cross_machine_args
+
+    add_cross_machine_args(p)
     add_console_args(p)
     p.set_defaults(handler=_cmd_report)
 
@@ -162,12 +168,20 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from convbench.core.errors import UserError
     from convbench.core.records import resolve_bench_json
 
-    resolve_bench_json(args.run)   # a missing run: its one line now, before the report's imports
+    for run in args.runs:
+        resolve_bench_json(run)   # a missing run: its one line now, before the report's imports
+    if len(args.runs) > 1:
+        from convbench.cli.fleet import cross_machine_report
+
+        return cross_machine_report(args.runs, args.price, args.reference, args.accuracy_budget)
+    if args.price or args.reference:
+        raise UserError("--price and --reference: only for the cross-machine report, over two or more run folders")
     from convbench.report.build import build_report
 
-    print(f"report: {build_report(args.run, args.accuracy_budget)}")
+    print(f"report: {build_report(args.runs[0], args.accuracy_budget)}")
     return 0
 
 
