@@ -135,6 +135,7 @@ def test_ctrl_c_cancels_the_remote_benches_and_writes_no_run(tiny_bench_copy, tm
     assert done.left_on_nodes == []
 
 
+@pytest.mark.slow
 def test_optimize_on_a_cluster_publishes_the_local_layout_then_sends_nothing(tiny_artifacts, tmp_path):
     """`optimize --ray`: a user's tiny model's job runs as a Ray task (the model file and the data
     shipped through the object store); what it made comes back into the local cache layout with
@@ -253,6 +254,17 @@ def test_a_bad_price_is_refused_before_the_cluster_is_contacted(tiny_bench_copy,
     assert main(["fleet", "127.0.0.1:1", "--out", str(tiny_bench_copy), "--price", "a=cheap"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "convbench: error: --price 'a=cheap': expected MACHINE_TYPE=USD_PER_HOUR with a price > 0, e.g. c7i=0.36"]
+
+
+def test_records_without_built_on_still_load():
+    """Artifacts and trained models written before `built_on` existed: built here, not recorded."""
+    from convbench.core.records import ArtifactRecord, BuiltOn, from_jsonable, to_jsonable
+
+    old = {"model": "m", "variant": "tflite_fp32", "format": "tflite_fp32", "technique": "none"}
+    assert from_jsonable(ArtifactRecord, old, "record.json").built_on is None
+    node = BuiltOn(hostname="n1", machine_id="f3dca601e7d33170", ray_node_id="8d61")
+    made = ArtifactRecord(**old, built_on=node)
+    assert from_jsonable(ArtifactRecord, json.loads(json.dumps(to_jsonable(made))), "x").built_on == node
 
 
 def test_fleet_json_round_trips():
