@@ -58,6 +58,7 @@ class Node:
     gpus: int
     types: tuple[str, ...]
     type_resources: tuple[str, ...]    # the custom resources that name its types (empty: a label does)
+    memory_gib: float = 0.0            # the memory Ray lets its tasks ask for there
 
     @property
     def name(self) -> str:
@@ -76,7 +77,7 @@ def alive_nodes(ray) -> list[Node]:
         types = tuple(dict.fromkeys((*by_resource, *([label] if label else []))))
         nodes.append(Node(info["NodeID"], info.get("NodeManagerAddress", "?"), int(resources.get("CPU", 0)),
                           int(resources.get("GPU", 0)), types,
-                          tuple(TYPE_RESOURCE_PREFIX + t for t in by_resource)))
+                          tuple(TYPE_RESOURCE_PREFIX + t for t in by_resource), resources.get("memory", 0) / 2**30))
     return nodes
 
 

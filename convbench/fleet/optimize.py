@@ -6,10 +6,11 @@ optimize_all; the stage, its cache layout and its manifest are the local ones.
 Per job, on this machine (the driver): is everything it would make already in the cache? Then
 its result is read here and nothing is sent. Otherwise its inputs (the split data set, the
 model's trained and optimized folders, lesson 1's base, a user's model file) travel through Ray's
-object store, each file sha256-checked on arrival; the task asks for one CPU and pins TensorFlow
-to one thread as a local worker does (the cache keys and the weights depend on it); the node
-sends back the cache folders it made, each one archive with its sha256, stamped with the machine
-that made them; the driver publishes each under a temporary name, then renames it into place.
+object store, each file sha256-checked on arrival; the task asks for one CPU and a local worker's
+peak memory, and pins TensorFlow to one thread as a local worker does (the cache keys and the
+weights depend on it); the node sends back the cache folders it made, each one archive with its
+sha256, stamped with the machine that made them; the driver publishes each under a temporary
+name, then renames it into place.
 Only the driver writes into the artifacts folder."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from convbench.core.records import BuiltOn
-from convbench.core.workers import TF_THREADS_PER_WORKER, Job, WorkerDied
+from convbench.core.workers import TF_THREADS_PER_WORKER, WORKER_MEMORY_GIB, Job, WorkerDied
 
 RETRIES = 1                    # a task whose node or worker died runs once more (Ray's max_retries), then fails
 TRANSFER_TIMEOUT_S = 120.0     # fetching a finished task's folders
@@ -208,7 +209,9 @@ class ClusterRunner:
         for i in send:
             job, kind = jobs[i], kinds[jobs[i].fn]
             files, own = kind.inputs(*job.args)
-            ref = task.options(num_cpus=TF_THREADS_PER_WORKER, runtime_env=env).remote(
+            # One core and a local worker's peak memory: Ray then runs no more jobs on a node than it holds.
+            ref = task.options(num_cpus=TF_THREADS_PER_WORKER, memory=int(WORKER_MEMORY_GIB * 2**30),
+                               runtime_env=env).remote(
                 kind.spec(job), ray.put(files), ray.put(own))
             pending[ref] = i
         try:
@@ -278,6 +281,9 @@ def cluster_runner(address: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterat
         nodes = [n for n in alive_nodes(ray) if n.cpus >= 1]
         if not nodes:
             raise UserError(f"cluster {address}: no alive node offers a CPU to Ray tasks")
+        if not any(n.memory_gib >= WORKER_MEMORY_GIB for n in nodes):
+            raise UserError(f"cluster {address}: no alive node offers {WORKER_MEMORY_GIB:g} GiB of memory to a Ray "
+                            f"task (an optimize job's peak; found at most {max(n.memory_gib for n in nodes):.1f} GiB)")
         stamps = node_stamps(ray, nodes)
         # The cache keys hold the library versions and convbench's code: no difference can be accepted.
         check_same_software(this_software(), {n.name: stamps[n.node_id] for n in nodes}, accept=False,
