@@ -1,7 +1,9 @@
 """The optimize stage: for every lesson convnet, train it (cached), and for every user's own model
 (--model PATH), check and take it as given (ingest.py); then every variant (produce.py), one model
-per worker process; the scaling artifacts are built in the same pool. Writes the manifest the
-benchmarks read, with every path relative to the manifest's folder."""
+per worker process; the scaling artifacts are built in the same pool. The pool is a parameter:
+`optimize --ray` hands in a runner that runs the same jobs as Ray tasks (convbench/fleet/optimize.py,
+which asks cached_model_job first). Writes the manifest the benchmarks read, with every path
+relative to the manifest's folder."""
 
 from __future__ import annotations
 

@@ -166,7 +166,6 @@ class ClusterRunner:
 
     def __init__(self, ray, address: str, timeout_s: float) -> None:
         self.ray, self.address, self.timeout_s = ray, address, timeout_s
-        self.sent = self.cached = 0
 
     def __call__(self, jobs: list[Job], workers: int | None, desc: str, progress: bool = True) -> list[Any]:
         from convbench.core.progress import Progress
@@ -185,7 +184,6 @@ class ClusterRunner:
                     send.append(i)
                 else:
                     bar.advance(f"{job.label} cached", job.units)
-            self.cached, self.sent = len(jobs) - len(send), len(send)
             if not send:
                 print(f"{desc} --ray: all {len(jobs)} job(s) cached here; nothing sent to the cluster", flush=True)
             else:
