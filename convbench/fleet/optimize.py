@@ -255,11 +255,15 @@ class ClusterRunner:
             raise WorkerDied(f"{job.label}: its Ray task failed after {RETRIES} retry ({type(exc).__name__}: "
                              f"{first_line(exc)}); what finished is cached, run the command again to resume") from None
         base = kind.base(*job.args)
-        for rel, archive in node_job.folders:
+        for rel, archive in node_job.folders:   # each a whole cache folder: published or not, on its own
             final = base / rel
             if final.exists() and not rel.startswith("trained/"):
                 continue   # the same cache key made here meanwhile: the same content
-            publish_run(archive, final, {})
+            try:
+                publish_run(archive, final, {})
+            except (RuntimeError, OSError, ValueError) as exc:   # tarfile's errors are OSError/ValueError
+                raise WorkerDied(f"{job.label}: its folder {rel} did not arrive intact ({first_line(exc)}); nothing "
+                                 "of it was written, run the command again to build it") from None
         where = node_job.built_on
         print(f"{job.label}: built on {where.hostname} (Ray node {(where.ray_node_id or '?')[:12]}) in "
               f"{node_job.seconds:.0f} s; {len(node_job.folders)} folder(s) brought back", flush=True)
