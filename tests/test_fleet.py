@@ -146,7 +146,7 @@ def test_optimize_on_a_cluster_publishes_the_local_layout_then_sends_nothing(tin
     # The tiny net (8x8x1, three classes) as the user's model, on three classes of 8x8 images.
     images = write_image_folder(tmp_path / "three", classes=("a", "b", "c"), size=8,
                                 splits=("train", "valid"))
-    model = shutil.copy(tiny_artifacts.keras, tmp_path / "mine.keras")
+    model = Path(shutil.copy(tiny_artifacts.keras, tmp_path / "mine.keras"))
     out = tmp_path / "artifacts"
     optimize = (f"{sys.executable} -m convbench.cli optimize --ray {{address}} --model {model} --data {images} "
                 f"--image-size 8 --color-mode grayscale --variants tflite_fp32 --scaling-sides --out {out}")
@@ -171,6 +171,7 @@ def test_optimize_on_a_cluster_publishes_the_local_layout_then_sends_nothing(tin
     folder = manifest.resolve(trained.folder)
     assert folder.parent == out / "trained" and trained.built_on == read_record(folder / "summary.json",
                                                                                TrainedRecord).built_on
+    assert trained.source.path == str(model.resolve())   # the driver's file, not the node's copy of it
     (variant_folder,) = (out / "optimized").glob("mine-*/tflite_fp32-*")
     assert read_record(variant_folder / "record.json", VariantRecord).artifacts[0].built_on is not None
     assert not [p for p in out.rglob(".*") if p.name.endswith(".tmp")]   # published whole, no temporaries left

@@ -42,7 +42,7 @@ class JobSpec:
     args: tuple
     localize: Callable[[tuple, Path, Path], tuple]      # the args with the node's paths
     patterns: tuple[str, ...]                           # the cache folders it may make, as globs under its base
-    stamper: Callable[[Any, Path, list[str], BuiltOn], Any]
+    stamper: Callable[[Any, Path, list[str], BuiltOn, tuple], Any]
 
     def localized_args(self, base: Path, own: Path) -> tuple:
         return self.localize(self.args, base, own)
@@ -52,7 +52,7 @@ class JobSpec:
                        if p.is_dir() and not p.name.startswith(".")})
 
     def stamp(self, result: Any, base: Path, made: list[str], built_on: BuiltOn) -> Any:
-        return self.stamper(result, base, made, built_on)
+        return self.stamper(result, base, made, built_on, self.args)
 
 
 # --- a model's job: optimize_model_job(config, name, own_path) ---------------------------------------
@@ -60,11 +60,19 @@ class JobSpec:
 MODEL_FOLDERS = ("trained/*", "bases/*", "optimized/*/*")
 
 
+def _model_spec(job: Job) -> JobSpec:
+    """The job's arguments and, decided here, where its data set lies in the artifacts folder (a
+    node may have no `--data` folder to derive that key from)."""
+    config, name, own_path = job.args
+    data = _data_file(config).relative_to(Path(config.train.out).resolve()).as_posix()
+    own_path = Path(own_path).resolve() if own_path is not None else None   # as a local ingest records it
+    return JobSpec(job.fn, (config, name, own_path, data), _model_localize, MODEL_FOLDERS, _model_stamp)
+
+
 def _model_localize(args: tuple, base: Path, own: Path) -> tuple:
-    config, name, own_path = args
-    data_rel = _data_file(config).relative_to(Path(config.train.out).resolve())
+    config, name, own_path, data = args
     node_own = own / Path(own_path).name if own_path is not None else None
-    train = replace(config.train, out=base, data_file=base / data_rel, workers=0)
+    train = replace(config.train, out=base, data_file=base / data, workers=0)
     return replace(config, train=train, own_models=(node_own,) if node_own else ()), name, node_own
 
 
@@ -74,24 +82,30 @@ def _data_file(config) -> Path:
     return data_path(config.train).resolve()
 
 
-def _model_stamp(result, base: Path, made: list[str], built_on: BuiltOn):
-    """The trained folder and variant folders made here, and the result's records of them, stamped."""
+def _model_stamp(result, base: Path, made: list[str], built_on: BuiltOn, args: tuple):
+    """The trained folder and variant folders made here, and the result's records of them, stamped
+    with this machine; a user's model's source path the driver's, not this node's copy."""
     from convbench.core.formats import KERAS_FP32
     from convbench.core.records import TrainedRecord, VariantRecord, read_record, write_record
     from convbench.optimize.produce import RECORD_FILE
+
+    own_path = args[2]
+
+    def stamped(record: TrainedRecord) -> TrainedRecord:
+        source = record.source and replace(record.source, path=str(own_path))
+        return replace(record, built_on=built_on, source=source)
 
     trained = result.trained
     for rel in made:
         folder = base / rel
         if rel.startswith("trained/"):
-            record = replace(read_record(folder / "summary.json", TrainedRecord), built_on=built_on)
-            write_record(folder / "summary.json", record)
+            write_record(folder / "summary.json", stamped(read_record(folder / "summary.json", TrainedRecord)))
         elif rel.startswith("optimized/"):
             record = read_record(folder / RECORD_FILE, VariantRecord)
             write_record(folder / RECORD_FILE,
                          replace(record, artifacts=[replace(a, built_on=built_on) for a in record.artifacts]))
     if Path(trained.folder).resolve().relative_to(base.resolve()).as_posix() in made:
-        trained = replace(trained, record=replace(trained.record, built_on=built_on))
+        trained = replace(trained, record=stamped(trained.record))
     artifacts = [replace(a, built_on=trained.record.built_on) if a.variant == KERAS_FP32 else
                  a if a.cached else replace(a, built_on=built_on) for a in result.artifacts]
     return replace(result, trained=trained, artifacts=artifacts)
@@ -112,8 +126,8 @@ def _model_inputs(config, name: str, own_path: Path | None):
 
 def _model_here(result, node_base: Path, out: Path):
     """The node's result with its paths moved to this machine's artifacts folder."""
-    def here(path) -> Path:
-        return out / Path(path).resolve().relative_to(node_base)
+    def here(path) -> Path:   # the node's paths all lie under its resolved base
+        return out / Path(path).relative_to(node_base)
 
     trained = replace(result.trained, folder=here(result.trained.folder))
     return replace(result, trained=trained, artifacts=[replace(a, path=str(here(a.path).resolve())) if a.path else a
@@ -127,12 +141,12 @@ def _scaling_localize(args: tuple, base: Path, own: Path) -> tuple:
     return base, arch, side, num_classes
 
 
-def _scaling_stamp(result, base: Path, made: list[str], built_on: BuiltOn):
+def _scaling_stamp(result, base: Path, made: list[str], built_on: BuiltOn, args: tuple):
     return result   # random weights: the same files on any machine that has the same libraries
 
 
 def _scaling_here(result, node_base: Path, root: Path):
-    return replace(result, folder=root / Path(result.folder).resolve().relative_to(node_base))
+    return replace(result, folder=root / Path(result.folder).relative_to(node_base))
 
 
 @dataclass(frozen=True)
@@ -152,7 +166,7 @@ def _kinds() -> dict:
 
     model = _Kind(cached=cached_model_job, inputs=_model_inputs, base=lambda config, *_: Path(config.train.out),
                   here=_model_here,
-                  spec=lambda job: JobSpec(job.fn, job.args, _model_localize, MODEL_FOLDERS, _model_stamp))
+                  spec=_model_spec)
     scaling_kind = _Kind(cached=scaling.cached_scaling, inputs=lambda *_: ([], []),
                          base=lambda root, *_: Path(root), here=_scaling_here,
                          spec=lambda job: JobSpec(job.fn, job.args, _scaling_localize, ("*",), _scaling_stamp))

@@ -141,7 +141,8 @@ def job_on_node(spec, inputs: list[ShippedFile], own_files: list[ShippedFile]) -
     # The task's runtime_env sets these before this worker started; checked, as a local worker's.
     os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(TF_THREADS_PER_WORKER)
     _remove_orphaned_work()
-    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
+    # Resolved: every path the job returns then lies under `base` as written (the driver moves them).
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-")).resolve()
     try:
         started = time.perf_counter()
         base, own = work / "artifacts", work / "own"
@@ -153,7 +154,7 @@ def job_on_node(spec, inputs: list[ShippedFile], own_files: list[ShippedFile]) -
         made = [rel for rel in spec.cache_folders(base) if rel not in before]
         built_on = this_machine()
         result = spec.stamp(result, base, made, built_on)
-        return NodeJob(result, str(base.resolve()), [(rel, pack_run(base / rel)) for rel in made], built_on,
+        return NodeJob(result, str(base), [(rel, pack_run(base / rel)) for rel in made], built_on,
                        time.perf_counter() - started)
     finally:
         shutil.rmtree(work, ignore_errors=True)
