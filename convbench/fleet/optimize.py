@@ -117,8 +117,11 @@ def _model_inputs(config, name: str, own_path: Path | None):
 
     out = Path(config.train.out)
     data = _data_file(config).relative_to(out.resolve()).as_posix()
+    # --retrain: no trained model or base travels, so the node trains anew and sends it back.
+    retrained = ("trained/", "bases/") if config.train.retrain else ()
     files = [f for f in artifact_set(out, (name,), scaling=False, require_manifest=False)
-             if f.path != MANIFEST_FILE and (not f.path.startswith("data/") or f.path == data)]
+             if f.path != MANIFEST_FILE and (not f.path.startswith("data/") or f.path == data)
+             and not f.path.startswith(retrained)]
     own = [] if own_path is None else files_under(own_path, prefix=f"{Path(own_path).name}/"
                                                   if Path(own_path).is_dir() else "")
     return files, own
@@ -270,9 +273,7 @@ class ClusterRunner:
                              f"{first_line(exc)}); what finished is cached, run the command again to resume") from None
         base = kind.base(*job.args)
         for rel, archive in node_job.folders:   # each a whole cache folder: published or not, on its own
-            final = base / rel
-            if final.exists() and not rel.startswith("trained/"):
-                continue   # the same cache key made here meanwhile: the same content
+            final = base / rel                   # already here only with --retrain: replaced, as locally
             try:
                 publish_run(archive, final, {})
             except (RuntimeError, OSError, ValueError) as exc:   # tarfile's errors are OSError/ValueError
