@@ -269,8 +269,9 @@ class ClusterRunner:
             cause = getattr(exc, "cause", None)
             raise (cause if isinstance(cause, Exception) else RuntimeError(first_line(exc))) from None
         except ray.exceptions.RayError as exc:       # its node or worker died, also on the retry
-            raise WorkerDied(f"{job.label}: its Ray task failed after {RETRIES} retry ({type(exc).__name__}: "
-                             f"{first_line(exc)}); what finished is cached, run the command again to resume") from None
+            raise WorkerDied(f"{job.label}: its Ray task failed ({type(exc).__name__}: {first_line(exc)}; a lost node "
+                             f"or worker is retried {RETRIES} time); what finished is cached, run the command again "
+                             "to resume") from None
         base = kind.base(*job.args)
         for rel, archive in node_job.folders:   # each a whole cache folder: published or not, on its own
             final = base / rel                   # already here only with --retrain: replaced, as locally
