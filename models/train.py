@@ -39,6 +39,8 @@ class TrainConfig:
     retrain: bool = False
     max_train_samples: int | None = None  # tests: train on a few samples only
     workers: int | None = None            # processes, one model each; None: one per core; 0: this process
+    data_file: Path | None = None         # the split data set (.npz) to read instead of making it from `data`
+                                          # (on a cluster node: the driver's, shipped there)
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 1:
@@ -74,6 +76,8 @@ class TrainedModel:
 
 def data_path(config: TrainConfig) -> Path:
     """Where the split data set of `config` lives: keyed by what decides its arrays."""
+    if config.data_file is not None:
+        return config.data_file
     key = fingerprint({"data": _data_identity(config.data),
                        "versions": library_versions(("mlxtend", "numpy", "scikit-learn", "pillow"))})
     return config.out / "data" / f"{key[:16]}.npz"
@@ -133,6 +137,21 @@ def _epochs(entry: LessonConvnet, config: TrainConfig) -> int:
     return config.epochs if config.epochs is not None else entry.epochs
 
 
+def cached_trained_only(entry: LessonConvnet, dataset: Dataset, config: TrainConfig) -> TrainedModel | None:
+    """The trained model from the cache, or None where train_one would train (or pretrain) now."""
+    if config.retrain:
+        return None
+    base_fp = None
+    if entry.pretrained_base:
+        base = base_folder(dataset, config)
+        if not base.exists():
+            return None
+        base_fp = read_record(base / "summary.json", BaseRecord).fingerprint
+    fp = model_fingerprint(entry, dataset, config, {"base": base_fp} if base_fp else None)
+    folder = config.out / "trained" / f"{entry.name}-{fp[:12]}"
+    return cached_trained(folder) if folder.exists() else None
+
+
 def train_one(entry: LessonConvnet, dataset: Dataset, config: TrainConfig) -> TrainedModel:
     base_fp = None
     if entry.pretrained_base:
@@ -190,17 +209,26 @@ def save_trained(folder: Path, record: TrainedRecord, model, inference, referenc
     return TrainedModel(folder, record)
 
 
+def _base_fingerprint(dataset: Dataset, config: TrainConfig) -> str:
+    return fingerprint({"base": code_of(make_base), "pretrain": code_of(pretrain_base),
+                        "input_shape": list(dataset.input_shape), "epochs": config.pretrain_epochs,
+                        "seed": config.seed, "intra_op_threads": tf_intra_op_threads(),
+                        "versions": library_versions(("scikit-learn",) + FINGERPRINT_PACKAGES)})
+
+
+def base_folder(dataset: Dataset, config: TrainConfig) -> Path:
+    """Where lesson 1's pretrained base for `dataset` and `config` is cached."""
+    return config.out / "bases" / f"uci-digits-{_base_fingerprint(dataset, config)[:12]}"
+
+
 def pretrain_base(dataset: Dataset, config: TrainConfig) -> Path:
     """Lesson 1's base, pretrained on a *source* data set disjoint from the target data: the
     1797 UCI 8x8 handwritten digits that scikit-learn ships (other writers, other scanner),
     resized to the target input shape, as the course's base was pretrained on ImageNet."""
-    fp = fingerprint({"base": code_of(make_base), "pretrain": code_of(pretrain_base),
-                      "input_shape": list(dataset.input_shape), "epochs": config.pretrain_epochs,
-                      "seed": config.seed, "intra_op_threads": tf_intra_op_threads(),
-                      "versions": library_versions(("scikit-learn",) + FINGERPRINT_PACKAGES)})
-    folder = config.out / "bases" / f"uci-digits-{fp[:12]}"
+    folder = base_folder(dataset, config)
     if folder.exists() and not config.retrain:
         return folder
+    fp = _base_fingerprint(dataset, config)
     from sklearn.datasets import load_digits
 
     seed_everything(config.seed)

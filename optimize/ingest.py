@@ -28,11 +28,7 @@ NEAR_CHANCE = 1.5
 def ingest(path: Path, name: str, dataset: Dataset, config: TrainConfig) -> TrainedModel:
     """The user's model as a TrainedModel in <out>/trained/<name>-<fingerprint>/."""
     model, own = load_own_model(path, dataset.input_shape, dataset.num_classes)
-    fp = fingerprint({
-        "own_model": own.file.sha256, "name": name, "data": dataset.fingerprint, "seed": config.seed,
-        "code": [code_of(m) for m in (own_model, model_file, sys.modules[__name__])],
-        "intra_op_threads": tf_intra_op_threads(),   # the reference outputs' float sums depend on it
-        "layout": code_of(TrainedRecord), "versions": library_versions(FINGERPRINT_PACKAGES + ("h5py",))})
+    fp = _fingerprint(own.file.sha256, name, dataset, config)
     folder = config.out / "trained" / f"{name}-{fp[:12]}"
     if folder.exists() and not config.retrain:
         return cached_trained(folder)
@@ -49,6 +45,21 @@ def ingest(path: Path, name: str, dataset: Dataset, config: TrainConfig) -> Trai
         train_seconds=0.0, epochs=0, batch_size=None, learning_rate=None, seed=config.seed, source=source)
     # The same model is the training and the inference model: convbench strips nothing from it.
     return save_trained(folder, record, model, model, reference, dataset)
+
+
+def cached_ingested(path: Path, name: str, dataset: Dataset, config: TrainConfig) -> TrainedModel | None:
+    """The user's model from the cache (read, not loaded), or None where ingest would work now."""
+    fp = _fingerprint(model_file.inspect_model_file(path).sha256, name, dataset, config)
+    folder = config.out / "trained" / f"{name}-{fp[:12]}"
+    return cached_trained(folder) if folder.exists() and not config.retrain else None
+
+
+def _fingerprint(sha256: str, name: str, dataset: Dataset, config: TrainConfig) -> str:
+    return fingerprint({
+        "own_model": sha256, "name": name, "data": dataset.fingerprint, "seed": config.seed,
+        "code": [code_of(m) for m in (own_model, model_file, sys.modules[__name__])],
+        "intra_op_threads": tf_intra_op_threads(),   # the reference outputs' float sums depend on it
+        "layout": code_of(TrainedRecord), "versions": library_versions(FINGERPRINT_PACKAGES + ("h5py",))})
 
 
 def _notes(own, accuracy: float, num_classes: int) -> str:

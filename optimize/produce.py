@@ -90,7 +90,8 @@ def keras_artifact(ctx: ModelContext) -> ArtifactRecord:
                                 accuracy=ctx.trained.record.test_accuracy, agreement_vs_fp32=1.0,
                                 max_abs_diff_vs_fp32=0.0)
     return ctx.artifact(variant=KERAS_FP32, format="keras", technique="none", path=str(path),
-                        sha256=sha256_file(path), bytes=path.stat().st_size, verification=verification)
+                        sha256=sha256_file(path), bytes=path.stat().st_size, verification=verification,
+                        built_on=ctx.trained.record.built_on)
 
 
 def variant_fingerprint(ctx: ModelContext, variant: Variant, records: dict[str, VariantRecord]) -> str:
@@ -108,16 +109,29 @@ def variant_fingerprint(ctx: ModelContext, variant: Variant, records: dict[str, 
     })
 
 
-def optimize_one(ctx: ModelContext, variant: Variant, records: dict[str, VariantRecord]) -> VariantRecord:
-    """The variant's record, from its cache folder or made now; artifact paths are absolute."""
-    fp = variant_fingerprint(ctx, variant, records)
-    folder = (ctx.config.train.out / "optimized" / f"{ctx.trained.name}-{ctx.trained.record.fingerprint[:12]}"
-              / f"{variant.name}-{fp[:12]}")
+def variant_folder(ctx: ModelContext, variant: Variant, fp: str) -> Path:
+    return (ctx.config.train.out / "optimized" / f"{ctx.trained.name}-{ctx.trained.record.fingerprint[:12]}"
+            / f"{variant.name}-{fp[:12]}")
+
+
+def cached_variant(ctx: ModelContext, variant: Variant, records: dict[str, VariantRecord]) -> VariantRecord | None:
+    """The variant's complete record from its cache folder (artifact paths absolute), or None."""
+    folder = variant_folder(ctx, variant, variant_fingerprint(ctx, variant, records))
     if (folder / RECORD_FILE).exists():
         record = read_record(folder / RECORD_FILE, VariantRecord)
         if record.complete:
             return _located(replace(record, cached=True,
                                     artifacts=[replace(a, cached=True) for a in record.artifacts]), folder)
+    return None
+
+
+def optimize_one(ctx: ModelContext, variant: Variant, records: dict[str, VariantRecord]) -> VariantRecord:
+    """The variant's record, from its cache folder or made now; artifact paths are absolute."""
+    cached = cached_variant(ctx, variant, records)
+    if cached is not None:
+        return cached
+    fp = variant_fingerprint(ctx, variant, records)
+    folder = variant_folder(ctx, variant, fp)
     base = dict(variant=variant.name, technique=variant.technique, technique_params=variant.params,
                 parent=variant.parent or KERAS_FP32)
     skipped = ctx.skip_reason(variant)

@@ -36,18 +36,28 @@ def scaling_fingerprint(arch: str, input_shape, num_classes: int) -> str:
     })
 
 
+def cached_scaling(root: Path, arch: str, side: int, num_classes: int,
+                   channels: int = CHANNELS) -> ScalingRecord | None:
+    """The files for (arch, side) from the cache folder, or None where they would be built now."""
+    fp = scaling_fingerprint(arch, (side, side, channels), num_classes)
+    folder = Path(root) / f"{arch}-{side}x{side}x{channels}-{fp[:12]}"
+    if (folder / "meta.json").exists():
+        return replace(read_record(folder / "meta.json", ScalingRecord), cached=True, folder=folder)
+    return None
+
+
 def get_scaling_artifacts(root: Path, arch: str, side: int, channels: int, num_classes: int) -> ScalingRecord:
     """The four files for (arch, side), built once and then read from the cache folder."""
     from convbench.core.fsutil import atomic_dir
     from convbench.models.convnets import CONVNETS, get_convnets
 
     get_convnets([arch])  # UserError listing the valid names
+    cached = cached_scaling(root, arch, side, num_classes, channels)
+    if cached is not None:
+        return cached
     input_shape = (side, side, channels)
     fp = scaling_fingerprint(arch, input_shape, num_classes)
     folder = Path(root) / f"{arch}-{side}x{side}x{channels}-{fp[:12]}"
-    meta_path = folder / "meta.json"
-    if meta_path.exists():
-        return replace(read_record(meta_path, ScalingRecord), cached=True, folder=folder)
 
     from convbench.models.convnets import strip_augmentation
     from convbench.models.flops import count_flops

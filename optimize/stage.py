@@ -1,25 +1,30 @@
 """The optimize stage: for every lesson convnet, train it (cached), and for every user's own model
 (--model PATH), check and take it as given (ingest.py); then every variant (produce.py), one model
-per worker process; the scaling artifacts are built in the same pool. Writes the manifest the
-benchmarks read, with every path relative to the manifest's folder."""
+per worker process; the scaling artifacts are built in the same pool. The pool is a parameter:
+`optimize --ray` hands in a runner that runs the same jobs as Ray tasks (convbench/fleet/optimize.py,
+which asks cached_model_job first). Writes the manifest the benchmarks read, with every path
+relative to the manifest's folder."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, UTC
 from pathlib import Path
+from typing import Any
 
 from convbench.core.errors import UserError
 from convbench.core.fingerprint import library_versions
 from convbench.models.convnets import CONVNETS, get_convnets
-from convbench.models.train import TrainConfig, TrainedModel, data_path, prepare_data, train_one
+from convbench.models.train import (TrainConfig, TrainedModel, cached_trained_only, data_path, prepare_data,
+                                    train_one)
 from convbench.optimize import scaling
 from convbench.optimize.applicability import not_applicable
-from convbench.optimize.ingest import ingest
+from convbench.optimize.ingest import cached_ingested, ingest
 from convbench.optimize.model_file import inspect_model_file
 from convbench.optimize.own_model import load_own_model, own_model_name
-from convbench.optimize.produce import ModelContext, keras_artifact, optimize_one
+from convbench.optimize.produce import ModelContext, cached_variant, keras_artifact, optimize_one
 from convbench.optimize.selective import DEFAULT_BUDGET_PP
 from convbench.optimize.variants import resolve_variants
 from convbench.core.records import (MANIFEST_FILE, ArtifactRecord, Manifest, ScalingFiles, VariantRecord, read_manifest,
@@ -71,7 +76,12 @@ class ModelResult:
     artifacts: list[ArtifactRecord]
 
 
-def optimize_all(config: OptimizeConfig, progress: bool = True) -> Manifest:
+# How the job list is run: core.workers.run_jobs (local processes), or another runner with its
+# signature (convbench/fleet/optimize.py: each job a Ray task).
+JobRunner = Callable[[list[Job], "int | None", str, bool], list[Any]]
+
+
+def optimize_all(config: OptimizeConfig, progress: bool = True, run: JobRunner = run_jobs) -> Manifest:
     dataset = prepare_data(config.train)   # here, once: the workers then only read its .npz
     for path in config.own_models:         # bad models fail here, in one line, before any work
         load_own_model(path, dataset.input_shape, dataset.num_classes)
@@ -83,7 +93,7 @@ def optimize_all(config: OptimizeConfig, progress: bool = True) -> Manifest:
                  (config.train.out / "scaling", arch, side, dataset.num_classes))
              for side in sorted(config.scaling_sides, reverse=True) for arch in config.lessons]
     started = time.perf_counter()
-    done = run_jobs(jobs, config.train.workers, "optimize", progress)
+    done = run(jobs, config.train.workers, "optimize", progress)
     results: list[ModelResult] = done[:len(models)]
     out = config.train.out
     info = dataset.describe()
@@ -146,14 +156,40 @@ def optimize_model_job(config: OptimizeConfig, name: str, own_path: Path | None 
     else:
         trained = ingest(own_path, name, dataset, config.train)
     tick(f"{name} ready")
+    result = _variants(config, trained, dataset, build=True)
+    assert result is not None
+    return result
+
+
+def cached_model_job(config: OptimizeConfig, name: str, own_path: Path | None = None) -> ModelResult | None:
+    """What optimize_model_job would return where it has no work to do: the trained model and
+    every variant in the cache (a variant that cannot apply decided again, as there, without
+    work); None otherwise. Ticks nothing. `optimize --ray`'s driver asks it before it sends a job."""
+    dataset = prepare_data(config.train)
+    if own_path is None:
+        trained = cached_trained_only(get_convnets([name])[0], dataset, config.train)
+    else:
+        trained = cached_ingested(own_path, name, dataset, config.train)
+    return None if trained is None else _variants(config, trained, dataset, build=False)
+
+
+def _variants(config: OptimizeConfig, trained: TrainedModel, dataset, build: bool) -> ModelResult | None:
+    """Every variant in registry order (parents first); without `build`, None at the first one
+    that would need work."""
     ctx = ModelContext(trained, dataset, config, trained.reference_outputs(),
                        not_applicable(trained.load(inference=False)))
     artifacts = [_absolute(keras_artifact(ctx))]   # relative to the cwd otherwise (`--out artifacts`)
     records: dict[str, VariantRecord] = {}
     for variant in resolve_variants(list(config.variants)):
-        records[variant.name] = optimize_one(ctx, variant, records)
-        artifacts.extend(_absolute(a) for a in records[variant.name].artifacts)
-        tick(f"{name}/{variant.name}")
+        record = None if build else cached_variant(ctx, variant, records)
+        if record is None:
+            if not build and ctx.skip_reason(variant) is None:
+                return None
+            record = optimize_one(ctx, variant, records)   # without build: a skip, decided without work
+        records[variant.name] = record
+        artifacts.extend(_absolute(a) for a in record.artifacts)
+        if build:
+            tick(f"{trained.name}/{variant.name}")
     return ModelResult(trained, artifacts)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from convbench.core.errors import UserError
+from convbench.core.fingerprint import sha256_file
 from convbench.core.records import BENCH_FILE, load_run, read_record
 from convbench.core.records.fleet import FLEET_FILE, FleetNode, FleetRun, SoftwareStamp
 from convbench.fleet.compare import parse_prices, usd_per_million
@@ -39,13 +40,15 @@ def _namespace_problem() -> str | None:
 
 
 def _cluster(out: Path, tmp_path: Path, fleet_args: list[str], node_types=("b", "c"), kill_after=None,
-             interrupt_after=None, before: str = "") -> subprocess.CompletedProcess:
+             interrupt_after=None, before: str = "", command: str | None = None) -> subprocess.CompletedProcess:
+    """`convbench fleet {address} --out OUT FLEET_ARGS` (or `command`, a bash line without single
+    quotes) run against a fresh cluster, after `before`."""
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'convbench[ray]')")
     problem = _namespace_problem()
     if problem:
         pytest.skip(problem)
     convbench = f"{sys.executable} -m convbench.cli"
-    fleet = " ".join([convbench, "fleet", "{address}", "--out", str(out), *fleet_args])
+    fleet = command or " ".join([convbench, "fleet", "{address}", "--out", str(out), *fleet_args])
     script = f"{before}{fleet}"
     kill = ["--kill-node-after", str(kill_after)] if kill_after is not None else []
     kill += ["--interrupt-after", str(interrupt_after)] if interrupt_after is not None else []
@@ -135,6 +138,76 @@ def test_ctrl_c_cancels_the_remote_benches_and_writes_no_run(tiny_bench_copy, tm
     assert done.left_on_nodes == []
 
 
+@pytest.mark.slow
+def test_optimize_on_a_cluster_publishes_the_local_layout_then_sends_nothing(tiny_artifacts, tmp_path):
+    """`optimize --ray`: a user's tiny model's job runs as a Ray task (the model file and the data
+    shipped through the object store); what it made comes back into the local cache layout with
+    the node that made it; a second run is all cache hits, decided here, nothing sent."""
+    from convbench.core.records import TrainedRecord, VariantRecord, read_manifest
+    from tests.support.images import write_image_folder
+
+    # The tiny net (8x8x1, three classes) as the user's model, on three classes of 8x8 images.
+    images = write_image_folder(tmp_path / "three", classes=("a", "b", "c"), size=8,
+                                splits=("train", "valid"))
+    model = Path(shutil.copy(tiny_artifacts.keras, tmp_path / "mine.keras"))
+    out = tmp_path / "artifacts"
+    optimize = (f"{sys.executable} -m convbench.cli optimize --ray {{address}} --model {model} --data {images} "
+                f"--image-size 8 --color-mode grayscale --variants tflite_fp32 --scaling-sides --out {out}")
+    done = _cluster(out, tmp_path, [], node_types=("b",),
+                    command=f"{optimize}; echo rc=$?; echo second run; {optimize}; echo rc=$?")
+    printed = done.stdout + done.stderr
+    first, _, second = printed.partition("second run")
+    assert done.returncode == 0 and "rc=0" in first and "rc=0" in second, printed[-4000:]
+    assert "optimize --ray: 1 job(s) sent to the cluster" in first and "mine: built on " in first, first[-3000:]
+    assert "optimize --ray: all 1 job(s) cached here; nothing sent to the cluster" in second, second[-3000:]
+    assert "sent to the cluster at" not in second and "built on" not in second
+
+    manifest = read_manifest(out / "manifest.json")     # the local schema, every path relative
+    assert {(a.variant, a.format) for a in manifest.artifacts} == {("keras_fp32", "keras"),
+                                                                   ("tflite_fp32", "tflite_fp32")}
+    for artifact in manifest.artifacts:
+        path = manifest.artifact_path(artifact)
+        assert path.is_file() and sha256_file(path) == artifact.sha256, artifact
+        assert artifact.built_on is not None and artifact.built_on.ray_node_id and artifact.built_on.machine_id
+        assert artifact.cached or artifact.format == "keras"   # the second run's manifest: every variant a cache hit
+    (trained,) = manifest.trained
+    folder = manifest.resolve(trained.folder)
+    assert folder.parent == out / "trained" and trained.built_on == read_record(folder / "summary.json",
+                                                                               TrainedRecord).built_on
+    assert trained.source.path == str(model.resolve())   # the driver's file, not the node's copy of it
+    (variant_folder,) = (out / "optimized").glob("mine-*/tflite_fp32-*")
+    assert read_record(variant_folder / "record.json", VariantRecord).artifacts[0].built_on is not None
+    assert not [p for p in out.rglob(".*") if p.name.endswith(".tmp")]   # published whole, no temporaries left
+    assert done.left_on_nodes == []     # the node removed its work folder
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["--ray", "127.0.0.1:1"], "cluster address 127.0.0.1:1: no Ray head reachable (Connection refused)"),
+    (["--ray", "head"], "cluster address 'head': expected HOST:PORT of a Ray head (ray start --head --port=...)"),
+    (["--ray", "127.0.0.1:1", "--workers", "2"],
+     "--workers 2: not with --ray (each job is a Ray task asking for one CPU; the cluster decides how many run at "
+     "once)"),
+    (["--timeout", "60"], "--timeout: only with --ray"),
+])
+@pytest.mark.parametrize("command", ["optimize", "run"])
+def test_bad_ray_options_are_one_line_before_any_work(tmp_path, capsys, command, argv, line):
+    from convbench.cli import main
+
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'convbench[ray]')")
+    out = tmp_path / "artifacts"
+    assert main([command, *argv, "--models", "lesson5_custom", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"convbench: error: {line}"]
+    assert not (out / "trained").exists() and not (out / "data").exists()
+
+
+def test_optimize_without_ray_names_the_extra(tmp_path, capsys, monkeypatch):
+    from convbench.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)   # `import ray` then raises ImportError
+    assert main(["optimize", "--ray", "127.0.0.1:6379", "--out", str(tmp_path / "artifacts")]) == 2
+    assert "pip install 'convbench[ray]'" in capsys.readouterr().err
+
+
 def test_a_dead_address_is_one_line_before_any_work(tiny_bench_copy, capsys):
     from convbench.cli import main
 
@@ -185,6 +258,17 @@ def test_a_bad_price_is_refused_before_the_cluster_is_contacted(tiny_bench_copy,
     assert main(["fleet", "127.0.0.1:1", "--out", str(tiny_bench_copy), "--price", "a=cheap"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "convbench: error: --price 'a=cheap': expected MACHINE_TYPE=USD_PER_HOUR with a price > 0, e.g. c7i=0.36"]
+
+
+def test_records_without_built_on_still_load():
+    """Artifacts and trained models written before `built_on` existed: built here, not recorded."""
+    from convbench.core.records import ArtifactRecord, BuiltOn, from_jsonable, to_jsonable
+
+    old = {"model": "m", "variant": "tflite_fp32", "format": "tflite_fp32", "technique": "none"}
+    assert from_jsonable(ArtifactRecord, old, "record.json").built_on is None
+    node = BuiltOn(hostname="n1", machine_id="f3dca601e7d33170", ray_node_id="8d61")
+    made = ArtifactRecord(**old, built_on=node)
+    assert from_jsonable(ArtifactRecord, json.loads(json.dumps(to_jsonable(made))), "x").built_on == node
 
 
 def test_fleet_json_round_trips():

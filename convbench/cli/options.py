@@ -234,6 +234,27 @@ def add_optimize_args(p: argparse.ArgumentParser) -> None:
                         "points of fp32 on the validation split (default 0.5)")
 
 
+def add_ray_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster (needs the ray extra; docs/fleet.md)")
+    g.add_argument("--ray", metavar="ADDRESS",
+                   help="run the optimize jobs (one per model, its training included, and the scaling builds) as "
+                        "Ray tasks on the cluster whose head is ADDRESS (HOST:PORT); what they make comes back into "
+                        "--out, cache hits are decided here and sent nowhere")
+    g.add_argument("--timeout", type=positive_seconds, metavar="S",
+                   help="with --ray: the cluster's jobs at most S seconds together (default 3600); what has not "
+                        "finished is cancelled and the command fails (what finished is kept)")
+
+
+def ray_problem(args) -> str | None:
+    """Why --ray (or --timeout) cannot go with the other options given, or None."""
+    if args.ray is None:
+        return "--timeout: only with --ray" if args.timeout is not None else None
+    if args.workers is not None:
+        return (f"--workers {args.workers}: not with --ray (each job is a Ray task asking for one CPU; the cluster "
+                "decides how many run at once)")
+    return None
+
+
 def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True, default_repeat: int = 1) -> None:
     g = p.add_argument_group("benchmark")
     g.add_argument("--quick", action="store_true", help="a smaller matrix (fewer runtimes, batches, rounds)")

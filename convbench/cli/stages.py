@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from convbench.cli.options import (add_accuracy_budget, add_bench_args, add_console_args, add_data_args,
-                                   add_optimize_args, add_train_args, bench_options, folder, image_side,
-                                   optimize_config, train_config)
+                                   add_optimize_args, add_ray_args, add_train_args, bench_options, folder,
+                                   image_side, optimize_config, ray_problem, train_config)
 
 
 def register(sub) -> None:
@@ -23,6 +24,7 @@ def register(sub) -> None:
     p.add_argument("--scaling-sides", nargs="*", type=image_side, metavar="PX",
                    help="input sides of the scaling benchmark's random-weight files to build, each 8..1024 "
                         "(default: 28 64 128; the option alone: none)")
+    add_ray_args(p)
     add_data_args(p)
     add_console_args(p)
     p.set_defaults(handler=_cmd_optimize)
@@ -51,6 +53,7 @@ def register(sub) -> None:
     add_optimize_args(p)
     add_bench_args(p, with_selection=False)
     add_accuracy_budget(p, "recommend variants, and judge the notes' accuracy claims,")
+    add_ray_args(p)
     add_data_args(p)
     add_console_args(p)
     p.set_defaults(handler=_cmd_run)
@@ -81,13 +84,43 @@ def _print_trained(dataset, trained: list, folders: list) -> None:
                       f"fingerprint {dataset.fingerprint[:12]}", right=(1, 2, 3))
 
 
-def _optimize(args, config, tables: bool = True) -> tuple[dict, bool]:
+def check_ray(args) -> None:
+    """--ray's address, Ray itself and the options that cannot go with it: one UserError, before any work."""
+    from convbench.core.errors import UserError
+
+    problem = ray_problem(args)
+    if problem:
+        raise UserError(problem)
+    if args.ray is not None:
+        from convbench.fleet.cluster import import_ray, split_address
+
+        split_address(args.ray)
+        import_ray()
+
+
+@contextlib.contextmanager
+def job_runner(args):
+    """How the optimize jobs run: local worker processes, or with --ray Ray tasks on the cluster
+    (connected, and its software compared with this one, before any work)."""
+    if args.ray is None:
+        from convbench.core.workers import run_jobs
+
+        yield run_jobs
+        return
+    from convbench.fleet.optimize import DEFAULT_TIMEOUT_S, cluster_runner
+
+    with cluster_runner(args.ray, args.timeout or DEFAULT_TIMEOUT_S) as runner:
+        yield runner
+
+
+def _optimize(args, config, tables: bool = True, run=None) -> tuple[dict, bool]:
     """Train (cached) and optimize (cached); print what was trained and a summary (its per-model
     tables only with `tables`). -> (manifest, any failed)"""
+    from convbench.core.workers import run_jobs
     from convbench.optimize.stage import optimize_all
     from convbench.optimize.summary import print_summary
 
-    manifest = optimize_all(config)
+    manifest = optimize_all(config, run=run or run_jobs)
     _print_trained(manifest.dataset, manifest.trained, [manifest.resolve(t.folder) for t in manifest.trained])
     return manifest, bool(print_summary(manifest, tables))
 
@@ -97,9 +130,10 @@ def _cmd_optimize(args) -> int:
     from convbench.optimize.scaling import SIDES
 
     sides = SIDES if args.scaling_sides is None else tuple(args.scaling_sides)
+    check_ray(args)
     config = optimize_config(args, sides)  # bad names and values fail here, before any work
-    with folder_lock(args.out, "optimize"):
-        _, failed = _optimize(args, config)
+    with job_runner(args) as run, folder_lock(args.out, "optimize"):
+        _, failed = _optimize(args, config, run=run)
     print(f"manifest: {args.out / 'manifest.json'}")
     return 1 if failed else 0
 
@@ -198,6 +232,7 @@ def _cmd_run(args) -> int:
     # Every option is checked before the first model trains: values while parsing; here the
     # cheap checks first, then the lesson and variant names (their registries import TensorFlow).
     options, tracker = bench_options(args), _mlflow_client(args)
+    check_ray(args)
     check_store(args.out)   # before training and optimizing (minutes); bench checks again before measuring
     from convbench.optimize.scaling import QUICK_SIDES, SIDES
     from convbench.report.build import write_report
@@ -205,7 +240,8 @@ def _cmd_run(args) -> int:
     config = optimize_config(args, QUICK_SIDES if args.quick else SIDES)
     with folder_lock(args.out, "run"):
         # The stages' own tables stay out: the report has them, the console a short summary.
-        _, failed = _optimize(args, config, tables=False)
+        with job_runner(args) as run:   # --ray: the cluster for the optimize jobs only; the bench runs here
+            _, failed = _optimize(args, config, tables=False, run=run)
         rc, run_dir = bench_and_store(options, tables=False)
     if run_dir is None:
         print("convbench run: the benchmark wrote no results; no report", file=quiet.user_stream())

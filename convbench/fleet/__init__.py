@@ -12,6 +12,9 @@ the cross-machine report that says which hardware to deploy on (`convbench fleet
                  each run folder back, publish and store it, record the outcome (fleets/<time>/)
     compare.py   the cross-machine report's model: p50 per machine, ratios, roofs, cost, choices
     printer.py   its console output
+    optimize.py  `optimize|run --ray`: the optimize stage's job list as Ray tasks (optimize_all's job
+                 runner): cache hits decided here, inputs shipped, each job's cache folders brought
+                 back and published whole, the node that built them recorded
 
 Ray tasks return bytes; the driver alone writes files and the store (a lost node cannot
 half-write anything here)."""

@@ -58,6 +58,7 @@ class Node:
     gpus: int
     types: tuple[str, ...]
     type_resources: tuple[str, ...]    # the custom resources that name its types (empty: a label does)
+    memory_gib: float = 0.0            # the memory Ray lets its tasks ask for there
 
     @property
     def name(self) -> str:
@@ -76,7 +77,7 @@ def alive_nodes(ray) -> list[Node]:
         types = tuple(dict.fromkeys((*by_resource, *([label] if label else []))))
         nodes.append(Node(info["NodeID"], info.get("NodeManagerAddress", "?"), int(resources.get("CPU", 0)),
                           int(resources.get("GPU", 0)), types,
-                          tuple(TYPE_RESOURCE_PREFIX + t for t in by_resource)))
+                          tuple(TYPE_RESOURCE_PREFIX + t for t in by_resource), resources.get("memory", 0) / 2**30))
     return nodes
 
 
@@ -98,3 +99,25 @@ def pick_nodes(nodes: list[Node], asked: tuple[str, ...]) -> dict[str, Node]:
             raise UserError(f"machine type {t!r}: its node {node.name} offers no CPU to Ray tasks")
         chosen[t] = node
     return chosen
+
+
+def pinned(node: Node, **options) -> dict:
+    """Ray task options that run it on `node` and nowhere else."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return dict(scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False), **options)
+
+
+def first_line(exc: BaseException) -> str:
+    lines = [t.strip() for t in str(exc).splitlines() if t.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+def cancel_tasks(ray, refs: list, grace_s: float) -> None:
+    """Ask each task to stop (KeyboardInterrupt in it), then force what is left after `grace_s`."""
+    for ref in refs:
+        ray.cancel(ref)
+    if refs:
+        _, left = ray.wait(refs, num_returns=len(refs), timeout=grace_s)
+        for ref in left:
+            ray.cancel(ref, force=True)

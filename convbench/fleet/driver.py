@@ -14,11 +14,10 @@ from pathlib import Path
 from convbench.core import quiet
 from convbench.core.errors import UserError
 from convbench.core.records import to_jsonable, write_record
-from convbench.core.records.fleet import FLEET_FILE, FleetMachine, FleetNode, FleetRun, SoftwareStamp
-from convbench.fleet.cluster import Node, alive_nodes, connect, pick_nodes
-from convbench.fleet.software import check_same_software, this_software
+from convbench.core.records.fleet import FLEET_FILE, FleetMachine, FleetNode, FleetRun
+from convbench.fleet.cluster import alive_nodes, cancel_tasks, connect, first_line, pick_nodes, pinned
+from convbench.fleet.software import STAMP_TIMEOUT_S, check_same_software, node_stamps, this_software
 
-STAMP_TIMEOUT_S = 120.0        # a node's first task starts a Python worker and imports convbench: seconds
 CANCEL_GRACE_S = 10.0          # after Ctrl-C: how long the nodes get to stop their benches
 
 
@@ -54,12 +53,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _pinned(ray, node: Node, **options):
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    return dict(scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False), **options)
-
-
 def run_fleet(options: FleetOptions) -> FleetResult:
     ray = connect(options.address)
     try:
@@ -69,7 +62,7 @@ def run_fleet(options: FleetOptions) -> FleetResult:
 
 
 def _run(ray, options: FleetOptions) -> FleetResult:
-    from convbench.fleet.remote import bench_on_node, node_software
+    from convbench.fleet.remote import bench_on_node
     from convbench.fleet.shipping import artifact_set
 
     chosen = pick_nodes(alive_nodes(ray), options.machine_types)
@@ -78,18 +71,8 @@ def _run(ray, options: FleetOptions) -> FleetResult:
         raise UserError(f"--price/--reference {', '.join(map(repr, unpriced))}: not a machine type of this fleet "
                         f"({', '.join(chosen)})")
     driver = this_software()
-    stamp_task = ray.remote(max_retries=0)(node_software)
     nodes = {n.node_id: n for n in chosen.values()}
-    refs = {nid: stamp_task.options(**_pinned(ray, n, num_cpus=0)).remote() for nid, n in nodes.items()}
-    stamps: dict[str, SoftwareStamp] = {}
-    for nid, ref in refs.items():
-        try:
-            stamps[nid] = ray.get(ref, timeout=STAMP_TIMEOUT_S)
-        except ray.exceptions.GetTimeoutError:
-            raise UserError(f"node {nodes[nid].name} did not answer within {STAMP_TIMEOUT_S:g} s "
-                            "(is convbench installed in its Python?)") from None
-        except ray.exceptions.RayError as exc:
-            raise UserError(f"node {nodes[nid].name} cannot run convbench: {_first_line(exc)}") from None
+    stamps = node_stamps(ray, list(nodes.values()))
     differences = check_same_software(driver, {nodes[nid].name: s for nid, s in stamps.items()},
                                       options.accept_software_mismatch)
 
@@ -106,7 +89,7 @@ def _run(ray, options: FleetOptions) -> FleetResult:
     pending: dict = {}
     for machine_type, node in chosen.items():
         resources = {r: 1 for r in node.type_resources if r.endswith(":" + machine_type)}
-        ref = bench_task.options(**_pinned(ray, node, num_cpus=node.cpus, num_gpus=node.gpus, resources=resources)
+        ref = bench_task.options(**pinned(node, num_cpus=node.cpus, num_gpus=node.gpus, resources=resources)
                                  ).remote(files_ref, list(options.bench_args), options.timeout_s)
         pending[ref] = (machine_type, node, time.monotonic())
         print(f"fleet: {machine_type}: bench submitted to node {node.name}, {node.cpus} CPU(s) reserved", flush=True)
@@ -128,7 +111,7 @@ def _run(ray, options: FleetOptions) -> FleetResult:
                                    accepted_differences=differences[node.name])
             record.machines.append(_bring_back(ray, ref, options.out, fleet_node, t0, result))
     except KeyboardInterrupt:
-        _cancel(ray, list(pending))
+        cancel_tasks(ray, list(pending), CANCEL_GRACE_S)   # each node kills its bench
         for machine_type, node, t0 in pending.values():
             record.machines.append(FleetMachine(machine_type=machine_type, node_id=node.node_id, status="failed",
                                                 reason="interrupted (Ctrl-C); its task was cancelled",
@@ -143,21 +126,6 @@ def _run(ray, options: FleetOptions) -> FleetResult:
     return result
 
 
-def _cancel(ray, refs: list) -> None:
-    """Ask each task to stop (the node kills its bench's process group), then force what is left."""
-    for ref in refs:
-        ray.cancel(ref)
-    if refs:
-        _, left = ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S)
-        for ref in left:
-            ray.cancel(ref, force=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [t.strip() for t in str(exc).splitlines() if t.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:300]
-
-
 def _bring_back(ray, ref, out: Path, fleet_node: FleetNode, t0: float, result: FleetResult) -> FleetMachine:
     """One finished task: its run folder published and stored, or the reason it has none."""
     import json
@@ -170,7 +138,7 @@ def _bring_back(ray, ref, out: Path, fleet_node: FleetNode, t0: float, result: F
     try:
         node_bench = ray.get(ref, timeout=STAMP_TIMEOUT_S)   # done already: the wait only bounds the transfer
     except ray.exceptions.RayError as exc:
-        outcome.reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        outcome.reason = f"{type(exc).__name__}: {first_line(exc)}"
         outcome.seconds = time.monotonic() - t0
         _say(f"fleet: {machine_type}: failed ({outcome.reason}); nothing of it was written")
         return outcome
@@ -193,7 +161,7 @@ def _bring_back(ray, ref, out: Path, fleet_node: FleetNode, t0: float, result: F
     try:
         publish_run(node_bench.archive, final, {FLEET_FILE: fleet_json})
     except (RuntimeError, OSError, ValueError) as exc:   # tarfile's errors are OSError/ValueError subclasses
-        outcome.reason = f"its run folder did not arrive intact: {_first_line(exc)}"
+        outcome.reason = f"its run folder did not arrive intact: {first_line(exc)}"
         _say(f"fleet: {machine_type}: {outcome.reason}; nothing of it was written")
         return outcome
     result.run_dirs[machine_type] = final

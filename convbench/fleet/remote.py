@@ -1,6 +1,7 @@
 """What runs on a node, as plain functions the driver wraps in Ray tasks: the node's software
-stamp, and one `convbench bench` over a shipped artifact set in a fresh process, its run folder
-returned as bytes. The node writes only under its own temporary folder, removed at the end."""
+stamp; one `convbench bench` over a shipped artifact set in a fresh process, its run folder
+returned as bytes; one optimize job (`optimize --ray`) over its shipped inputs, the cache folders
+it made returned as bytes. The node writes only under its own temporary folder, removed at the end."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from convbench.core.records import BuiltOn
 from convbench.core.records.fleet import SoftwareStamp
 from convbench.fleet.shipping import RunArchive, ShippedFile, pack_run, unpack_artifact_set
 
@@ -98,5 +100,61 @@ def bench_on_node(files: list[ShippedFile], bench_args: list[str], timeout_s: fl
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class NodeJob:
+    """One optimize job's outcome on a node: its return value (paths under `base`), the cache
+    folders it made, each packed (path relative to `base`), and the machine that made them."""
+
+    result: object
+    base: str                          # the node's folder the job wrote under (its artifacts folder)
+    folders: list[tuple[str, RunArchive]]
+    built_on: BuiltOn
+    seconds: float
+
+
+def this_machine() -> BuiltOn:
+    import socket
+
+    from convbench.benchmarks.machine import machine_info
+
+    try:
+        import ray
+
+        node_id = ray.get_runtime_context().get_node_id()
+    except Exception:   # not in a Ray task
+        node_id = None
+    return BuiltOn(hostname=socket.gethostname(), machine_id=machine_info().fingerprint, ray_node_id=node_id)
+
+
+def job_on_node(spec, inputs: list[ShippedFile], own_files: list[ShippedFile]) -> NodeJob:
+    """Run one optimize job (spec: convbench.fleet.optimize.JobSpec) over its shipped inputs in a
+    work folder of this node: unpacked (sha256-checked), the job run with its paths moved here,
+    the cache folders it made stamped with this machine and packed. The work folder is removed."""
+    import time
+
+    from convbench.core.workers import TF_THREADS_PER_WORKER
+
+    # The task's runtime_env sets these before this worker started; checked, as a local worker's.
+    os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(TF_THREADS_PER_WORKER)
+    _remove_orphaned_work()
+    # Resolved: every path the job returns then lies under `base` as written (the driver moves them).
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-")).resolve()
+    try:
+        started = time.perf_counter()
+        base, own = work / "artifacts", work / "own"
+        base.mkdir()
+        unpack_artifact_set(inputs, base)
+        unpack_artifact_set(own_files, own)
+        before = set(spec.cache_folders(base))
+        result = spec.fn(*spec.localized_args(base, own))
+        made = [rel for rel in spec.cache_folders(base) if rel not in before]
+        built_on = this_machine()
+        result = spec.stamp(result, base, made, built_on)
+        return NodeJob(result, str(base), [(rel, pack_run(base / rel)) for rel in made], built_on,
+                       time.perf_counter() - started)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -42,19 +42,29 @@ def _needed(rel: Path, models: tuple[str, ...], scaling: bool) -> bool:
     return True
 
 
-def artifact_set(out: Path, models: tuple[str, ...] = (), scaling: bool = True) -> list[ShippedFile]:
+def artifact_set(out: Path, models: tuple[str, ...] = (), scaling: bool = True,
+                 require_manifest: bool = True) -> list[ShippedFile]:
     """The manifest and every file under the artifacts folder that a bench of `models` (empty:
-    all), with the scaling suite or without, reads (outputs, locks and temporaries left out)."""
+    all), with the scaling suite or without, reads (outputs, locks and temporaries left out).
+    Without `require_manifest` (an optimize job's inputs) a folder with no manifest yet is fine."""
     out = Path(out)
-    if not (out / MANIFEST_FILE).is_file():
+    if require_manifest and not (out / MANIFEST_FILE).is_file():
         raise UserError(f"{out}: no {MANIFEST_FILE}; run `convbench optimize` first")
+    return files_under(out, lambda rel: _needed(rel, models, scaling))
+
+
+def files_under(root: Path, keep=lambda rel: True, prefix: str = "") -> list[ShippedFile]:
+    """Every file under `root` (or `root` itself, a file) that `keep(relative path)` accepts, each
+    with its sha256, named `prefix` + its path relative to `root` (a file: its name)."""
+    root = Path(root)
+    paths = [root] if root.is_file() else sorted(root.rglob("*"))
     files = []
-    for path in sorted(out.rglob("*")):
-        if not path.is_file() or not _needed(path.relative_to(out), models, scaling):
+    for path in paths:
+        rel = Path(path.name) if root.is_file() else path.relative_to(root)
+        if not path.is_file() or not keep(rel):
             continue
-        rel = path.relative_to(out)
         data = path.read_bytes()
-        files.append(ShippedFile(rel.as_posix(), hashlib.sha256(data).hexdigest(), data))
+        files.append(ShippedFile(prefix + rel.as_posix(), hashlib.sha256(data).hexdigest(), data))
     return files
 
 

@@ -3,9 +3,9 @@
 Field names are spelled in these dataclasses and nowhere else: the stages construct records and
 read attributes. manifest.json and bench.json carry a schema version checked on every read."""
 
-from convbench.core.records.artifacts import (MANIFEST_SCHEMA, ArtifactRecord, BaseRecord, DatasetInfo, Manifest,
-                                         ModelSource, ScalingFiles, ScalingRecord, TrainedRecord, Verification,
-                                         VariantRecord, WeightStats, relative_path)
+from convbench.core.records.artifacts import (MANIFEST_SCHEMA, ArtifactRecord, BaseRecord, BuiltOn, DatasetInfo,
+                                         Manifest, ModelSource, ScalingFiles, ScalingRecord, TrainedRecord,
+                                         Verification, VariantRecord, WeightStats, relative_path)
 from convbench.core.records.quantization import LayerError, RankedLayer, SelectionStep, SelectiveSearch
 from convbench.core.records.io import (BENCH_FILE, MANIFEST_FILE, BenchEntry, BenchFile, Result, finish_bench_file,
                                   from_jsonable, read_bench_file, read_json, read_manifest, read_record,
@@ -25,7 +25,7 @@ from convbench.core.records.run import BenchRun, load_run, resolve_bench_json
 
 __all__ = [
     "MANIFEST_SCHEMA", "BENCH_SCHEMA", "PERCENTILE_METHOD", "BENCH_FILE", "MANIFEST_FILE",
-    "ArtifactRecord", "BaseRecord", "DatasetInfo", "LayerError", "Manifest", "ModelSource", "RankedLayer",
+    "ArtifactRecord", "BaseRecord", "BuiltOn", "DatasetInfo", "LayerError", "Manifest", "ModelSource", "RankedLayer",
     "ScalingFiles", "ScalingRecord", "SelectionStep", "SelectiveSearch", "TrainedRecord", "Verification",
     "VariantRecord", "WeightStats", "relative_path",
     "BenchEntry", "BenchFile", "finish_bench_file", "from_jsonable", "read_bench_file", "read_json", "read_manifest",

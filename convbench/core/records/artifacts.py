@@ -43,6 +43,17 @@ class DatasetInfo:
 
 
 @dataclass(kw_only=True)
+class BuiltOn:
+    """Which machine made a file: a Ray node of `convbench optimize|run --ray` (training is
+    deterministic per CPU, not across CPUs). Absent (None) on a record: made by the machine of the
+    artifacts folder itself, or by a convbench that did not record it."""
+
+    hostname: str
+    machine_id: str | None = None      # MachineInfo.fingerprint of the node (the store's machine_id)
+    ray_node_id: str | None = None     # Ray's node id, where a Ray task made it
+
+
+@dataclass(kw_only=True)
 class WeightStats:
     """Read back from the artifact's own weights (not the Keras model it came from)."""
 
@@ -100,6 +111,7 @@ class ArtifactRecord:
     selection: SelectiveSearch | None = None      # selective int8 formats: how its float layers were chosen
     error: str | None = None                      # it should apply but failed (exit code 1)
     skipped: str | None = None                    # it cannot apply to this model, and why (not a failure)
+    built_on: BuiltOn | None = None               # a cluster node that made it (optimize --ray); None: this machine
     cached: bool = False               # this optimize run reused the file from its cache
 
     @property
@@ -159,6 +171,7 @@ class TrainedRecord:
     history: dict[str, list[float]] = field(default_factory=dict)
     base_fingerprint: str | None = None          # lesson 1: the pretrained base it started from
     source: ModelSource | None = None            # a user's own model: where it came from
+    built_on: BuiltOn | None = None              # a cluster node that trained it (--ray); None: this machine
     folder: str = "."                            # relative to the manifest's folder
     cached: bool = False
 
