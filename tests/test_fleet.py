@@ -40,7 +40,8 @@ def _namespace_problem() -> str | None:
 
 
 def _cluster(out: Path, tmp_path: Path, fleet_args: list[str], node_types=("b", "c"), kill_after=None,
-             interrupt_after=None, before: str = "", command: str | None = None) -> subprocess.CompletedProcess:
+             interrupt_after=None, before: str = "", command: str | None = None,
+             label_type: str | None = None) -> subprocess.CompletedProcess:
     """`convbench fleet {address} --out OUT FLEET_ARGS` (or `command`, a bash line without single
     quotes) run against a fresh cluster, after `before`."""
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'convbench[ray]')")
@@ -52,6 +53,7 @@ def _cluster(out: Path, tmp_path: Path, fleet_args: list[str], node_types=("b", 
     script = f"{before}{fleet}"
     kill = ["--kill-node-after", str(kill_after)] if kill_after is not None else []
     kill += ["--interrupt-after", str(interrupt_after)] if interrupt_after is not None else []
+    kill += ["--node-label-type", label_type] if label_type else []
     # Ray's session folders and the nodes' work folders in a folder of this test's, removed after it
     # (short: Ray's socket paths must fit in 107 characters).
     scratch = Path(tempfile.mkdtemp(prefix="cbray-"))
@@ -71,22 +73,24 @@ def test_a_fleet_benchmarks_each_machine_type_and_reports_one_physical_machine(t
     out = tiny_bench_copy
     # First a machine type no node has: one line listing the types found, nothing started.
     wrong = f"{sys.executable} -m convbench.cli fleet {{address}} --out {out} --machine-types nope; echo rc=$?; "
-    done = _cluster(out, tmp_path, [*SMALL_BENCH, "--machine-types", "a", "b", "--price", "a=0.10", "--price",
-                                    "b=0.40"], before=wrong)
+    # a and b are custom resources (b on the second node), c is the second node's label: both ways
+    # of naming a machine type, c benched.
+    done = _cluster(out, tmp_path, [*SMALL_BENCH, "--machine-types", "a", "c", "--price", "a=0.10", "--price",
+                                    "c=0.40"], node_types=("b",), label_type="c", before=wrong)
     printed = done.stdout + done.stderr
     assert done.returncode == 0, printed[-3000:]
     assert "rc=2" in printed and "convbench: error: machine type(s) 'nope' match no alive node; types found: a, b, c" \
         in printed
     runs = sorted((out / "runs").iterdir())
-    assert [r.name.rsplit("-", 1)[-1] for r in runs] == ["a", "b"], printed[-4000:]   # and no temporary
-    for run_dir, machine_type in zip(runs, "ab"):
+    assert [r.name.rsplit("-", 1)[-1] for r in runs] == ["a", "c"], printed[-4000:]   # and no temporary
+    for run_dir, machine_type in zip(runs, "ac"):
         node = read_record(run_dir / FLEET_FILE, FleetNode)
         assert node.machine_type == machine_type and node.accepted_differences == []
         assert node.bench_niceness == 0   # not Ray's worker priority (15): the tests run as root
         assert load_run(run_dir, require_manifest=True).latency and (run_dir / BENCH_FILE).is_file()
     (fleet_dir,) = (out / "fleets").iterdir()
     record = read_record(fleet_dir / FLEET_FILE, FleetRun)
-    assert [(m.machine_type, m.status) for m in record.machines] == [("a", "stored"), ("b", "stored")], record
+    assert [(m.machine_type, m.status) for m in record.machines] == [("a", "stored"), ("c", "stored")], record
     assert record.shipped_files > 0 and record.bench_args == ["--quick", "--runtimes", "litert", "--suites", "latency",
                                                              "--batches", "1", "--repeat", "3"]
     # Both machines timed their rows in the fleet's 3 rounds: each ratio has an interval.
@@ -99,12 +103,12 @@ def test_a_fleet_benchmarks_each_machine_type_and_reports_one_physical_machine(t
         stored = list_runs(con)
     assert sorted(r.run_id for r, _ in stored) == sorted(m.run_id for m in record.machines)
     assert len({m.machine_id for _, m in stored}) == 1     # one physical machine, said so:
-    assert "m0 a and m1 b are one physical machine (same machine fingerprint" in printed, printed[-4000:]
+    assert "m0 a and m1 c are one physical machine (same machine fingerprint" in printed, printed[-4000:]
     assert "$ per million" in printed and "cheapest m" in printed and "fastest m" in printed, printed[-4000:]
     # The same runs read again, without prices: no cost anywhere.
     from convbench.cli import main
 
-    assert main(["fleet-report", *map(str, runs), "--reference", "b"]) == 0
+    assert main(["fleet-report", *map(str, runs), "--reference", "c"]) == 0
 
 
 def test_a_node_killed_mid_bench_fails_its_machine_only(tiny_bench_copy, tmp_path):

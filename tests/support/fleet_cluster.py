@@ -4,7 +4,11 @@ replaced by the head's), then every Ray process stopped, also on failure. Meant 
 network namespace with only loopback and its own PID namespace (tests/test_fleet.py), so it can
 contact nothing else and nothing it started outlives it.
 
-    python fleet_cluster.py --head-types a --node-types b c [--kill-node-after S | --interrupt-after S] -- CMD...
+    python fleet_cluster.py --head-types a --node-types b c [--node-label-type d]
+                            [--kill-node-after S | --interrupt-after S] -- CMD...
+
+--node-label-type gives the second node one more machine type as the node label machine-type=<T>
+(Ray's labels) rather than as a custom resource: both ways of naming a type, on a real cluster.
 
 --kill-node-after S kills the second node (--interrupt-after S: sends the command Ctrl-C's SIGINT)
 S seconds after the command prints a line with "bench submitted" (its benches are running then),
@@ -24,6 +28,7 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--head-types", nargs="*", default=[])
     p.add_argument("--node-types", nargs="*", default=[])
+    p.add_argument("--node-label-type", help="the second node's machine-type label")
     p.add_argument("--kill-node-after", type=float, help="kill the second node this many seconds after the fleet "
                                                          "says it submitted its benches")
     p.add_argument("--interrupt-after", type=float, help="send the command SIGINT (Ctrl-C) this many seconds after "
@@ -40,7 +45,8 @@ def main() -> int:
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": types(args.head_types),
                                                             "include_dashboard": False})
     try:
-        node = cluster.add_node(num_cpus=1, resources=types(args.node_types))
+        labels = {"machine-type": args.node_label_type} if args.node_label_type else None
+        node = cluster.add_node(num_cpus=1, resources=types(args.node_types), labels=labels)
         cluster.wait_for_nodes(timeout=60)
         print(f"cluster: {cluster.address}", flush=True)
         proc = subprocess.Popen([a.replace("{address}", cluster.address) for a in command], stdout=subprocess.PIPE,
