@@ -15,7 +15,7 @@ FORMATS = ("markdown", "html")
 FIGURES_DIR = "figures"   # report.md links figures/<name>.png beside it; report.html draws charts itself
 
 
-def render(report: Report, fmt: str) -> str:
+def _environment(fmt: str, charts: bool) -> Environment:
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; valid: {', '.join(FORMATS)}")
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=fmt == "html", trim_blocks=True,
@@ -23,5 +23,15 @@ def render(report: Report, fmt: str) -> str:
     env.globals["figures_dir"] = FIGURES_DIR
     env.filters["vega_spec"] = spec_json
     # The charts' script only where a chart is drawn: a page without one stays small.
-    env.globals["vega_script"] = inline_script() if fmt == "html" and any(c.points for c in report.all_charts) else ""
+    env.globals["vega_script"] = inline_script() if fmt == "html" and charts else ""
+    return env
+
+
+def render(report: Report, fmt: str) -> str:
+    env = _environment(fmt, any(c.points for c in report.all_charts))
     return env.get_template("report.j2").render(report=report, fmt=fmt).rstrip("\n") + "\n"
+
+
+def render_page(template: str, fmt: str, **context) -> str:
+    """Another page through the same per-format macros (no charts): e.g. the cross-machine report."""
+    return _environment(fmt, False).get_template(template).render(fmt=fmt, **context).rstrip("\n") + "\n"

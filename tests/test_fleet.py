@@ -105,6 +105,8 @@ def test_a_fleet_benchmarks_each_machine_type_and_reports_one_physical_machine(t
     assert len({m.machine_id for _, m in stored}) == 1     # one physical machine, said so:
     assert "m0 a and m1 c are one physical machine (same machine fingerprint" in printed, printed[-4000:]
     assert "$ per million" in printed and "cheapest m" in printed and "fastest m" in printed, printed[-4000:]
+    assert "$ per million" in (fleet_dir / "cross-machine.md").read_text()   # and as a page, beside fleet.json
+    assert (fleet_dir / "cross-machine.html").is_file()
     # The same runs read again, without prices: no cost anywhere.
     from convbench.cli import main
 

@@ -102,8 +102,16 @@ def test_report_over_several_run_folders_is_the_cross_machine_report(tmp_path, c
 
     a, b = _rounds_side("a", {"tflite_fp32": [0.1, 0.11, 0.1]}), _rounds_side("b", {"tflite_fp32": [0.2, 0.21, 0.2]})
     folders = [write_run(tmp_path / s.label, s.run) for s in (a, b)]
-    assert main(["report", *map(str, folders), "--price", f"machine-{a.machine_id[:8]}=0.5"]) == 0
+    saved = tmp_path / "saved"
+    assert main(["report", *map(str, folders), "--price", f"machine-{a.machine_id[:8]}=0.5", "--save",
+                 str(saved)]) == 0
     printed = capsys.readouterr().out
     assert "cross-machine report" in printed and "$ per million" in printed
+    # The same page as files: Markdown tables and a self-contained HTML page, nothing half-written.
+    md, html = (saved / "cross-machine.md").read_text(), (saved / "cross-machine.html").read_text()
+    assert md.startswith("# cross-machine report (reference: m0") and "| row | m0 p50 ms |" in md
+    assert "$ per million" in md and "one physical machine" in md
+    assert html.startswith("<!doctype html>") and html.count("<table") == 2 and "$ per million" in html
+    assert sorted(p.name for p in saved.iterdir()) == ["cross-machine.html", "cross-machine.md"]
     assert main(["report", str(folders[0]), "--price", "x=1"]) == 2
-    assert "--price and --reference: only for the cross-machine report" in capsys.readouterr().err
+    assert "--price, --reference and --save: only for the cross-machine report" in capsys.readouterr().err

@@ -10,6 +10,12 @@ from convbench.cli.options import (add_accuracy_budget, add_bench_args, add_cons
                                    positive_seconds)
 
 
+def add_save_arg(p) -> None:
+    p.add_argument("--save", type=folder, metavar="DIR",
+                   help="over several runs: also write the cross-machine report as cross-machine.md and "
+                        "cross-machine.html into DIR (created)")
+
+
 def add_cross_machine_args(p) -> None:
     """--price and --reference: the cross-machine report's (fleet, fleet-report, report RUN RUN ...)."""
     p.add_argument("--price", action="append", default=[], metavar="TYPE=USD_PER_HOUR",
@@ -53,6 +59,7 @@ def register(sub) -> None:
     p.add_argument("run_dirs", nargs="+", type=existing_path("run folder"), metavar="RUN_DIR",
                    help="run folders (two or more), e.g. the ones a fleet brought back")
     _add_report_args(p)
+    add_save_arg(p)
     p.set_defaults(handler=_cmd_fleet_report)
 
 
@@ -104,25 +111,29 @@ def _cmd_fleet(args) -> int:
         result = run_fleet(fleet)
     print(f"fleet record: {result.folder}")
     if len(result.run_dirs) >= 2:
-        _report(list(result.run_dirs.values()), prices, args.reference, args.accuracy_budget)
+        _report(list(result.run_dirs.values()), prices, args.reference, args.accuracy_budget, result.folder)
     elif result.run_dirs:
         print("one machine type measured: no cross-machine report")
     return 1 if result.failed or any(m.bench_exit_status for m in result.record.machines) else 0
 
 
-def _report(run_dirs: list[Path], prices: dict, reference: str | None, budget_pp: float) -> None:
+def _report(run_dirs: list[Path], prices: dict, reference: str | None, budget_pp: float,
+            save: Path | None) -> None:
     from convbench.fleet.compare import build, load_side
-    from convbench.fleet.printer import print_report
+    from convbench.fleet.printer import print_report, write_page
 
-    print_report(build([load_side(d) for d in run_dirs], prices, reference, budget_pp))
+    shown = print_report(build([load_side(d) for d in run_dirs], prices, reference, budget_pp))
+    if save is not None:
+        print("cross-machine report: " + ", ".join(map(str, write_page(shown, save))))
 
 
-def cross_machine_report(run_dirs: list[Path], price: list[str], reference: str | None, budget_pp: float) -> int:
+def cross_machine_report(run_dirs: list[Path], price: list[str], reference: str | None, budget_pp: float,
+                         save: Path | None = None) -> int:
     from convbench.fleet.compare import parse_prices
 
-    _report(run_dirs, parse_prices(price), reference, budget_pp)
+    _report(run_dirs, parse_prices(price), reference, budget_pp, save)
     return 0
 
 
 def _cmd_fleet_report(args) -> int:
-    return cross_machine_report(args.run_dirs, args.price, args.reference, args.accuracy_budget)
+    return cross_machine_report(args.run_dirs, args.price, args.reference, args.accuracy_budget, args.save)

@@ -42,9 +42,10 @@ def register(sub) -> None:
                    help="a run folder (artifacts/runs/<time>) holding bench.json; two or more: the cross-machine "
                         "report over them (as `convbench fleet-report`)")
     add_accuracy_budget(p, "recommend variants, and judge the notes' accuracy claims,")
-    from convbench.cli.fleet import add_cross_machine_args
+    from convbench.cli.fleet import add_cross_machine_args, add_save_arg
 
     add_cross_machine_args(p)
+    add_save_arg(p)
     add_console_args(p)
     p.set_defaults(handler=_cmd_report)
 
@@ -210,9 +211,10 @@ def _cmd_report(args) -> int:
     if len(args.runs) > 1:
         from convbench.cli.fleet import cross_machine_report
 
-        return cross_machine_report(args.runs, args.price, args.reference, args.accuracy_budget)
-    if args.price or args.reference:
-        raise UserError("--price and --reference: only for the cross-machine report, over two or more run folders")
+        return cross_machine_report(args.runs, args.price, args.reference, args.accuracy_budget, args.save)
+    if args.price or args.reference or args.save:
+        raise UserError("--price, --reference and --save: only for the cross-machine report, over two or more run "
+                        "folders")
     from convbench.report.build import build_report
 
     print(f"report: {build_report(args.runs[0], args.accuracy_budget)}")
