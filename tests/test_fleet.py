@@ -159,9 +159,13 @@ def test_optimize_on_a_cluster_publishes_the_local_layout_then_sends_nothing(tin
     out = tmp_path / "artifacts"
     optimize = (f"{sys.executable} -m convbench.cli optimize --ray {{address}} --model {model} --data {images} "
                 f"--image-size 8 --color-mode grayscale --variants tflite_fp32 --scaling-sides --out {out}")
+    # First bounded below the time the job needs: cancelled, exit 1, nothing of it published.
     done = _cluster(out, tmp_path, [], node_types=("b",),
-                    command=f"{optimize}; echo rc=$?; echo second run; {optimize}; echo rc=$?")
-    printed = done.stdout + done.stderr
+                    command=f"{optimize} --timeout 1; echo rc=$?; echo first run; {optimize}; echo rc=$?; "
+                            f"echo second run; {optimize}; echo rc=$?")
+    bounded, _, printed = done.stdout.partition("first run")   # the commands' stderr comes after all of it
+    assert "rc=1" in bounded and "no result from the cluster within --timeout 1 s" in done.stderr, done.stderr[-3000:]
+    printed += done.stderr
     first, _, second = printed.partition("second run")
     assert done.returncode == 0 and "rc=0" in first and "rc=0" in second, printed[-4000:]
     assert "optimize --ray: 1 job(s) sent to the cluster" in first and "mine: built on " in first, first[-3000:]
