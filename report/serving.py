@@ -174,14 +174,16 @@ def serving_lines(run: BenchRun, rows: list) -> list[str]:
     elif slos:
         lines.append("Server p99 bounds: " + "; ".join(f"{m} {s:g} ms ({src})" for m, s, src in slos) + ".")
     lines += [f"Server search: {s}." for s in searches]
+    paths = []
     for model in dict.fromkeys(r.model for r in rows):
         overhead, how = loadgen_overhead_ms(run, model)
         if overhead is not None:
-            lines.append(f"LoadGen's Python path per query ({model}): {overhead * 1e3:+,.1f} µs at p90 ({how}). "
-                         "Each SingleStream row is compared with its own session called in a plain loop right "
-                         "before and after LoadGen's run (the latency suite's row was timed minutes apart by "
-                         "another session): it agrees when the difference is within LoadGen's path plus how far "
-                         "that loop moved across the run.")
+            paths.append(f"LoadGen's Python path per query ({model}): {overhead * 1e3:+,.1f} µs at p90 ({how}).")
+    if paths:
+        lines += ["Each SingleStream row is compared with its own session called in a plain loop right before and "
+                  "after LoadGen's run (the latency suite's row was timed minutes apart by another session): it "
+                  "agrees when the difference is within LoadGen's path plus how far that loop moved across the run.",
+                  *paths]
     return lines
 
 
