@@ -242,7 +242,14 @@ def test_layer_times_add_up_to_the_whole_model(tiny_two_conv, key, onnx_method):
     # ORT's profiler times kernels only: the executor's time between nodes is in no layer, so
     # there the layers may add up to less than the whole (by machine), never to more.
     assert p.kernels_only == (onnx_method == "profiler")
-    assert p.explains_whole(SUM_TOLERANCE), (layers_sum, p.overhead_us, p.whole_us)
+    if onnx_method == "sliced":
+        # The cross-check `inspect layers --onnx-method sliced` offers; no bench row is judged by
+        # it. Its sum sat at 0.85-1.00 of the whole here (each one-node model runs with its inputs
+        # warm, the whole graph does not), so only a plain mistake (a missed or doubled node, a
+        # wrong subtraction) is asserted, not a timing agreement.
+        assert 0.6 < p.sum_ratio < 1.4, (layers_sum, p.overhead_us, p.whole_us)
+    else:
+        assert p.explains_whole(SUM_TOLERANCE), (layers_sum, p.overhead_us, p.whole_us)
     assert 0 < p.sum_ratio
     # ORT's profiler rounds to whole µs; LiteRT subtracts a measured per-invoke overhead; ORT's
     # sliced models time each node on its own, with nothing subtracted or rounded
