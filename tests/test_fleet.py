@@ -1,5 +1,5 @@
-"""`convbench fleet` on a real local Ray cluster (a head and one more node, started by
-tests/support/fleet_cluster.py inside a network namespace with only loopback and its own PID
+"""`convbench fleet` on a real local Ray cluster (a head and one more node, started through
+tests/support/ray_cluster.py inside a network namespace with only loopback and its own PID
 namespace, so nothing outlives it): two machine types benchmarked, both runs brought back,
 stored and compared as one physical machine; a node killed mid-bench recorded as failed while
 the other run is kept. Then the checks that need no cluster: a dead address, Ray missing, the
@@ -8,65 +8,16 @@ software comparison, prices and costs."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from convbench.core.errors import UserError
-from convbench.core.fingerprint import sha256_file
 from convbench.core.records import BENCH_FILE, load_run, read_record
 from convbench.core.records.fleet import FLEET_FILE, FleetNode, FleetRun, SoftwareStamp
 from convbench.fleet.compare import parse_prices, usd_per_million
 from convbench.fleet.software import check_same_software
-from tests.support import REPO_ROOT
-
-CLUSTER = REPO_ROOT / "tests" / "support" / "fleet_cluster.py"
-NAMESPACE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
-# The smallest bench that still measures roofs and accuracy: LiteRT's two tiny files at batch 1.
-SMALL_BENCH = ["--quick", "--suites", "latency", "--runtimes", "litert", "--batches", "1"]
-
-
-def _namespace_problem() -> str | None:
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return "unshare or ip is not installed"
-    probe = subprocess.run([*NAMESPACE, "bash", "-c", "ip link set lo up"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return f"cannot make a loopback-only network namespace here (needs root): {probe.stderr.strip()[:200]}"
-    return None
-
-
-def _cluster(out: Path, tmp_path: Path, fleet_args: list[str], node_types=("b", "c"), kill_after=None,
-             interrupt_after=None, before: str = "", command: str | None = None,
-             label_type: str | None = None) -> subprocess.CompletedProcess:
-    """`convbench fleet {address} --out OUT FLEET_ARGS` (or `command`, a bash line without single
-    quotes) run against a fresh cluster, after `before`."""
-    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'convbench[ray]')")
-    problem = _namespace_problem()
-    if problem:
-        pytest.skip(problem)
-    convbench = f"{sys.executable} -m convbench.cli"
-    fleet = command or " ".join([convbench, "fleet", "{address}", "--out", str(out), *fleet_args])
-    script = f"{before}{fleet}"
-    kill = ["--kill-node-after", str(kill_after)] if kill_after is not None else []
-    kill += ["--interrupt-after", str(interrupt_after)] if interrupt_after is not None else []
-    kill += ["--node-label-type", label_type] if label_type else []
-    # Ray's session folders and the nodes' work folders in a folder of this test's, removed after it
-    # (short: Ray's socket paths must fit in 107 characters).
-    scratch = Path(tempfile.mkdtemp(prefix="cbray-"))
-    inner = (f"ip link set lo up && cd {tmp_path} && TMPDIR={scratch} {sys.executable} {CLUSTER} --head-types a "
-             f"--node-types {' '.join(node_types)} {' '.join(kill)} -- bash -c '{script}'")
-    try:
-        done = subprocess.run([*NAMESPACE, "bash", "-c", inner], capture_output=True, text=True, timeout=240,
-                              cwd=REPO_ROOT)
-        # The nodes' work folders that their benches did not remove themselves (killed, not cancelled).
-        done.left_on_nodes = sorted(p.name for p in scratch.glob("convbench-fleet-*"))
-        return done
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+from tests.support.ray_cluster import SMALL_BENCH, on_cluster
 
 
 def test_a_fleet_benchmarks_each_machine_type_and_reports_one_physical_machine(tiny_bench_copy, tmp_path):
@@ -75,8 +26,8 @@ def test_a_fleet_benchmarks_each_machine_type_and_reports_one_physical_machine(t
     wrong = f"{sys.executable} -m convbench.cli fleet {{address}} --out {out} --machine-types nope; echo rc=$?; "
     # a and b are custom resources (b on the second node), c is the second node's label: both ways
     # of naming a machine type, c benched.
-    done = _cluster(out, tmp_path, [*SMALL_BENCH, "--machine-types", "a", "c", "--price", "a=0.10", "--price",
-                                    "c=0.40"], node_types=("b",), label_type="c", before=wrong)
+    done = on_cluster(out, tmp_path, [*SMALL_BENCH, "--machine-types", "a", "c", "--price", "a=0.10", "--price",
+                                      "c=0.40"], node_types=("b",), label_type="c", before=wrong)
     printed = done.stdout + done.stderr
     assert done.returncode == 0, printed[-3000:]
     assert "rc=2" in printed and "convbench: error: machine type(s) 'nope' match no alive node; types found: a, b, c" \
@@ -115,7 +66,7 @@ def test_a_fleet_benchmarks_each_machine_type_and_reports_one_physical_machine(t
 
 def test_a_node_killed_mid_bench_fails_its_machine_only(tiny_bench_copy, tmp_path):
     out = tiny_bench_copy
-    done = _cluster(out, tmp_path, SMALL_BENCH, node_types=("b",), kill_after=3.0)
+    done = on_cluster(out, tmp_path, SMALL_BENCH, node_types=("b",), kill_after=3.0)
     printed = done.stdout + done.stderr
     assert done.returncode == 1, printed[-3000:]
     (fleet_dir,) = (out / "fleets").iterdir()
@@ -131,7 +82,7 @@ def test_a_node_killed_mid_bench_fails_its_machine_only(tiny_bench_copy, tmp_pat
 
 def test_ctrl_c_cancels_the_remote_benches_and_writes_no_run(tiny_bench_copy, tmp_path):
     out = tiny_bench_copy
-    done = _cluster(out, tmp_path, SMALL_BENCH, node_types=("b",), interrupt_after=2.0)
+    done = on_cluster(out, tmp_path, SMALL_BENCH, node_types=("b",), interrupt_after=2.0)
     printed = done.stdout + done.stderr
     assert done.returncode == 130, printed[-3000:]
     assert "convbench: interrupted" in printed
@@ -142,80 +93,6 @@ def test_ctrl_c_cancels_the_remote_benches_and_writes_no_run(tiny_bench_copy, tm
     assert not (out / "runs").exists() or not list((out / "runs").iterdir())
     # Each node's task was cancelled, not killed: it stopped its bench and removed its work folder.
     assert done.left_on_nodes == []
-
-
-@pytest.mark.slow
-def test_optimize_on_a_cluster_publishes_the_local_layout_then_sends_nothing(tiny_artifacts, tmp_path):
-    """`optimize --ray`: a user's tiny model's job runs as a Ray task (the model file and the data
-    shipped through the object store); what it made comes back into the local cache layout with
-    the node that made it; a second run is all cache hits, decided here, nothing sent."""
-    from convbench.core.records import TrainedRecord, VariantRecord, read_manifest
-    from tests.support.images import write_image_folder
-
-    # The tiny net (8x8x1, three classes) as the user's model, on three classes of 8x8 images.
-    images = write_image_folder(tmp_path / "three", classes=("a", "b", "c"), size=8,
-                                splits=("train", "valid"))
-    model = Path(shutil.copy(tiny_artifacts.keras, tmp_path / "mine.keras"))
-    out = tmp_path / "artifacts"
-    optimize = (f"{sys.executable} -m convbench.cli optimize --ray {{address}} --model {model} --data {images} "
-                f"--image-size 8 --color-mode grayscale --variants tflite_fp32 --scaling-sides --out {out}")
-    # First bounded below the time the job needs: cancelled, exit 1, nothing of it published.
-    done = _cluster(out, tmp_path, [], node_types=("b",),
-                    command=f"{optimize} --timeout 1; echo rc=$?; echo first run; {optimize}; echo rc=$?; "
-                            f"echo second run; {optimize}; echo rc=$?")
-    bounded, _, printed = done.stdout.partition("first run")   # the commands' stderr comes after all of it
-    assert "rc=1" in bounded and "no result from the cluster within --timeout 1 s" in done.stderr, done.stderr[-3000:]
-    printed += done.stderr
-    first, _, second = printed.partition("second run")
-    assert done.returncode == 0 and "rc=0" in first and "rc=0" in second, printed[-4000:]
-    assert "optimize --ray: 1 job(s) sent to the cluster" in first and "mine: built on " in first, first[-3000:]
-    assert "optimize --ray: all 1 job(s) cached here; nothing sent to the cluster" in second, second[-3000:]
-    assert "sent to the cluster at" not in second and "built on" not in second
-
-    manifest = read_manifest(out / "manifest.json")     # the local schema, every path relative
-    assert {(a.variant, a.format) for a in manifest.artifacts} == {("keras_fp32", "keras"),
-                                                                   ("tflite_fp32", "tflite_fp32")}
-    for artifact in manifest.artifacts:
-        path = manifest.artifact_path(artifact)
-        assert path.is_file() and sha256_file(path) == artifact.sha256, artifact
-        assert artifact.built_on is not None and artifact.built_on.ray_node_id and artifact.built_on.machine_id
-        assert artifact.cached or artifact.format == "keras"   # the second run's manifest: every variant a cache hit
-    (trained,) = manifest.trained
-    folder = manifest.resolve(trained.folder)
-    assert folder.parent == out / "trained" and trained.built_on == read_record(folder / "summary.json",
-                                                                               TrainedRecord).built_on
-    assert trained.source.path == str(model.resolve())   # the driver's file, not the node's copy of it
-    (variant_folder,) = (out / "optimized").glob("mine-*/tflite_fp32-*")
-    assert read_record(variant_folder / "record.json", VariantRecord).artifacts[0].built_on is not None
-    assert not [p for p in out.rglob(".*") if p.name.endswith(".tmp")]   # published whole, no temporaries left
-    assert done.left_on_nodes == []     # the node removed its work folder
-
-
-@pytest.mark.parametrize("argv, line", [
-    (["--ray", "127.0.0.1:1"], "cluster address 127.0.0.1:1: no Ray head reachable (Connection refused)"),
-    (["--ray", "head"], "cluster address 'head': expected HOST:PORT of a Ray head (ray start --head --port=...)"),
-    (["--ray", "127.0.0.1:1", "--workers", "2"],
-     "--workers 2: not with --ray (each job is a Ray task asking for one CPU; the cluster decides how many run at "
-     "once)"),
-    (["--timeout", "60"], "--timeout: only with --ray"),
-])
-@pytest.mark.parametrize("command", ["optimize", "run"])
-def test_bad_ray_options_are_one_line_before_any_work(tmp_path, capsys, command, argv, line):
-    from convbench.cli import main
-
-    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'convbench[ray]')")
-    out = tmp_path / "artifacts"
-    assert main([command, *argv, "--models", "lesson5_custom", "--out", str(out)]) == 2
-    assert capsys.readouterr().err.strip().splitlines() == [f"convbench: error: {line}"]
-    assert not (out / "trained").exists() and not (out / "data").exists()
-
-
-def test_optimize_without_ray_names_the_extra(tmp_path, capsys, monkeypatch):
-    from convbench.cli import main
-
-    monkeypatch.setitem(sys.modules, "ray", None)   # `import ray` then raises ImportError
-    assert main(["optimize", "--ray", "127.0.0.1:6379", "--out", str(tmp_path / "artifacts")]) == 2
-    assert "pip install 'convbench[ray]'" in capsys.readouterr().err
 
 
 def test_a_dead_address_is_one_line_before_any_work(tiny_bench_copy, capsys):
