@@ -35,8 +35,8 @@ from tests.support.tiny import TinyArtifacts, build_tiny_artifacts, build_two_co
 # module fixture takes 90 s), then the slowest first (pytest --durations, summed per file), so
 # that the last file a worker takes is a short one. With two workers, test_optimize is queued
 # behind test_roofline. A file missing from the list runs after these, in collection order.
-SLOWEST_FIRST = ("test_roofline.py", "test_end_to_end.py", "test_optimize.py", "test_fleet.py",
-                 "test_fleet_optimize.py", "test_byom_cli.py", "test_train.py",
+SLOWEST_FIRST = ("test_roofline.py", "test_end_to_end.py", "test_optimize.py", "test_fleet.py", "test_train.py",
+                 "test_byom_cli.py",
                  "test_workers.py", "test_bench_run.py", "test_mlflow.py", "test_convnets.py", "test_data.py",
                  "test_own_model.py", "test_report.py", "test_report_browser.py", "test_memory.py", "test_bench.py")
 
