@@ -20,14 +20,13 @@ counts: files x runtimes x repeats."""
 from __future__ import annotations
 
 import argparse
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from convbench.benchmarks.faults import MemoSession
+from convbench.benchmarks.faults import MemoSession, slowed_pedantic
 from convbench.benchmarks.harness import RoundBudget, audit_caching, measure_caching, measure_overhead, plain_pedantic
 from convbench.benchmarks.matrix import TF_RUNTIMES
 from convbench.benchmarks.test_audit import CACHING_INPUTS, CACHING_REPEATS
@@ -35,24 +34,6 @@ from convbench.core.formats import family
 from convbench.core.records import read_manifest
 from convbench.core.runtimes import RUNTIMES, family_runtimes
 from convbench.core.tables import print_lines
-
-
-def slowed_pedantic(extra_s: float):
-    """A harness that adds `extra_s` of busy work inside every timed round (the injected fault
-    of the overhead audit)."""
-    def pedantic(target, setup, rounds):
-        out = []
-        for _ in range(rounds):
-            args, kwargs = setup()
-            start = time.perf_counter()
-            target(*args, **kwargs)
-            until = time.perf_counter() + extra_s
-            while time.perf_counter() < until:
-                pass
-            out.append(time.perf_counter() - start)
-        return out
-
-    return pedantic
 
 
 def input_pool(x_test: np.ndarray, item_shape: Sequence[int], count: int) -> list[np.ndarray]:

@@ -1,9 +1,11 @@
 """Faults injected on purpose into real sessions, to show that an audit catches what it exists
 to catch (benchmarks/calibrate_audits.py, and the tests): a result cache keyed by the input's
-bytes, the fault MLPerf's TEST04 looks for."""
+bytes, the fault MLPerf's TEST04 looks for; a harness that adds busy work inside the timed
+region, the fault the harness-overhead audit looks for."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -33,3 +35,21 @@ class MemoSession(Session):
 
     def postprocess(self, raw: Any) -> np.ndarray:
         return self.inner.postprocess(raw)
+
+
+def slowed_pedantic(extra_s: float):
+    """A harness that adds `extra_s` of busy work inside every timed round (the injected fault
+    of the overhead audit)."""
+    def pedantic(target, setup, rounds):
+        out = []
+        for _ in range(rounds):
+            args, kwargs = setup()
+            start = time.perf_counter()
+            target(*args, **kwargs)
+            until = time.perf_counter() + extra_s
+            while time.perf_counter() < until:
+                pass
+            out.append(time.perf_counter() - start)
+        return out
+
+    return pedantic

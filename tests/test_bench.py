@@ -16,7 +16,7 @@ import pytest
 
 from convbench.benchmarks import matrix
 from convbench.benchmarks.bench import BenchOptions, run_bench, validate_names
-from convbench.benchmarks.faults import MemoSession
+from convbench.benchmarks.faults import MemoSession, slowed_pedantic
 from convbench.benchmarks.harness import (LatencyRun, RoundBudget, audit_caching, audit_outputs, measure_caching,
                                           measure_latency, measure_overhead, plain_pedantic)
 from convbench.benchmarks.artifact_ops import ArtifactOps
@@ -195,28 +195,11 @@ def test_caching_audit_catches_a_memo_cache_on_a_real_runtime_and_passes_it_with
         assert not memo.passed and memo.threshold <= 2.5, memo
 
 
-def slow_pedantic(extra_fraction: float, work_s: float):
-    """A harness that adds busy work inside the timed region: `extra_fraction` of a call."""
-    def pedantic(target, setup, rounds):
-        out = []
-        for _ in range(rounds):
-            args, kwargs = setup()
-            start = time.perf_counter()
-            target(*args, **kwargs)
-            end = time.perf_counter() + extra_fraction * work_s
-            while time.perf_counter() < end:
-                pass
-            out.append(time.perf_counter() - start)
-        return out
-
-    return pedantic
-
-
 def test_overhead_audit_passes_a_lean_harness_and_fails_a_slow_one():
     budget = RoundBudget(time_s=0.05, min_rounds=40, max_rounds=200)
     lean, samples = measure_overhead(FakeSession(work_s=300e-6), _batches(8), budget, plain_pedantic)
     assert lean.passed and len(samples) >= 40, lean
-    slow, _ = measure_overhead(FakeSession(work_s=300e-6), _batches(8), budget, slow_pedantic(0.25, 300e-6))
+    slow, _ = measure_overhead(FakeSession(work_s=300e-6), _batches(8), budget, slowed_pedantic(0.25 * 300e-6))
     assert not slow.passed and slow.overhead_pct > 5, slow
 
 
