@@ -157,6 +157,14 @@ def max_spread(*spreads: float | None) -> float | None:
     return max(known) if known else None
 
 
+def compare_rounds(base_p50s, new_p50s, base_spread: float | None,
+                   new_spread: float | None) -> tuple[RatioEstimate | None, bool | None]:
+    """A row in two runs: the ratio of its rounds with its interval, and the one rule's verdict
+    against the larger of the two runs' spreads ((None, None) where a side ran one round)."""
+    estimate = between_runs_ratio(base_p50s, new_p50s)
+    return estimate, distinguishable(estimate, max_spread(base_spread, new_spread))
+
+
 # ---- two unpaired samples: the ratio of their medians -------------------------------------
 
 def median_interval(samples, alpha: float) -> tuple[float, float]:

@@ -18,7 +18,7 @@ from convbench.core.errors import UserError
 from convbench.core.records import BenchRun, LatencyResult, ScenarioResult, load_run, read_record
 from convbench.core.records.fleet import FLEET_FILE, FleetNode
 from convbench.core.records.identity import RowId
-from convbench.core.stats import RatioEstimate, between_runs_ratio, distinguishable, max_spread, run_to_run_spread
+from convbench.core.stats import RatioEstimate, compare_rounds, run_to_run_spread
 from convbench.report.rows import accuracy_drop_pp
 
 SECONDS_PER_HOUR = 3600.0
@@ -70,8 +70,8 @@ class RowAcross:
         machines' run-to-run spread; (None, None) where a side ran one round."""
         if not self.rounds_p50_ms:
             return None, None
-        estimate = between_runs_ratio(self.rounds_p50_ms[reference], self.rounds_p50_ms[side])
-        return estimate, distinguishable(estimate, max_spread(spreads[reference], spreads[side]))
+        return compare_rounds(self.rounds_p50_ms[reference], self.rounds_p50_ms[side], spreads[reference],
+                              spreads[side])
 
 
 @dataclass(frozen=True)
@@ -251,8 +251,7 @@ def _not_told_apart(fastest, batch1, sides: list[Side]) -> list[int] | None:
         if other == side or not theirs:
             continue
         best = min(theirs, key=lambda r: r.stats.p50_ms)
-        estimate = between_runs_ratio(row.repeat_p50_ms, best.repeat_p50_ms)
-        told = distinguishable(estimate, max_spread(sides[side].spread, sides[other].spread))
+        _, told = compare_rounds(row.repeat_p50_ms, best.repeat_p50_ms, sides[side].spread, sides[other].spread)
         if told is None:
             return None
         if not told:

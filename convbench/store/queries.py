@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 
 from convbench.core.errors import UserError
-from convbench.core.stats import RatioEstimate, between_runs_ratio, distinguishable, max_spread, run_to_run_spread
+from convbench.core.stats import RatioEstimate, compare_rounds, run_to_run_spread
 from convbench.core.records.store import HISTORY_METRICS, StoredMachine, StoredResult, StoredRun
 from convbench.store.schema import MACHINES, RESULTS, RUNS
 
@@ -70,9 +70,8 @@ class History:
             if before is None:
                 out.append(Step(None, None))
                 continue
-            estimate = between_runs_ratio(before[1].repeat_p50_ms, res.repeat_p50_ms)
-            spread = max_spread(self.spreads.get(before[0].run_id), self.spreads.get(run.run_id))
-            out.append(Step(estimate, distinguishable(estimate, spread)))
+            out.append(Step(*compare_rounds(before[1].repeat_p50_ms, res.repeat_p50_ms,
+                                            self.spreads.get(before[0].run_id), self.spreads.get(run.run_id))))
         return out
 
 
@@ -164,8 +163,7 @@ class MachineComparison:
         for side in self.rows:
             per = []
             for i in range(1, len(side)):
-                estimate = between_runs_ratio(side[0].repeat_p50_ms, side[i].repeat_p50_ms)
-                per.append((estimate, distinguishable(estimate, max_spread(spreads[0], spreads[i]))))
+                per.append(compare_rounds(side[0].repeat_p50_ms, side[i].repeat_p50_ms, spreads[0], spreads[i]))
             out.append(per)
         return out
 
