@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from pathlib import Path
 
 from convbench.core.records import MachineInfo
@@ -43,6 +44,24 @@ def cpu_id(info: dict[str, str] | None = None) -> str | None:
         ("CPU implementer", "CPU part", "CPU variant", "CPU revision")
     parts = [f"{k} {info[k]}" for k in keys if info.get(k)]
     return ", ".join(parts) or None
+
+
+def private_cache_bytes(cpu: int = 0) -> int | None:
+    """The largest data cache that `cpu` has to itself (L2 on most x86 cores), from sysfs: a
+    cache level listed by Linux with only this CPU in its shared_cpu_list. None where Linux does
+    not say (no sysfs, or every level shared)."""
+    sizes = []
+    for index in sorted(Path(f"/sys/devices/system/cpu/cpu{cpu}/cache").glob("index*")):
+        try:
+            kind = (index / "type").read_text().strip()
+            shared = (index / "shared_cpu_list").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        number = re.fullmatch(r"(\d+)([KMG]?)", size)
+        if kind in ("Data", "Unified") and shared == str(cpu) and number:
+            sizes.append(int(number[1]) << {"": 0, "K": 10, "M": 20, "G": 30}[number[2]])
+    return max(sizes, default=None)
 
 
 def usable_cores() -> int:

@@ -10,7 +10,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,29 @@ MIN_EXPECTED_LATENCY_S = 10e-6
 # SingleStream's plain loop before and after LoadGen's run: half of LoadGen's query count each
 # (the two together as many calls as LoadGen times), over the feeds LoadGen's QSL loads.
 LOOP_MIN_CALLS = 200
+
+
+# The null runtime's cold run reads this many times the largest private cache before each call,
+# so that every call leaves LoadGen's and Python's code and data out of the core's own caches, as
+# a real model's call does (docs/serving.md: LoadGen's path grew with the bytes a query read).
+SWEEP_PRIVATE_CACHES = 4
+
+
+class CacheSweep:
+    """A session that reads `nbytes` of its own memory before each call of the wrapped one (the
+    null runtime's): LoadGen's path behind a query that leaves the core's caches cold."""
+
+    def __init__(self, session, nbytes: int):
+        self.session, self.nbytes = session, nbytes
+        self.batch, self.input_shape = session.batch, session.input_shape
+        self._buffer = np.ones(max(1, nbytes // 8))
+
+    def prepare(self, x):
+        return self.session.prepare(x)
+
+    def run(self, feed):
+        self._buffer.sum()
+        return self.session.run(feed)
 
 
 def slo_ms_for(model: str, given: float | None) -> tuple[float, str]:
@@ -221,11 +244,26 @@ class ScenarioRow:
         settings = LoadGenSettings("single_stream", min_duration_s=self.budget.min_duration_s,
                                    min_queries=self.budget.min_queries,
                                    expected_latency_s=self.expected_latency_s(session))
+        if self.case.runtime == "null" and (cold := self.cold_single_stream(session, settings)) is not None:
+            runs.append(cold)
         calls = max(LOOP_MIN_CALLS, self.budget.min_queries // 2)
         fields["loop_p90_before_ms"] = loop_p90_ms(session, self.images, calls)
         runs.append(self._run(ServingSut([{1: session}], self.images, inline=True), settings, "performance"))
         fields["loop_p90_after_ms"] = loop_p90_ms(session, self.images, calls)
         return self._base("single_stream", runs=runs, **fields)
+
+    def cold_single_stream(self, session, settings: LoadGenSettings) -> LoadGenRun | None:
+        """The null runtime's SingleStream with its caches swept before each call (CacheSweep):
+        the upper reference for LoadGen's path behind a real model. No run where Linux does not
+        say how large a core's own caches are."""
+        from convbench.benchmarks.machine import private_cache_bytes
+
+        cache = private_cache_bytes()
+        if cache is None:
+            return None
+        swept = CacheSweep(session, SWEEP_PRIVATE_CACHES * cache)
+        run = self._run(ServingSut([{1: swept}], self.images, inline=True), settings, "cold")
+        return replace(run, sweep_bytes=swept.nbytes)
 
     def offline(self, batches: tuple[int, ...]) -> dict:
         """LoadGen's Offline at the batch of `batches` that a few warm calls say is fastest per

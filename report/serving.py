@@ -1,8 +1,8 @@
 """The report's Serving section: the scenarios suite's LoadGen rows (records.ScenarioResult) per
 model: the highest offered load within the p99 bound per file and Server SUT, Offline's
-samples/s, LoadGen's SingleStream percentiles beside the latency suite's for the same row with
-LoadGen's own Python path measured on the null runtime, and p99 against offered load. An
-INVALID row shows LoadGen's reason, never a figure."""
+samples/s, LoadGen's SingleStream percentiles beside the same calls on the latency suite's clock
+(LoadGen's own path, measured behind each model and behind the null runtime, warm and cold), and
+p99 against offered load. An INVALID row shows LoadGen's reason, never a figure."""
 
 from __future__ import annotations
 
@@ -40,24 +40,43 @@ def serving_rows(run: BenchRun) -> list:
     return sorted(run.of("scenario"), key=lambda r: r.key.sort_key())
 
 
-def loadgen_overhead_ms(run: BenchRun, model: str) -> tuple[float | None, str]:
-    """LoadGen's Python path per query: the null runtime's SingleStream p90 (LoadGen) minus the
-    p90 of the same session's plain loop right before and after it. -> (ms or None, how)."""
+@dataclass(frozen=True)
+class NullPaths:
+    """LoadGen's own path per query at p90, measured on a model's null-runtime SingleStream row:
+    LoadGen's p90 minus the SUT's p90 of the same calls, with the caches warm (`hot_ms`) and
+    with `sweep_bytes` read before each call (`cold_ms`: the upper reference)."""
+
+    hot_ms: float | None
+    cold_ms: float | None
+    sweep_bytes: int = 0
+
+    def words(self) -> str:
+        if self.cold_ms is None:
+            cold = "not measured cold (Linux did not say how large a core's own caches are)"
+        else:
+            cold = f"{_us(self.cold_ms)} µs with {self.sweep_bytes / 2**20:g} MiB read before each call (caches cold)"
+        return f"{_us(self.hot_ms)} µs with its caches warm, {cold}"
+
+
+def null_paths(run: BenchRun, model: str) -> NullPaths | None:
+    """The null runtime's LoadGen paths for `model`, or None where this run has no such row."""
     null_ss = next((r for r in run.of("scenario") if r.model == model and r.runtime == "null"
-                    and r.metric == "single_stream" and r.valid), None)
-    if null_ss is None or null_ss.p90_ms is None or null_ss.loop_p90_ms is None:
-        return None, "not measured (this run has no null-runtime SingleStream row with its plain loops)"
-    return null_ss.p90_ms - null_ss.loop_p90_ms, (
-        f"null runtime: LoadGen p90 {_us(null_ss.p90_ms)} µs − the same session's plain loop p90 "
-        f"{_us(null_ss.loop_p90_ms)} µs")
-
-
-def agrees(row, overhead_ms: float | None) -> bool | None:
-    """A SingleStream p90 agrees with the plain loop's when their difference is within LoadGen's
-    own path (the null runtime's) plus how far the loop itself moved across LoadGen's run."""
-    if overhead_ms is None or row.p90_ms is None or row.loop_p90_ms is None or row.runtime == "null":
+                    and r.metric == "single_stream" and r.valid and r.headline and r.headline.path_ms is not None),
+                   None)
+    if null_ss is None:
         return None
-    return abs(row.p90_ms - row.loop_p90_ms) <= max(overhead_ms, 0.0) + (row.loop_drift_ms or 0.0)
+    cold = null_ss.cold
+    return NullPaths(null_ss.headline.path_ms, cold.path_ms if cold and cold.valid else None,
+                     cold.sweep_bytes if cold else 0)
+
+
+def agrees(row, paths: NullPaths | None) -> bool | None:
+    """LoadGen's SingleStream p90 agrees with the latency suite's clock when, on the same calls,
+    LoadGen adds no more than its path behind a null query that leaves the caches cold."""
+    path = row.headline.path_ms if row.headline else None
+    if paths is None or paths.cold_ms is None or path is None or row.runtime == "null":
+        return None
+    return path <= paths.cold_ms
 
 
 def server_table(rows: list) -> Table:
@@ -92,33 +111,35 @@ def server_table(rows: list) -> Table:
 
 
 def single_stream_table(run: BenchRun, rows: list) -> Table:
-    """LoadGen's SingleStream beside the same session's plain loop (and the latency suite's row)."""
+    """LoadGen's SingleStream beside the same calls on the SUT's clock, the same session's plain
+    loop right before and after, and the latency suite's row (another session, minutes apart)."""
     latency = {r.key: r for r in run.latency}
     out = []
     for r in rows:
         if r.scenario != "single_stream":
             continue
         twin = latency.get(replace(r.key, kind="latency", metric=""))
-        overhead, _ = loadgen_overhead_ms(run, r.model)
-        diff = None if r.loop_p90_ms is None or r.p90_ms is None else r.p90_ms - r.loop_p90_ms
-        verdict = agrees(r, overhead)
+        verdict = agrees(r, null_paths(run, r.model))
         lead = [Cell(r.model), Cell(r.variant if r.variant == r.format else f"{r.variant}/{r.format}"), Cell(r.runtime)]
         if not r.valid:
-            out.append(lead + [Cell(_invalid(r))] + [Cell("–")] * 8)
+            out.append(lead + [Cell(_invalid(r))] + [Cell("–")] * 9)
             continue
         acc = "–" if r.accuracy is None else f"{r.accuracy * 100:.2f} (latency row {twin.accuracy * 100:.2f})" if (
             twin and twin.accuracy is not None) else f"{r.accuracy * 100:.2f}"
-        loop = "–" if r.loop_p90_ms is None else (f"{_us(r.loop_p90_ms)} ({_us(r.loop_p90_before_ms)} / "
-                                                  f"{_us(r.loop_p90_after_ms)})")
+        sut_p90 = r.headline.sut_p90_ms if r.headline else None
+        path = r.headline.path_ms if r.headline else None
+        loops = "–" if r.loop_p90_ms is None else f"{_us(r.loop_p90_before_ms)} / {_us(r.loop_p90_after_ms)}"
         out.append(lead + [_cell(r.p90_ms, _us(r.p90_ms)), _cell(r.early_stopping_p90_ms, _us(r.early_stopping_p90_ms)),
                            _cell(r.p99_ms, _us(r.p99_ms)), _cell(r.early_stopping_p99_ms, _us(r.early_stopping_p99_ms)),
-                           _cell(r.loop_p90_ms, loop), _cell(diff, "–" if diff is None else f"{diff * 1e3:+,.1f}"),
+                           _cell(sut_p90, _us(sut_p90)), _cell(path, "–" if path is None else f"{path * 1e3:+,.1f}"),
                            Cell("–" if verdict is None else "yes" if verdict else "no"),
+                           _cell(r.loop_p90_ms, loops),
                            _cell(twin.stats.p90_ms if twin else None, _us(twin.stats.p90_ms) if twin else "–"),
                            Cell(acc)])
     return Table(["model", "file", "runtime", "LoadGen p90 (µs)", "early-stopping p90 (µs)", "LoadGen p99 (µs)",
-                  "early-stopping p99 (µs)", "plain loop p90 (µs: mean (before / after))", "difference (µs)",
-                  "within LoadGen's path?", "latency suite p90 (µs)", "AccuracyOnly accuracy (%)"], out, sortable=True)
+                  "early-stopping p99 (µs)", "same calls, SUT's clock p90 (µs)", "LoadGen's path (µs)",
+                  "within the null's cold path?", "plain loop p90 before / after (µs)", "latency suite p90 (µs)",
+                  "AccuracyOnly accuracy (%)"], out, sortable=True)
 
 
 def load_chart(rows: list) -> Chart:
@@ -176,13 +197,16 @@ def serving_lines(run: BenchRun, rows: list) -> list[str]:
     lines += [f"Server search: {s}." for s in searches]
     paths = []
     for model in dict.fromkeys(r.model for r in rows):
-        overhead, how = loadgen_overhead_ms(run, model)
-        if overhead is not None:
-            paths.append(f"LoadGen's Python path per query ({model}): {overhead * 1e3:+,.1f} µs at p90 ({how}).")
+        measured = null_paths(run, model)
+        if measured is not None:
+            paths.append(f"LoadGen's path per query at p90 behind the null runtime ({model}): {measured.words()}.")
     if paths:
-        lines += ["Each SingleStream row is compared with its own session called in a plain loop right before and "
-                  "after LoadGen's run (the latency suite's row was timed minutes apart by another session): it "
-                  "agrees when the difference is within LoadGen's path plus how far that loop moved across the run.",
+        lines += ["Each SingleStream query is also timed by the system under test itself, with the latency suite's "
+                  "clock (perf_counter around the session call): LoadGen's p90 minus the p90 of those same calls is "
+                  "LoadGen's own path behind that model, with no drift between moments in it. A row agrees when that "
+                  "path is no longer than behind a null query that leaves the core's caches cold. The same session "
+                  "in a plain loop right before and after LoadGen's run, and the latency suite's row (another "
+                  "session, minutes apart), show how far the machine itself moves between moments.",
                   *paths]
     return lines
 

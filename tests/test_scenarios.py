@@ -49,16 +49,24 @@ def test_a_small_scenarios_run_keeps_loadgens_logs_and_feeds_the_store_and_repor
     single = rows["single_stream litert"]
     assert single.valid and single.p90_ms and single.early_stopping_p99_ms and single.early_stopping_p90_ms
     assert single.p90_ms == next(r for r in single.runs if r.mode == "PerformanceOnly").p90_ms
-    # The same session in a plain loop right before and after LoadGen's run: what LoadGen adds is
-    # measured against it (the null runtime's difference is LoadGen's own path).
-    for row in (single, rows["single_stream null"]):
-        assert 0 < row.loop_p90_before_ms and 0 < row.loop_p90_after_ms and row.loop_drift_ms >= 0
-    from convbench.report.serving import agrees, loadgen_overhead_ms
-
-    overhead, how = loadgen_overhead_ms(run, "tiny")
+    # LoadGen's path on the very calls it timed: the SUT's own clock around each session call; the
+    # null runtime's row measures it warm and with the caches swept before each call; the same
+    # session in a plain loop right before and after shows how far the machine moved meanwhile.
     null = rows["single_stream null"]
-    assert overhead == pytest.approx(null.p90_ms - null.loop_p90_ms) and "plain loop" in how
-    assert agrees(single, overhead) in (True, False) and agrees(null, overhead) is None
+    for row in (single, null):
+        assert 0 < row.loop_p90_before_ms and 0 < row.loop_p90_after_ms
+        assert 0 < row.headline.sut_p90_ms < row.p90_ms and row.headline.path_ms == row.p90_ms - row.headline.sut_p90_ms
+    from convbench.benchmarks.machine import private_cache_bytes
+    from convbench.report.serving import agrees, null_paths
+
+    paths = null_paths(run, "tiny")
+    assert paths.hot_ms == null.headline.path_ms and null.headline.sweep_bytes == 0
+    if private_cache_bytes() is None:
+        assert null.cold is None and paths.cold_ms is None and agrees(single, paths) is None
+    else:
+        assert null.cold.sweep_bytes == 4 * private_cache_bytes() and paths.cold_ms == null.cold.path_ms
+        assert agrees(single, paths) in (True, False)
+    assert agrees(null, paths) is None
     # AccuracyOnly: LoadGen's logged responses score what the row's own pass (a latency row's
     # accuracy: its session's predict_all) scores on the same images.
     from convbench.core import classes
@@ -174,19 +182,22 @@ def test_the_library_refuses_the_same_values():
     assert json.dumps(BenchOptions(slo_ms="2.5").slo_ms) == "2.5"   # the bench child passes text
 
 
-def test_a_single_stream_row_agrees_within_loadgens_path_plus_the_loops_own_drift():
-    from convbench.core.records import ScenarioResult
-    from convbench.report.serving import agrees
+def test_a_single_stream_row_agrees_when_loadgens_path_behind_it_is_within_the_null_runtimes_cold_path():
+    from convbench.core.records import LoadGenRun, ScenarioResult
+    from convbench.report.serving import NullPaths, agrees
 
-    def row(p90_us, before_us, after_us, runtime="litert"):
+    def row(p90_us, sut_p90_us, runtime="litert"):
+        run = LoadGenRun(scenario="SingleStream", mode="PerformanceOnly", valid=True, p90_ms=p90_us / 1e3,
+                         sut_p90_ms=None if sut_p90_us is None else sut_p90_us / 1e3)
         return ScenarioResult(model="m", variant="v", format="v", runtime=runtime, device="cpu", batch=1, threads=1,
                               metric="single_stream", scenario="single_stream", valid=True, p90_ms=p90_us / 1e3,
-                              loop_p90_before_ms=before_us / 1e3, loop_p90_after_ms=after_us / 1e3)
+                              runs=[run])
 
-    overhead_ms = 0.007   # LoadGen's path: 7 µs
-    assert agrees(row(108, 100, 100), overhead_ms) is False   # 8 µs above a steady loop
-    assert agrees(row(106, 100, 100), overhead_ms) is True
-    assert agrees(row(115, 98, 102), overhead_ms) is False    # 15 µs above, the loop moved 4 µs: 15 > 7 + 4
-    assert agrees(row(112, 98, 104), overhead_ms) is True     # 11 µs above, the loop moved 6 µs: within
-    assert agrees(row(95, 100, 100), overhead_ms)           # below the loop by 5 µs: within 7 µs either way
-    assert agrees(row(108, 100, 100), None) is None and agrees(row(5, 1, 1, runtime="null"), overhead_ms) is None
+    paths = NullPaths(hot_ms=0.005, cold_ms=0.010, sweep_bytes=4 << 20)   # 5 µs warm, 10 µs cold
+    assert row(109, 100).headline.path_ms == pytest.approx(0.009)
+    assert agrees(row(109, 100), paths) is True
+    assert agrees(row(112, 100), paths) is False      # 12 µs: more than behind a cold null query
+    assert agrees(row(109, None), paths) is None      # a run from before the SUT kept its own clock
+    assert agrees(row(109, 100), NullPaths(0.005, None)) is None and agrees(row(109, 100), None) is None
+    assert agrees(row(5, 1, runtime="null"), paths) is None
+    assert "4 MiB read before each call" in paths.words() and "not measured cold" in NullPaths(0.005, None).words()

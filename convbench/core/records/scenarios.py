@@ -51,6 +51,16 @@ class LoadGenRun:
     min_query_count: int = 0
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Not LoadGen's: the SUT's own perf_counter around each session call of the run (SingleStream,
+    # served in the callback), the latency suite's clock on the very same queries. LoadGen's p90
+    # minus this is LoadGen's path behind this model, free of the machine's drift between moments.
+    sut_p90_ms: float | None = None
+    sweep_bytes: int = 0               # the null runtime's cold run: bytes read before each call
+
+    @property
+    def path_ms(self) -> float | None:
+        """LoadGen's own path per query at p90: its p90 minus the SUT's p90 of the same calls."""
+        return None if self.p90_ms is None or self.sut_p90_ms is None else self.p90_ms - self.sut_p90_ms
 
 
 @dataclass(kw_only=True)
@@ -79,9 +89,9 @@ class ScenarioResult(RowBase):
     early_stopping_p90_ms: float | None = None
     early_stopping_p99_ms: float | None = None
     # SingleStream: the same session called in a plain perf_counter loop (no LoadGen) over the
-    # same feeds, right before and right after LoadGen's performance run: each loop's p90. What
-    # LoadGen adds is measured against these, not against the latency suite's row, which another
-    # session timed minutes apart.
+    # same feeds, right before and right after LoadGen's performance run: each loop's p90. They
+    # show how far the machine moves between moments; LoadGen's own path is measured on the same
+    # calls instead (LoadGenRun.sut_p90_ms).
     loop_p90_before_ms: float | None = None
     loop_p90_after_ms: float | None = None
     accuracy: Fraction | None = None   # SingleStream: LoadGen's AccuracyOnly run, every held-out image
@@ -97,11 +107,9 @@ class ScenarioResult(RowBase):
         return sum(loops) / len(loops) if loops else None
 
     @property
-    def loop_drift_ms(self) -> float | None:
-        """How far the same loop moved across LoadGen's run: the noise any difference from it has."""
-        if self.loop_p90_before_ms is None or self.loop_p90_after_ms is None:
-            return None
-        return abs(self.loop_p90_after_ms - self.loop_p90_before_ms)
+    def cold(self) -> LoadGenRun | None:
+        """The null runtime's SingleStream with its caches swept before each call, where it ran."""
+        return next((r for r in self.runs if r.sweep_bytes), None)
 
     @property
     def headline(self) -> LoadGenRun | None:
