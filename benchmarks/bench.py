@@ -53,6 +53,7 @@ class BenchOptions:
     them from here), so an option is defined once: a field here and its flag in cli/options.py."""
 
     quick: bool = field(default=False, metadata=_child("the smaller quick matrix"))
+    full: bool = field(default=False, metadata=_child("the full matrix: also the rows the report does not read"))
     models: tuple[str, ...] = field(default=(), metadata=_child("comma-separated models (default: the manifest's)"))
     variants: tuple[str, ...] = field(default=(), metadata=_child("comma-separated variants (default: all)"))
     runtimes: tuple[str, ...] = field(default=(), metadata=_child("comma-separated runtimes (default: the plans')"))
@@ -87,6 +88,8 @@ class BenchOptions:
         if self.storage is not None:
             object.__setattr__(self, "storage", Path(self.storage))
         object.__setattr__(self, "pytest_args", tuple(self.pytest_args))
+        if self.quick and self.full:
+            raise UserError("--quick and --full: choose one matrix")
         if self.device not in DEVICES:
             raise UserError(f"device {self.device!r}: expected one of {', '.join(DEVICES)}")
         try:

@@ -31,6 +31,9 @@ QUICK_SCALING_SIDES = 2   # --quick: the smallest two sides the optimize stage b
 # layer, so the layers stop explaining the whole. ONNX Runtime's profiler at two threads summed
 # to 0.75-1.19 of the whole over two full runs (Zen 5, 2 cores; 0.85-1.17 at one thread), and
 # LiteRT's single-op models, each waking its own pool, to 2-3.6x.
+# By default the files whose profiles the report joins, fp32 beside int8 per family
+# (report/layers.py); --full adds the rest of LAYER_VARIANTS (about 25 s on 2 cores).
+DEFAULT_LAYER_VARIANTS = FP32_BASELINES + INT8_BASELINES
 LAYER_VARIANTS = ("tflite_fp32", "tflite_int8", "tflite_dynamic", "tflite_fp16", "onnx_fp32", "onnx_static_qdq",
                   "onnx_dynamic", "onnx_fp16", "pruned_80")
 QUICK_LAYER_VARIANTS = ("tflite_fp32", "tflite_int8")
@@ -275,11 +278,12 @@ def scaling_cases(manifest: Manifest, options) -> list[Case]:
 
 
 def layer_cases(manifest: Manifest, options) -> list[Case]:
-    """Per model: LAYER_VARIANTS' .tflite and .onnx files (those named with --variants instead,
-    when given), on LiteRT or ONNX Runtime (unless --runtimes leaves them out), CPU, batch 1."""
+    """Per model: the .tflite and .onnx files of DEFAULT_LAYER_VARIANTS (--full: LAYER_VARIANTS;
+    --variants: those named), on LiteRT or ONNX Runtime (unless --runtimes leaves them out), CPU, batch 1."""
     if "cpu" not in options.device_list:
         return []
-    wanted = options.variants or (QUICK_LAYER_VARIANTS if options.quick else LAYER_VARIANTS)
+    wanted = options.variants or (QUICK_LAYER_VARIANTS if options.quick else LAYER_VARIANTS if options.full
+                                  else DEFAULT_LAYER_VARIANTS)
     cases = []
     for row in selected_rows(manifest, options.models, wanted):
         if family(row.format) not in LAYER_FAMILIES:

@@ -287,6 +287,20 @@ def test_quick_and_filtered_matrix(tiny_manifest):
     assert len(matrix.pipeline_cases(manifest, BenchOptions(quick=True))) == 2
 
 
+def test_the_default_layers_are_the_pairs_the_report_joins_and_full_adds_the_rest(tiny_manifest):
+    from convbench.report.layers import PAIRS
+
+    manifest = read_manifest(tiny_manifest)
+    built = {a.variant for a in manifest.artifacts if not a.skipped}   # a failed build is a failed row
+    variants = {c.variant for c in matrix.layer_cases(manifest, BenchOptions())}
+    assert variants == {f for _, fp32, int8 in PAIRS for f in (fp32, int8)} & built
+    full = {c.variant for c in matrix.layer_cases(manifest, BenchOptions(full=True))}
+    assert variants < full and full == set(matrix.LAYER_VARIANTS) & built
+    assert {c.variant for c in matrix.layer_cases(manifest, BenchOptions(quick=True))} <= {"tflite_fp32", "tflite_int8"}
+    with pytest.raises(UserError, match="--quick and --full: choose one"):
+        BenchOptions(quick=True, full=True)
+
+
 def test_a_runtime_without_default_plans_runs_when_named(tiny_manifest, monkeypatch):
     from convbench.core.runtimes.litert import LiteRTRuntime
 

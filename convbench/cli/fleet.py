@@ -69,7 +69,7 @@ _VALUES = ("slo_ms", "target_qps", "scenario_queries", "scenario_seconds", "repe
 
 
 def node_bench_args(args) -> list[str]:
-    out = ["--quick"] if args.quick else []
+    out = ["--quick"] if args.quick else ["--full"] if args.full else []
     for name in _LISTS:
         if getattr(args, name, None):
             out += [f"--{name}", *map(str, getattr(args, name))]

@@ -258,6 +258,9 @@ def ray_problem(args) -> str | None:
 def add_bench_args(p: argparse.ArgumentParser, with_selection: bool = True, default_repeat: int = 1) -> None:
     g = p.add_argument_group("benchmark")
     g.add_argument("--quick", action="store_true", help="a smaller matrix (fewer runtimes, batches, rounds)")
+    g.add_argument("--full", action="store_true",
+                   help="the full matrix: also the rows the report does not read (per-layer profiles of every "
+                        "main file, not only the fp32 and int8 pairs)")
     if with_selection:
         g.add_argument("--models", nargs="+", metavar="NAME", help="lesson convnets (default: all in the manifest)")
         g.add_argument("--variants", nargs="+", metavar="NAME", help="variants (default: all in the manifest)")
