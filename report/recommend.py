@@ -1,8 +1,9 @@
-"""The recommendation: per device and model, the fastest (batch-1 p50) and the smallest (gzip
-bytes, the download) row whose accuracy, measured by that row's own runtime, device and threads,
-is within a budget of the trained fp32 model's. "Fastest" is picked by a stated rule among the
-rows whose speed cannot be told apart from the lowest median (ties.py), so that noise does not
-decide it. A row that measured no accuracy is never recommended."""
+"""The recommendation: per device and model, the fastest (batch-1 p50, one thread: each file's
+speed on one core) and the smallest (gzip bytes, the download) row whose accuracy, measured by
+that row's own runtime, device and threads, is within a budget of the trained fp32 model's.
+"Fastest" is picked by a stated rule among the rows whose speed cannot be told apart from the
+lowest median (ties.py), so that noise does not decide it. A row that measured no accuracy is
+never recommended."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from convbench.core.errors import UserError
 from convbench.core.records import (BenchRun, LatencyResult, ModelRecommendation, Recommendation, RecommendedRow,
                                     TiedRow)
-from convbench.report.rows import accuracy_drop_pp, model_rows
+from convbench.report.rows import accuracy_drop_pp, model_rows, one_core
 from convbench.report.ties import SIZE_RULE, TIE_RULE, SpeedTies, speed_ties
 
 # The report's one accuracy budget (`--accuracy-budget`): the recommendation and the notes' verdicts.
@@ -59,7 +60,7 @@ def pick_rows(run: BenchRun, model: str, rows: list[LatencyResult], budget_pp: f
     if not measured:
         return "no row measured accuracy"
     ok = [r for r in measured if accuracy_drop_pp(fp32, r.accuracy) <= budget_pp]
-    batch1 = [r for r in ok if r.batch == 1]
+    batch1 = one_core([r for r in ok if r.batch == 1])
     if not batch1:
         return f"no batch-1 row with measured accuracy within {budget_pp:g} pp of fp32 ({fp32:.1%})"
     sized = [r for r in ok if _gzip_bytes(run, r) is not None]

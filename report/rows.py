@@ -20,6 +20,14 @@ def fastest(rows: list[LatencyResult], **match) -> LatencyResult | None:
     return min(found, key=lambda r: (r.stats.p50_ms, r.label)) if found else None
 
 
+def one_core(rows: list[LatencyResult]) -> list[LatencyResult]:
+    """The rows that files are compared on for speed: those at one thread, each file's speed on
+    one core, the setting another tenant on the second core moves least (on a 2-core VM a file's
+    2-thread row ran 1.1x the fastest 1-thread row in one bench and over 1.5x in the next:
+    docs/measurements); all of them where none ran at one thread (a GPU's rows, TensorFlow's)."""
+    return [r for r in rows if r.threads == 1] or rows
+
+
 def models(rows: list) -> list[str]:
     return sorted({r.model for r in rows})
 

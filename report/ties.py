@@ -25,7 +25,9 @@ TIE_ALPHA = 0.05
 # --quick bench timed lesson4's tflite_int8 session 1.41x slower than tflite_dynamic's, where
 # the bench before had them 1.11x apart, and the pick went to lrq_dynamic_int8.
 TIE_MIN_EFFECT = 0.5
-TIE_RULE = (f"Ties: the batch-1 rows within the budget whose median is not more than {TIE_MIN_EFFECT:.0%} slower "
+TIE_RULE = (f"Files are compared at batch 1 and one thread (each file's speed on one core; all threads where a "
+            "device has no one-thread rows), the pick's speed on more threads said beside it. "
+            f"Ties: the rows within the budget whose median is not more than {TIE_MIN_EFFECT:.0%} slower "
             f"than the fastest's at the low end of a {1 - TIE_ALPHA:.0%} interval of the ratio of medians "
             "(order statistics of each row's rounds); among them the recommendation picks the fewest fine-tuning "
             "steps (a plain conversion before pruning, clustering or QAT), then the fewest conversion steps (the "

@@ -22,7 +22,7 @@ def test_picks_and_failures_of_a_run(tmp_path):
     folder = write_run(tmp_path / "run", run)
     write_record(folder / RECOMMENDATION_FILE, recommend(run, 1.0))
     picks = picks_of(folder)
-    group = "pruned_80/tflite_int8, tflite_fp32/tflite_fp32, tflite_int8/tflite_int8"
+    group = "pruned_80/tflite_int8, tflite_int8/tflite_int8"   # at one thread (tflite_fp32 ran at two)
     assert picks[("cpu", M5)] == ("tflite_int8/tflite_int8", group, "pruned_80/tflite_int8")
     assert picks[("cpu", M4)] == ("none", "", "-")   # nothing within the budget
     assert [f.split(":")[0] for f in failures_of(folder)] == ["roof check", "caching audit"]

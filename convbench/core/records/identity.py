@@ -51,6 +51,10 @@ class RowId:
         """The same row at every batch: accuracy is measured once per session, whatever the batch."""
         return replace(self, batch=0)
 
+    def any_threads(self) -> RowId:
+        """The same row at every thread count: one file, run the same way but for its threads."""
+        return replace(self, threads="")
+
     def sort_key(self) -> tuple:
         return (self.kind, self.model, self.variant, self.format, self.side or 0, self.runtime, self.device,
                 self.batch, self.threads, self.metric)
