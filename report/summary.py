@@ -104,7 +104,7 @@ def verdict(run: BenchRun, model: str, base: LatencyResult | None, picked: Picks
                    f"{_accuracy(fast, fp32)})")
     else:
         gain = f"{base.stats.p50_ms / fast.stats.p50_ms:.2f}x the baseline's speed, " if base else ""
-        latency = f"for latency {where} ({gain}{_accuracy(fast, fp32)}){_more_threads(run, fast)}{_ties(picked)}"
+        latency = f"for latency {where} ({gain}{_accuracy(fast, fp32)}{_more_threads(run, fast)}){_ties(picked)}"
     if small is fast:
         return f"{model}: {latency}; it is also the smallest download within the budget{_smaller(run, small, base)}."
     if small is None:
@@ -114,14 +114,15 @@ def verdict(run: BenchRun, model: str, base: LatencyResult | None, picked: Picks
 
 
 def _more_threads(run: BenchRun, row: LatencyResult) -> str:
-    """"; on 2 threads 0.031 ms, 1.35x" where the same file ran faster on more threads (files are
+    """"; on 2 threads 0.031 ms, 1.35x faster" where the same file ran faster on more threads (files are
     compared at one thread; how far more threads carry the pick is said beside it)."""
     more = [r for r in run.latency if r.key.any_threads() == row.key.any_threads()
             and (r.threads or 0) > (row.threads or 0) and r.stats.p50_ms < row.stats.p50_ms]
     best = fastest(more)
     if best is None:
         return ""
-    return f"; on {best.threads_label} threads {best.stats.p50_ms:.3f} ms, {row.stats.p50_ms / best.stats.p50_ms:.2f}x"
+    return (f"; on {best.threads_label} threads {best.stats.p50_ms:.3f} ms, "
+            f"{row.stats.p50_ms / best.stats.p50_ms:.2f}x faster")
 
 
 def _ties(picked: Picks, shown: int = 5) -> str:

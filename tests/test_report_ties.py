@@ -109,7 +109,7 @@ def test_files_are_compared_at_one_thread_and_the_picks_speed_on_more_threads_is
     assert [t.row.label for t in picked.ties.tied] == [rows[0].label]   # one thread only; onnx at 1.75x: slower
     (cpu,) = device_summaries(run, 1.0)
     assert "for latency lrq_selective_int8 on litert t1" in cpu.verdicts[0]
-    assert "; on 2 threads 0.031 ms, 1.29x" in cpu.verdicts[0]
+    assert "; on 2 threads 0.031 ms, 1.29x faster)" in cpu.verdicts[0]
     # Where a device has no one-thread rows (a GPU's, TensorFlow's own threads), all of them compete.
     auto = [lat("tflite_int8", 0.05, threads=None), lat("tflite_dynamic", 0.2, threads=None)]
     assert pick_rows(run_of(auto, INT8_FILES), M5, auto, 1.0).fastest is auto[0]
