@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from convbench.benchmarks.loadgen_log import accuracy_outputs
+from convbench.benchmarks.machine import private_cache_bytes
 from convbench.benchmarks.loadgen_sut import (EARLY_STOPPING_MIN_QUERIES, PERFORMANCE_SAMPLES, LoadGenSettings,
                                               ServingSut, run_loadgen)
 from convbench.core import classes
@@ -254,10 +255,8 @@ class ScenarioRow:
 
     def cold_single_stream(self, session, settings: LoadGenSettings) -> LoadGenRun | None:
         """The null runtime's SingleStream with its caches swept before each call (CacheSweep):
-        the upper reference for LoadGen's path behind a real model. No run where Linux does not
+        the reference for LoadGen's path behind a query that leaves the caches cold. No run where Linux does not
         say how large a core's own caches are."""
-        from convbench.benchmarks.machine import private_cache_bytes
-
         cache = private_cache_bytes()
         if cache is None:
             return None

@@ -70,13 +70,15 @@ def null_paths(run: BenchRun, model: str) -> NullPaths | None:
                      cold.sweep_bytes if cold else 0)
 
 
-def agrees(row, paths: NullPaths | None) -> bool | None:
-    """LoadGen's SingleStream p90 agrees with the latency suite's clock when, on the same calls,
-    LoadGen adds no more than its path behind a null query that leaves the caches cold."""
+def cold_ratio(row, paths: NullPaths | None) -> float | None:
+    """LoadGen's path behind `row` over its path behind a null query that leaves the caches cold.
+    A number, not a verdict: the cold reference is measured at another moment and moved 1.6x
+    between two such moments, so a yes/no against it flipped on 6 of 8 rows over three runs
+    (docs/measurements)."""
     path = row.headline.path_ms if row.headline else None
-    if paths is None or paths.cold_ms is None or path is None or row.runtime == "null":
+    if paths is None or not paths.cold_ms or path is None or row.runtime == "null":
         return None
-    return path <= paths.cold_ms
+    return path / paths.cold_ms
 
 
 def server_table(rows: list) -> Table:
@@ -119,7 +121,7 @@ def single_stream_table(run: BenchRun, rows: list) -> Table:
         if r.scenario != "single_stream":
             continue
         twin = latency.get(replace(r.key, kind="latency", metric=""))
-        verdict = agrees(r, null_paths(run, r.model))
+        ratio = cold_ratio(r, null_paths(run, r.model))
         lead = [Cell(r.model), Cell(r.variant if r.variant == r.format else f"{r.variant}/{r.format}"), Cell(r.runtime)]
         if not r.valid:
             out.append(lead + [Cell(_invalid(r))] + [Cell("–")] * 9)
@@ -132,13 +134,13 @@ def single_stream_table(run: BenchRun, rows: list) -> Table:
         out.append(lead + [_cell(r.p90_ms, _us(r.p90_ms)), _cell(r.early_stopping_p90_ms, _us(r.early_stopping_p90_ms)),
                            _cell(r.p99_ms, _us(r.p99_ms)), _cell(r.early_stopping_p99_ms, _us(r.early_stopping_p99_ms)),
                            _cell(sut_p90, _us(sut_p90)), _cell(path, "–" if path is None else f"{path * 1e3:+,.1f}"),
-                           Cell("–" if verdict is None else "yes" if verdict else "no"),
+                           _cell(ratio, "–" if ratio is None else f"{ratio:.2f}"),
                            _cell(r.loop_p90_ms, loops),
                            _cell(twin.stats.p90_ms if twin else None, _us(twin.stats.p90_ms) if twin else "–"),
                            Cell(acc)])
     return Table(["model", "file", "runtime", "LoadGen p90 (µs)", "early-stopping p90 (µs)", "LoadGen p99 (µs)",
                   "early-stopping p99 (µs)", "same calls, SUT's clock p90 (µs)", "LoadGen's path (µs)",
-                  "within the null's cold path?", "plain loop p90 before / after (µs)", "latency suite p90 (µs)",
+                  "path ÷ the null's cold path", "plain loop p90 before / after (µs)", "latency suite p90 (µs)",
                   "AccuracyOnly accuracy (%)"], out, sortable=True)
 
 
@@ -203,8 +205,9 @@ def serving_lines(run: BenchRun, rows: list) -> list[str]:
     if paths:
         lines += ["Each SingleStream query is also timed by the system under test itself, with the latency suite's "
                   "clock (perf_counter around the session call): LoadGen's p90 minus the p90 of those same calls is "
-                  "LoadGen's own path behind that model, with no drift between moments in it. A row agrees when that "
-                  "path is no longer than behind a null query that leaves the core's caches cold. The same session "
+                  "LoadGen's own path behind that model, with no drift between moments in it. It is set beside the "
+                  "null runtime's path with the caches warm and cold as a ratio, not judged: the null rows run at "
+                  "other moments, and the cold one moves too much between moments to decide a row. The same session "
                   "in a plain loop right before and after LoadGen's run, and the latency suite's row (another "
                   "session, minutes apart), show how far the machine itself moves between moments.",
                   *paths]

@@ -57,16 +57,16 @@ def test_a_small_scenarios_run_keeps_loadgens_logs_and_feeds_the_store_and_repor
         assert 0 < row.loop_p90_before_ms and 0 < row.loop_p90_after_ms
         assert 0 < row.headline.sut_p90_ms < row.p90_ms and row.headline.path_ms == row.p90_ms - row.headline.sut_p90_ms
     from convbench.benchmarks.machine import private_cache_bytes
-    from convbench.report.serving import agrees, null_paths
+    from convbench.report.serving import cold_ratio, null_paths
 
     paths = null_paths(run, "tiny")
     assert paths.hot_ms == null.headline.path_ms and null.headline.sweep_bytes == 0
     if private_cache_bytes() is None:
-        assert null.cold is None and paths.cold_ms is None and agrees(single, paths) is None
+        assert null.cold is None and paths.cold_ms is None and cold_ratio(single, paths) is None
     else:
         assert null.cold.sweep_bytes == 4 * private_cache_bytes() and paths.cold_ms == null.cold.path_ms
-        assert agrees(single, paths) in (True, False)
-    assert agrees(null, paths) is None
+        assert cold_ratio(single, paths) == pytest.approx(single.headline.path_ms / paths.cold_ms)
+    assert cold_ratio(null, paths) is None
     # AccuracyOnly: LoadGen's logged responses score what the row's own pass (a latency row's
     # accuracy: its session's predict_all) scores on the same images.
     from convbench.core import classes
@@ -182,9 +182,9 @@ def test_the_library_refuses_the_same_values():
     assert json.dumps(BenchOptions(slo_ms="2.5").slo_ms) == "2.5"   # the bench child passes text
 
 
-def test_a_single_stream_row_agrees_when_loadgens_path_behind_it_is_within_the_null_runtimes_cold_path():
+def test_a_single_stream_rows_path_is_set_beside_the_null_runtimes_cold_path_as_a_ratio():
     from convbench.core.records import LoadGenRun, ScenarioResult
-    from convbench.report.serving import NullPaths, agrees
+    from convbench.report.serving import NullPaths, cold_ratio
 
     def row(p90_us, sut_p90_us, runtime="litert"):
         run = LoadGenRun(scenario="SingleStream", mode="PerformanceOnly", valid=True, p90_ms=p90_us / 1e3,
@@ -195,9 +195,9 @@ def test_a_single_stream_row_agrees_when_loadgens_path_behind_it_is_within_the_n
 
     paths = NullPaths(hot_ms=0.005, cold_ms=0.010, sweep_bytes=4 << 20)   # 5 µs warm, 10 µs cold
     assert row(109, 100).headline.path_ms == pytest.approx(0.009)
-    assert agrees(row(109, 100), paths) is True
-    assert agrees(row(112, 100), paths) is False      # 12 µs: more than behind a cold null query
-    assert agrees(row(109, None), paths) is None      # a run from before the SUT kept its own clock
-    assert agrees(row(109, 100), NullPaths(0.005, None)) is None and agrees(row(109, 100), None) is None
-    assert agrees(row(5, 1, runtime="null"), paths) is None
+    assert cold_ratio(row(109, 100), paths) == pytest.approx(0.9)
+    assert cold_ratio(row(112, 100), paths) == pytest.approx(1.2)
+    assert cold_ratio(row(109, None), paths) is None      # a run from before the SUT kept its own clock
+    assert cold_ratio(row(109, 100), NullPaths(0.005, None)) is None and cold_ratio(row(109, 100), None) is None
+    assert cold_ratio(row(5, 1, runtime="null"), paths) is None
     assert "4 MiB read before each call" in paths.words() and "not measured cold" in NullPaths(0.005, None).words()
