@@ -6,6 +6,7 @@ tree), so editing a comment or a docstring re-runs nothing, and editing code doe
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import json
@@ -22,13 +23,20 @@ FINGERPRINT_PACKAGES = (
 
 
 def library_versions(packages: tuple[str, ...] = FINGERPRINT_PACKAGES) -> dict[str, str]:
+    return dict(_installed_versions(tuple(packages)))
+
+
+# Once per process: what is imported cannot change under it, and reading the metadata of eleven
+# packages for each of a model's ~23 variants cost seconds.
+@functools.cache
+def _installed_versions(packages: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     versions = {}
     for name in packages:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return versions
+    return tuple(versions.items())
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -41,6 +49,9 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+# Once per object and process: the loaded code cannot change under it, and every variant's key
+# parses nine modules (about 10 s of a cold optimize's CPU time, py-spy).
+@functools.cache
 def code_of(obj: Any) -> str:
     """A function's, class's or module's code as a canonical dump of its syntax tree, without
     docstrings, comments, formatting or line numbers."""
