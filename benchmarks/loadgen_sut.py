@@ -89,6 +89,7 @@ class ServingSut:
         # for SingleStream) spares a thread handoff each way, which a queue and a worker cost.
         self.inline = inline
         self.call_s: list[float] = []   # inline: each session call on the SUT's own clock
+        self.outputs: list = []         # inline: each call's raw output, freed after the run
         self.max_batch = max(max(s) for s in sessions)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._feeds: dict[int, object] = {}
@@ -128,6 +129,7 @@ class ServingSut:
             t.start()
 
     def stop(self) -> None:
+        self.outputs = []
         for _ in self._threads:
             self._queue.put(None)
         for t in self._threads:
@@ -194,6 +196,9 @@ class ServingSut:
             start = time.perf_counter()
             raw = session.run(feed)
             self.call_s.append(time.perf_counter() - start)
+            # Kept until the run ends, as the latency suite keeps each timed output: freeing a
+            # runtime's output buffers is no part of LoadGen's path either.
+            self.outputs.append(raw)
         else:
             raw = session.run(feed)
         if not self.respond:
@@ -231,7 +236,8 @@ def run_loadgen(sut: ServingSut, settings: LoadGenSettings, log_dir: Path, run_f
         lg.DestroySUT(sut_handle)
     run = parse_detail_log(log_dir, run_folder)
     if sut.call_s and not settings.accuracy:
-        run = replace(run, sut_p90_ms=float(np.percentile(sut.call_s, 90)) * 1e3)
+        run = replace(run, sut_p90_ms=float(np.percentile(sut.call_s, 90)) * 1e3,
+                      sut_mean_ms=float(np.mean(sut.call_s)) * 1e3, sut_calls=len(sut.call_s))
     if any(AUDIT_CONFIG_FOUND in w for w in run.warnings):
         raise RuntimeError(f"{log_dir}: LoadGen applied an audit.config: its settings are not the ones asked")
     if sut.errors:

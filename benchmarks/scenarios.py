@@ -22,6 +22,7 @@ from convbench.benchmarks.loadgen_sut import (EARLY_STOPPING_MIN_QUERIES, PERFOR
 from convbench.core import classes
 from convbench.core.errors import UserError
 from convbench.core.records import SERVER_SUTS, LoadGenRun, ScenarioResult
+from convbench.core.runtimes import RUNTIMES
 
 # The p99 bound of the Server scenario per lesson convnet, when --slo-ms is not given. MLPerf
 # sets its bounds at several times a model's single-stream latency on the reference systems
@@ -66,10 +67,12 @@ class ScenarioBudget:
 DEFAULT_SCENARIO_BUDGET = ScenarioBudget()
 QUICK_SCENARIO_BUDGET = ScenarioBudget(min_duration_s=0.2, min_queries=EARLY_STOPPING_MIN_QUERIES[0.99],
                                        server_runs=3, precision=1.3)
-# LoadGen pre-generates a SingleStream test's queries from the expected latency: a guess of a
-# microsecond (the null runtime) would have it allocate hundreds of thousands. Its own Python
-# path is about this much per query anyway (STACK.md: ~15 µs).
-MIN_EXPECTED_LATENCY_S = 10e-6
+# LoadGen pre-generates a SingleStream test's queries from the expected latency (about twice the
+# minimum duration's worth), and a run that uses them up is INVALID. Behind the null runtime a
+# whole query took 3.5-6 µs on the development machine (LoadGen's own path; the call itself
+# 0.1 µs): a floor of 10 µs ran out once in 32 null rows over eight runs ("Decrease the expected
+# latency"). At 3 µs a 0.4 s run pre-generates ~270,000 queries, a few tens of MB.
+MIN_EXPECTED_LATENCY_S = 3e-6
 # SingleStream's plain loop before and after LoadGen's run: half of LoadGen's query count each
 # (the two together as many calls as LoadGen times), over the feeds LoadGen's QSL loads.
 LOOP_MIN_CALLS = 200
@@ -225,6 +228,10 @@ class ScenarioRow:
     def expected_latency_s(self, session) -> float:
         return max(MIN_EXPECTED_LATENCY_S, service_seconds(session, self.images))
 
+    def performance_settings(self, session) -> LoadGenSettings:
+        return LoadGenSettings("single_stream", min_duration_s=self.budget.min_duration_s,
+                               min_queries=self.budget.min_queries, expected_latency_s=self.expected_latency_s(session))
+
     def single_stream(self) -> dict:
         session = self.session(1, self.case.threads)
         fields: dict = {}
@@ -242,26 +249,36 @@ class ScenarioRow:
         else:
             fields["accuracy_note"] = "the null runtime runs no model" if self.case.runtime == "null" else self.why_not
             runs = []
-        settings = LoadGenSettings("single_stream", min_duration_s=self.budget.min_duration_s,
-                                   min_queries=self.budget.min_queries,
-                                   expected_latency_s=self.expected_latency_s(session))
-        if self.case.runtime == "null" and (cold := self.cold_single_stream(session, settings)) is not None:
-            runs.append(cold)
+        settings = self.performance_settings(session)
         calls = max(LOOP_MIN_CALLS, self.budget.min_queries // 2)
         fields["loop_p90_before_ms"] = loop_p90_ms(session, self.images, calls)
+        # LoadGen's path behind a null query that leaves the caches cold, right before and right
+        # after this row's own run: the reference moves with the moment (1.6x between two moments a
+        # minute apart), so it is measured beside each row, not once per model.
+        swept = self.swept_null(session)
+        if swept is not None:
+            runs.append(self.cold_single_stream(swept, "cold-before"))
         runs.append(self._run(ServingSut([{1: session}], self.images, inline=True), settings, "performance"))
+        if swept is not None:
+            runs.append(self.cold_single_stream(swept, "cold-after"))
         fields["loop_p90_after_ms"] = loop_p90_ms(session, self.images, calls)
         return self._base("single_stream", runs=runs, **fields)
 
-    def cold_single_stream(self, session, settings: LoadGenSettings) -> LoadGenRun | None:
-        """The null runtime's SingleStream with its caches swept before each call (CacheSweep):
-        the reference for LoadGen's path behind a query that leaves the caches cold. No run where Linux does not
-        say how large a core's own caches are."""
+    def swept_null(self, session) -> CacheSweep | None:
+        """The null runtime on this row's file (the row's own session where it is the null's),
+        reading SWEEP_PRIVATE_CACHES x the core's largest own cache before each call; None where
+        Linux does not say how large that cache is."""
         cache = private_cache_bytes()
         if cache is None:
             return None
-        swept = CacheSweep(session, SWEEP_PRIVATE_CACHES * cache)
-        run = self._run(ServingSut([{1: swept}], self.images, inline=True), settings, "cold")
+        null = session if self.case.runtime == "null" else RUNTIMES["null"].load(self.case.path, device="cpu",
+                                                                                   threads=1, batch=1)
+        return CacheSweep(null, SWEEP_PRIVATE_CACHES * cache)
+
+    def cold_single_stream(self, swept: CacheSweep, label: str) -> LoadGenRun:
+        """The null runtime's SingleStream with its caches swept before each call: LoadGen's path
+        behind a query that leaves the core's caches cold, as a real model's call does."""
+        run = self._run(ServingSut([{1: swept}], self.images, inline=True), self.performance_settings(swept), label)
         return replace(run, sweep_bytes=swept.nbytes)
 
     def offline(self, batches: tuple[int, ...]) -> dict:

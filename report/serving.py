@@ -42,9 +42,9 @@ def serving_rows(run: BenchRun) -> list:
 
 @dataclass(frozen=True)
 class NullPaths:
-    """LoadGen's own path per query at p90, measured on a model's null-runtime SingleStream row:
-    LoadGen's p90 minus the SUT's p90 of the same calls, with the caches warm (`hot_ms`) and
-    with `sweep_bytes` read before each call (`cold_ms`: the upper reference)."""
+    """LoadGen's own path per query (its mean latency minus the SUT's mean of the same calls),
+    measured on a model's null-runtime SingleStream row: with the caches warm (`hot_ms`) and with
+    `sweep_bytes` read before each call (`cold_ms`)."""
 
     hot_ms: float | None
     cold_ms: float | None
@@ -61,24 +61,23 @@ class NullPaths:
 def null_paths(run: BenchRun, model: str) -> NullPaths | None:
     """The null runtime's LoadGen paths for `model`, or None where this run has no such row."""
     null_ss = next((r for r in run.of("scenario") if r.model == model and r.runtime == "null"
-                    and r.metric == "single_stream" and r.valid and r.headline and r.headline.path_ms is not None),
+                    and r.metric == "single_stream" and r.valid and r.headline and r.headline.mean_path_ms is not None),
                    None)
     if null_ss is None:
         return None
-    cold = null_ss.cold
-    return NullPaths(null_ss.headline.path_ms, cold.path_ms if cold and cold.valid else None,
-                     cold.sweep_bytes if cold else 0)
+    return NullPaths(null_ss.headline.mean_path_ms, null_ss.cold_path_ms,
+                     max((c.sweep_bytes for c in null_ss.cold_runs), default=0))
 
 
-def cold_ratio(row, paths: NullPaths | None) -> float | None:
-    """LoadGen's path behind `row` over its path behind a null query that leaves the caches cold.
-    A number, not a verdict: the cold reference is measured at another moment and moved 1.6x
-    between two such moments, so a yes/no against it flipped on 6 of 8 rows over three runs
-    (docs/measurements)."""
-    path = row.headline.path_ms if row.headline else None
-    if paths is None or not paths.cold_ms or path is None or row.runtime == "null":
+def cold_ratio(row) -> float | None:
+    """LoadGen's mean path behind `row` over its mean path behind a null query on the same file
+    that leaves the caches cold, measured right before and right after the row's run (the larger
+    of the two). A number, not a verdict: even measured beside each row, a yes/no against it
+    flipped on 4 of 8 rows over five runs of the same files (docs/serving.md)."""
+    path = row.headline.mean_path_ms if row.headline else None
+    if not row.cold_path_ms or path is None or row.runtime == "null":
         return None
-    return path / paths.cold_ms
+    return path / row.cold_path_ms
 
 
 def server_table(rows: list) -> Table:
@@ -121,7 +120,7 @@ def single_stream_table(run: BenchRun, rows: list) -> Table:
         if r.scenario != "single_stream":
             continue
         twin = latency.get(replace(r.key, kind="latency", metric=""))
-        ratio = cold_ratio(r, null_paths(run, r.model))
+        ratio = cold_ratio(r)
         lead = [Cell(r.model), Cell(r.variant if r.variant == r.format else f"{r.variant}/{r.format}"), Cell(r.runtime)]
         if not r.valid:
             out.append(lead + [Cell(_invalid(r))] + [Cell("–")] * 9)
@@ -129,7 +128,7 @@ def single_stream_table(run: BenchRun, rows: list) -> Table:
         acc = "–" if r.accuracy is None else f"{r.accuracy * 100:.2f} (latency row {twin.accuracy * 100:.2f})" if (
             twin and twin.accuracy is not None) else f"{r.accuracy * 100:.2f}"
         sut_p90 = r.headline.sut_p90_ms if r.headline else None
-        path = r.headline.path_ms if r.headline else None
+        path = r.headline.mean_path_ms if r.headline else None
         loops = "–" if r.loop_p90_ms is None else f"{_us(r.loop_p90_before_ms)} / {_us(r.loop_p90_after_ms)}"
         out.append(lead + [_cell(r.p90_ms, _us(r.p90_ms)), _cell(r.early_stopping_p90_ms, _us(r.early_stopping_p90_ms)),
                            _cell(r.p99_ms, _us(r.p99_ms)), _cell(r.early_stopping_p99_ms, _us(r.early_stopping_p99_ms)),
@@ -139,9 +138,10 @@ def single_stream_table(run: BenchRun, rows: list) -> Table:
                            _cell(twin.stats.p90_ms if twin else None, _us(twin.stats.p90_ms) if twin else "–"),
                            Cell(acc)])
     return Table(["model", "file", "runtime", "LoadGen p90 (µs)", "early-stopping p90 (µs)", "LoadGen p99 (µs)",
-                  "early-stopping p99 (µs)", "same calls, SUT's clock p90 (µs)", "LoadGen's path (µs)",
-                  "path ÷ the null's cold path", "plain loop p90 before / after (µs)", "latency suite p90 (µs)",
-                  "AccuracyOnly accuracy (%)"], out, sortable=True)
+                  "early-stopping p99 (µs)", "same calls, SUT's clock p90 (µs)",
+                  "LoadGen's path per query, mean (µs)", "path ÷ the cold null path beside it",
+                  "plain loop p90 before / after (µs)", "latency suite p90 (µs)", "AccuracyOnly accuracy (%)"],
+                 out, sortable=True)
 
 
 def load_chart(rows: list) -> Chart:
@@ -201,15 +201,17 @@ def serving_lines(run: BenchRun, rows: list) -> list[str]:
     for model in dict.fromkeys(r.model for r in rows):
         measured = null_paths(run, model)
         if measured is not None:
-            paths.append(f"LoadGen's path per query at p90 behind the null runtime ({model}): {measured.words()}.")
+            paths.append(f"LoadGen's mean path per query behind the null runtime ({model}): {measured.words()}.")
     if paths:
         lines += ["Each SingleStream query is also timed by the system under test itself, with the latency suite's "
-                  "clock (perf_counter around the session call): LoadGen's p90 minus the p90 of those same calls is "
-                  "LoadGen's own path behind that model, with no drift between moments in it. It is set beside the "
-                  "null runtime's path with the caches warm and cold as a ratio, not judged: the null rows run at "
-                  "other moments, and the cold one moves too much between moments to decide a row. The same session "
-                  "in a plain loop right before and after LoadGen's run, and the latency suite's row (another "
-                  "session, minutes apart), show how far the machine itself moves between moments.",
+                  "clock (perf_counter around the session call): LoadGen's mean latency minus the mean of those same "
+                  "calls is LoadGen's own path per query behind that model, with no drift between moments in it (the "
+                  "difference of the two p90s is shown too; it moved by several µs between runs of the same files). "
+                  "Right before and right after each row's run, the null runtime on the same file reads 4x the "
+                  "core's largest own cache before each call: LoadGen's path behind a query that leaves the caches "
+                  "cold, the row's reference (the larger of the two). The ratio is a number, not a verdict. The same "
+                  "session in a plain loop right before and after LoadGen's run, and the latency suite's row "
+                  "(another session, minutes apart), show how far the machine itself moves between moments.",
                   *paths]
     return lines
 

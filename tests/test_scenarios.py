@@ -48,25 +48,34 @@ def test_a_small_scenarios_run_keeps_loadgens_logs_and_feeds_the_store_and_repor
                 assert lg.min_query_count == 700
     single = rows["single_stream litert"]
     assert single.valid and single.p90_ms and single.early_stopping_p99_ms and single.early_stopping_p90_ms
-    assert single.p90_ms == next(r for r in single.runs if r.mode == "PerformanceOnly").p90_ms
-    # LoadGen's path on the very calls it timed: the SUT's own clock around each session call; the
-    # null runtime's row measures it warm and with the caches swept before each call; the same
-    # session in a plain loop right before and after shows how far the machine moved meanwhile.
+    assert single.p90_ms == single.headline.p90_ms and single.headline.mode == "PerformanceOnly"
+    # LoadGen's path on the very calls it timed: the SUT's own clock around each session call;
+    # beside every row, right before and after its run, the null runtime on the same file with the
+    # caches swept before each call; the same session in a plain loop right before and after shows
+    # how far the machine moved meanwhile.
     null = rows["single_stream null"]
     for row in (single, null):
         assert 0 < row.loop_p90_before_ms and 0 < row.loop_p90_after_ms
         assert 0 < row.headline.sut_p90_ms < row.p90_ms and row.headline.path_ms == row.p90_ms - row.headline.sut_p90_ms
+        assert row.headline.sweep_bytes == 0 and row.headline is row.runs[-2 if row.cold_runs else -1]
     from convbench.benchmarks.machine import private_cache_bytes
     from convbench.report.serving import cold_ratio, null_paths
 
     paths = null_paths(run, "tiny")
-    assert paths.hot_ms == null.headline.path_ms and null.headline.sweep_bytes == 0
+    assert paths.hot_ms == null.headline.mean_path_ms
+    for lg in (single.headline, null.headline):   # the mean path: LoadGen's mean over the very calls the SUT timed
+        assert lg.sut_calls == lg.query_count and lg.mean_path_ms == lg.mean_ms - lg.sut_mean_ms
     if private_cache_bytes() is None:
-        assert null.cold is None and paths.cold_ms is None and cold_ratio(single, paths) is None
+        assert not single.cold_runs and paths.cold_ms is None and cold_ratio(single) is None
     else:
-        assert null.cold.sweep_bytes == 4 * private_cache_bytes() and paths.cold_ms == null.cold.path_ms
-        assert cold_ratio(single, paths) == pytest.approx(single.headline.path_ms / paths.cold_ms)
-    assert cold_ratio(null, paths) is None
+        for row in (single, null):   # before and after the row's own run, which sits between them
+            before, after = row.cold_runs
+            assert row.runs.index(before) + 2 == row.runs.index(row.headline) + 1 == row.runs.index(after)
+            assert before.sweep_bytes == after.sweep_bytes == 4 * private_cache_bytes()
+            assert row.cold_path_ms == max(before.mean_path_ms, after.mean_path_ms)
+        assert paths.cold_ms == null.cold_path_ms
+        assert cold_ratio(single) == pytest.approx(single.headline.mean_path_ms / single.cold_path_ms)
+    assert cold_ratio(null) is None
     # AccuracyOnly: LoadGen's logged responses score what the row's own pass (a latency row's
     # accuracy: its session's predict_all) scores on the same images.
     from convbench.core import classes
@@ -182,22 +191,34 @@ def test_the_library_refuses_the_same_values():
     assert json.dumps(BenchOptions(slo_ms="2.5").slo_ms) == "2.5"   # the bench child passes text
 
 
-def test_a_single_stream_rows_path_is_set_beside_the_null_runtimes_cold_path_as_a_ratio():
+def test_a_single_stream_rows_path_is_set_beside_the_cold_null_path_measured_beside_it_as_a_ratio():
     from convbench.core.records import LoadGenRun, ScenarioResult
     from convbench.report.serving import NullPaths, cold_ratio
 
-    def row(p90_us, sut_p90_us, runtime="litert"):
-        run = LoadGenRun(scenario="SingleStream", mode="PerformanceOnly", valid=True, p90_ms=p90_us / 1e3,
-                         sut_p90_ms=None if sut_p90_us is None else sut_p90_us / 1e3)
-        return ScenarioResult(model="m", variant="v", format="v", runtime=runtime, device="cpu", batch=1, threads=1,
-                              metric="single_stream", scenario="single_stream", valid=True, p90_ms=p90_us / 1e3,
-                              runs=[run])
+    def run(mean_us, sut_mean_us, sweep_bytes=0, valid=True, calls=1000):
+        return LoadGenRun(scenario="SingleStream", mode="PerformanceOnly", valid=valid, query_count=1000,
+                          p90_ms=(mean_us + 20) / 1e3, sut_p90_ms=(sut_mean_us or 0) / 1e3 + 0.02,
+                          mean_ms=mean_us / 1e3, sut_mean_ms=None if sut_mean_us is None else sut_mean_us / 1e3,
+                          sut_calls=calls, sweep_bytes=sweep_bytes)
 
+    def row(mean_us, sut_mean_us, runtime="litert", cold=((20, 10), (22, 14)), calls=1000):
+        before, after = (run(*c, sweep_bytes=4 << 20) for c in cold)   # cold paths 10 and 8 µs
+        return ScenarioResult(model="m", variant="v", format="v", runtime=runtime, device="cpu", batch=1, threads=1,
+                              metric="single_stream", scenario="single_stream", valid=True, p90_ms=mean_us / 1e3,
+                              runs=[before, run(mean_us, sut_mean_us, calls=calls), after])
+
+    assert row(109, 100).headline.mean_path_ms == pytest.approx(0.009)   # the row's own run, not a cold one
+    assert row(109, 100).cold_path_ms == pytest.approx(0.010)            # the larger of before and after
+    assert cold_ratio(row(109, 100)) == pytest.approx(0.9)
+    assert cold_ratio(row(112, 100)) == pytest.approx(1.2)
+    assert cold_ratio(row(109, None)) is None      # a run from before the SUT kept its own clock
+    assert cold_ratio(row(109, 100, calls=999)) is None   # not the same queries as LoadGen's mean
+    assert cold_ratio(row(5, 1, runtime="null")) is None
+    # An INVALID cold run is no reference; with none left there is no ratio.
+    invalid = row(109, 100)
+    invalid.runs[0].valid = False
+    assert invalid.cold_path_ms == pytest.approx(0.008)
+    invalid.runs[2].valid = False
+    assert invalid.cold_path_ms is None and cold_ratio(invalid) is None
     paths = NullPaths(hot_ms=0.005, cold_ms=0.010, sweep_bytes=4 << 20)   # 5 µs warm, 10 µs cold
-    assert row(109, 100).headline.path_ms == pytest.approx(0.009)
-    assert cold_ratio(row(109, 100), paths) == pytest.approx(0.9)
-    assert cold_ratio(row(112, 100), paths) == pytest.approx(1.2)
-    assert cold_ratio(row(109, None), paths) is None      # a run from before the SUT kept its own clock
-    assert cold_ratio(row(109, 100), NullPaths(0.005, None)) is None and cold_ratio(row(109, 100), None) is None
-    assert cold_ratio(row(5, 1, runtime="null"), paths) is None
     assert "4 MiB read before each call" in paths.words() and "not measured cold" in NullPaths(0.005, None).words()

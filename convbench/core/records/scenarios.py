@@ -55,12 +55,22 @@ class LoadGenRun:
     # served in the callback), the latency suite's clock on the very same queries. LoadGen's p90
     # minus this is LoadGen's path behind this model, free of the machine's drift between moments.
     sut_p90_ms: float | None = None
-    sweep_bytes: int = 0               # the null runtime's cold run: bytes read before each call
+    sut_mean_ms: float | None = None   # and their mean, over the same queries as LoadGen's mean
+    sut_calls: int = 0
+    sweep_bytes: int = 0               # a cold reference run of the null runtime: bytes read before each call
 
     @property
     def path_ms(self) -> float | None:
         """LoadGen's own path per query at p90: its p90 minus the SUT's p90 of the same calls."""
         return None if self.p90_ms is None or self.sut_p90_ms is None else self.p90_ms - self.sut_p90_ms
+
+    @property
+    def mean_path_ms(self) -> float | None:
+        """LoadGen's own path per query, on average: its mean minus the SUT's mean of the same
+        calls (a mean of per-query differences, where a slow call counts on both sides alike)."""
+        if self.mean_ms is None or self.sut_mean_ms is None or self.sut_calls != self.query_count:
+            return None
+        return self.mean_ms - self.sut_mean_ms
 
 
 @dataclass(kw_only=True)
@@ -107,15 +117,23 @@ class ScenarioResult(RowBase):
         return sum(loops) / len(loops) if loops else None
 
     @property
-    def cold(self) -> LoadGenRun | None:
-        """The null runtime's SingleStream with its caches swept before each call, where it ran."""
-        return next((r for r in self.runs if r.sweep_bytes), None)
+    def cold_runs(self) -> list[LoadGenRun]:
+        """SingleStream: the null runtime on the same file with its caches swept before each call,
+        run right before and right after the row's own run (where Linux says the cache size)."""
+        return [r for r in self.runs if r.sweep_bytes]
+
+    @property
+    def cold_path_ms(self) -> float | None:
+        """LoadGen's mean path behind a cold null query beside this row: the larger of the VALID
+        cold runs' (before and after), or None."""
+        paths = [r.mean_path_ms for r in self.cold_runs if r.valid and r.mean_path_ms is not None]
+        return max(paths) if paths else None
 
     @property
     def headline(self) -> LoadGenRun | None:
         """The run the row's figures come from: a Server row's highest VALID offered load, else the
         last performance run."""
-        perf = [r for r in self.runs if r.mode == "PerformanceOnly"]
+        perf = [r for r in self.runs if r.mode == "PerformanceOnly" and not r.sweep_bytes]
         if self.scenario == "server":
             valid = [r for r in perf if r.valid]
             return max(valid, key=lambda r: r.target_qps or 0) if valid else (perf[-1] if perf else None)
