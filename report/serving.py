@@ -205,11 +205,12 @@ def serving_lines(run: BenchRun, rows: list) -> list[str]:
     if paths:
         lines += ["Each SingleStream query is also timed by the system under test itself, with the latency suite's "
                   "clock (perf_counter around the session call): LoadGen's mean latency minus the mean of those same "
-                  "calls is LoadGen's own path per query behind that model, with no drift between moments in it (the "
-                  "difference of the two p90s is shown too; it moved by several µs between runs of the same files). "
-                  "Right before and right after each row's run, the null runtime on the same file reads 4x the "
-                  "core's largest own cache before each call: LoadGen's path behind a query that leaves the caches "
-                  "cold, the row's reference (the larger of the two). The ratio is a number, not a verdict. The same "
+                  "calls is LoadGen's own path per query behind that model, with no drift between moments in it: a "
+                  "mean of per-query differences, where a slow call counts on both sides alike (the two p90s are "
+                  "shown too). Right before and right after each row's run, the null runtime on the same file reads "
+                  "several times the core's largest own cache before each call (the size below): LoadGen's path "
+                  "behind a query that leaves the caches cold, the row's reference (the larger of the two). The ratio "
+                  "is a number, not a verdict. The same "
                   "session in a plain loop right before and after LoadGen's run, and the latency suite's row "
                   "(another session, minutes apart), show how far the machine itself moves between moments.",
                   *paths]
