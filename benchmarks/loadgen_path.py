@@ -5,19 +5,30 @@ LoadGen's path behind that kind of query, free of the machine's drift between mo
 
     .venv/bin/python -m convbench.benchmarks.loadgen_path --repeats 2
 
-Prints one line per run: what the query did, LoadGen's p90, the same calls' p90, the path."""
+Prints one line per run: what the query did, LoadGen's p90, the same calls' p90, the path.
+
+With --faults, how well the report's check (records.beyond_own_path_ms: a row's mean path no
+longer than the longest behind a cold null query in the same run) catches work outside the
+model's call: the scenarios suite's primary files, each between two cold null runs as in the
+suite, served by a SUT that spins a while after its own timer stops (LoadGen counts it, the
+latency suite would not); per repeat, every file at every spin is held to that repeat's longest
+cold path.
+
+    .venv/bin/python -m convbench.benchmarks.loadgen_path --faults --out artifacts --repeats 3"""
 
 from __future__ import annotations
 
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from convbench.benchmarks.loadgen_sut import LoadGenSettings, ServingSut, run_loadgen
 from convbench.benchmarks.scenarios import CacheSweep
+from convbench.core.records import ScenarioResult, beyond_own_path_ms, cold_null_paths_ms
 from convbench.core.tables import print_table
 
 
@@ -46,13 +57,86 @@ def path_of(session, queries: int, folder: Path) -> tuple[float, float]:
     return run.p90_ms, run.sut_p90_ms
 
 
+class LateSut(ServingSut):
+    """A SUT that spins `late_s` after its own timer stops and before LoadGen hears the query is
+    done: the fault the check is for."""
+
+    late_s = 0.0
+
+    def _serve(self, sessions, sizes, batch, lg):
+        served = super()._serve(sessions, sizes, batch, lg)
+        Spin(self.late_s).run(None)
+        return served
+
+
+def fault_rows(out: Path, late_us: float, folder: Path) -> list[ScenarioResult]:
+    """Each primary SingleStream file of the scenarios suite between two cold null runs, its SUT
+    `late_us` late."""
+    from convbench.benchmarks.bench import BenchOptions
+    from convbench.benchmarks.matrix import scenario_cases
+    from convbench.benchmarks.scenarios import MIN_EXPECTED_LATENCY_S, SWEEP_PRIVATE_CACHES, service_seconds
+    from convbench.benchmarks.machine import private_cache_bytes
+    from convbench.core.records import read_manifest
+    from convbench.core.runtimes import RUNTIMES
+
+    cache = private_cache_bytes()
+    if cache is None:
+        raise SystemExit("Linux does not say how large this core's own caches are: no cold reference")
+    manifest = read_manifest(out / "manifest.json")
+    cases = [c for c in scenario_cases(manifest, BenchOptions(out=out, suites=("scenarios",)))
+             if c.metric == "single_stream" and c.runtime != "null"]
+    rows = []
+    for n, case in enumerate(cases):
+        session = RUNTIMES[case.runtime].load(case.path, device="cpu", threads=case.threads, batch=1)
+        swept = CacheSweep(RUNTIMES["null"].load(case.path, device="cpu", threads=1, batch=1),
+                           SWEEP_PRIVATE_CACHES * cache)
+        images = np.random.default_rng(n).random((1024, *session.input_shape[1:]), dtype=np.float32)
+        runs = []
+        for k, (what, late) in enumerate([(swept, 0.0), (session, late_us / 1e6), (swept, 0.0)]):
+            sut = LateSut([{1: what}], images, inline=True)
+            sut.late_s = late
+            settings = LoadGenSettings("single_stream", min_duration_s=0.4, min_queries=1024,
+                                       expected_latency_s=max(MIN_EXPECTED_LATENCY_S, service_seconds(what, images)))
+            run = run_loadgen(sut, settings, folder / f"{n}-{late_us:g}-{k}", folder)
+            runs.append(replace(run, sweep_bytes=swept.nbytes) if what is swept else run)
+        rows.append(ScenarioResult(model=case.model, variant=case.variant, format=case.format, runtime=case.runtime,
+                                   device="cpu", batch=1, threads=case.threads, metric="single_stream",
+                                   scenario="single_stream", valid=all(r.valid for r in runs), runs=runs))
+    return rows
+
+
+def faults(out: Path, lates_us: list[float], repeats: int) -> int:
+    caught: dict[float, list[bool]] = {late: [] for late in lates_us}
+    paths: dict[float, list[float]] = {late: [] for late in lates_us}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(repeats):
+            for late in lates_us:   # each late value is one run's worth of rows, held to its own cold runs
+                rows = fault_rows(out, late, Path(tmp) / f"repeat{k}")
+                cold = cold_null_paths_ms(rows)
+                caught[late] += [b > 0 for r in rows if (b := beyond_own_path_ms(r, cold)) is not None]
+                paths[late] += [r.headline.mean_path_ms * 1e3 for r in rows
+                                if r.headline and r.headline.mean_path_ms is not None]
+                print(f"repeat {k + 1}, {late:g} µs late: the longest of {len(cold)} cold null paths "
+                      f"{max(cold) * 1e3:.1f} µs", flush=True)
+    print_table(["late after the SUT's timer (µs)", "rows beyond LoadGen's own path", "their mean paths (µs)"],
+                [[f"{late:g}", f"{sum(c)} of {len(c)}", f"{min(paths[late]):.1f}-{max(paths[late]):.1f}"]
+                 for late, c in caught.items()],
+                title="LoadGen SingleStream: the path check against injected work")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spins-us", type=float, nargs="+", default=[0, 50, 100, 200, 400])
     parser.add_argument("--reads-mib", type=float, nargs="+", default=[1, 4, 16])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--queries", type=int, default=1024)
+    parser.add_argument("--faults", action="store_true", help="measure the path check against injected work")
+    parser.add_argument("--late-us", type=float, nargs="+", default=[0, 3, 6, 10, 20])
+    parser.add_argument("--out", type=Path, default=Path("artifacts"), help="artifacts folder (--faults)")
     args = parser.parse_args(argv)
+    if args.faults:
+        return faults(args.out, args.late_us, args.repeats)
     kinds = ([(f"spin {us:g} µs", lambda us=us: Spin(us / 1e6)) for us in args.spins_us]
              + [(f"read {mib:g} MiB", lambda mib=mib: CacheSweep(Spin(0.0), int(mib * 2**20)))
                 for mib in args.reads_mib])

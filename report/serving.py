@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from convbench.core.records import SERVER_SUT_WORDS as SUT_WORDS
-from convbench.core.records import BenchRun
+from convbench.core.records import BenchRun, beyond_own_path_ms, cold_null_paths_ms
 from convbench.report.charts import Axis, Chart, RowPoint, titled
 from convbench.report.table import Cell, Table, number_or_text
 
@@ -69,15 +69,9 @@ def null_paths(run: BenchRun, model: str) -> NullPaths | None:
                      max((c.sweep_bytes for c in null_ss.cold_runs), default=0))
 
 
-def cold_ratio(row) -> float | None:
-    """LoadGen's mean path behind `row` over its mean path behind a null query on the same file
-    that leaves the caches cold, measured right before and right after the row's run (the larger
-    of the two). A number, not a verdict: even measured beside each row, a yes/no against it
-    flipped on 4 of 8 rows over five runs of the same files (docs/serving.md)."""
-    path = row.headline.mean_path_ms if row.headline else None
-    if not row.cold_path_ms or path is None or row.runtime == "null":
-        return None
-    return path / row.cold_path_ms
+def own_path_words(cold_paths_ms: tuple[float, ...]) -> str:
+    return (f"{_us(min(cold_paths_ms))}-{_us(max(cold_paths_ms))} µs over {len(cold_paths_ms)} cold null runs "
+            "in this run")
 
 
 def server_table(rows: list) -> Table:
@@ -115,12 +109,13 @@ def single_stream_table(run: BenchRun, rows: list) -> Table:
     """LoadGen's SingleStream beside the same calls on the SUT's clock, the same session's plain
     loop right before and after, and the latency suite's row (another session, minutes apart)."""
     latency = {r.key: r for r in run.latency}
+    own = cold_null_paths_ms(rows)
     out = []
     for r in rows:
         if r.scenario != "single_stream":
             continue
         twin = latency.get(replace(r.key, kind="latency", metric=""))
-        ratio = cold_ratio(r)
+        beyond = beyond_own_path_ms(r, own)
         lead = [Cell(r.model), Cell(r.variant if r.variant == r.format else f"{r.variant}/{r.format}"), Cell(r.runtime)]
         if not r.valid:
             out.append(lead + [Cell(_invalid(r))] + [Cell("–")] * 9)
@@ -133,13 +128,15 @@ def single_stream_table(run: BenchRun, rows: list) -> Table:
         out.append(lead + [_cell(r.p90_ms, _us(r.p90_ms)), _cell(r.early_stopping_p90_ms, _us(r.early_stopping_p90_ms)),
                            _cell(r.p99_ms, _us(r.p99_ms)), _cell(r.early_stopping_p99_ms, _us(r.early_stopping_p99_ms)),
                            _cell(sut_p90, _us(sut_p90)), _cell(path, "–" if path is None else f"{path * 1e3:+,.1f}"),
-                           _cell(ratio, "–" if ratio is None else f"{ratio:.2f}"),
+                           _cell(beyond, "–" if beyond is None else "yes" if beyond <= 0
+                                 else f"no: {beyond * 1e3:,.1f} µs longer"),
                            _cell(r.loop_p90_ms, loops),
                            _cell(twin.stats.p90_ms if twin else None, _us(twin.stats.p90_ms) if twin else "–"),
                            Cell(acc)])
     return Table(["model", "file", "runtime", "LoadGen p90 (µs)", "early-stopping p90 (µs)", "LoadGen p99 (µs)",
                   "early-stopping p99 (µs)", "same calls, SUT's clock p90 (µs)",
-                  "LoadGen's path per query, mean (µs)", "path ÷ the cold null path beside it",
+                  "LoadGen's path per query, mean (µs)",
+                  "within LoadGen's own path (the longest behind a cold null query in this run)?",
                   "plain loop p90 before / after (µs)", "latency suite p90 (µs)", "AccuracyOnly accuracy (%)"],
                  out, sortable=True)
 
@@ -202,18 +199,28 @@ def serving_lines(run: BenchRun, rows: list) -> list[str]:
         measured = null_paths(run, model)
         if measured is not None:
             paths.append(f"LoadGen's mean path per query behind the null runtime ({model}): {measured.words()}.")
-    if paths:
+    own = cold_null_paths_ms(rows)
+    if paths or own:
         lines += ["Each SingleStream query is also timed by the system under test itself, with the latency suite's "
                   "clock (perf_counter around the session call): LoadGen's mean latency minus the mean of those same "
                   "calls is LoadGen's own path per query behind that model, with no drift between moments in it: a "
                   "mean of per-query differences, where a slow call counts on both sides alike (the two p90s are "
                   "shown too). Right before and right after each row's run, the null runtime on the same file reads "
                   "several times the core's largest own cache before each call (the size below): LoadGen's path "
-                  "behind a query that leaves the caches cold, the row's reference (the larger of the two). The ratio "
-                  "is a number, not a verdict. The same "
-                  "session in a plain loop right before and after LoadGen's run, and the latency suite's row "
-                  "(another session, minutes apart), show how far the machine itself moves between moments.",
+                  "behind a query that computes nothing and leaves the caches cold. A row whose path is no longer "
+                  "than the longest of those in this run needs nothing but LoadGen's own path to explain the "
+                  "difference between LoadGen's figures and the latency suite's clock; a longer one means work "
+                  "outside the model's call that LoadGen counts and the latency suite does not. LoadGen's p90 minus "
+                  "the latency suite's p90 is LoadGen's path at p90 (its p90 minus the same calls' p90 on the SUT's "
+                  "clock) plus how far the model itself moved between the two moments (the same calls' p90 minus "
+                  "the latency suite's p90); the same session in a plain loop right before and after LoadGen's run "
+                  "shows that move too.",
                   *paths]
+        if own:
+            judged = [b for r in rows if r.scenario == "single_stream" and r.valid
+                      and (b := beyond_own_path_ms(r, own)) is not None]
+            lines.append(f"LoadGen's path behind a cold null query: {own_path_words(own)}; SingleStream rows whose "
+                         f"path is within it: {sum(b <= 0 for b in judged)} of {len(judged)}.")
     return lines
 
 

@@ -59,14 +59,15 @@ def test_a_small_scenarios_run_keeps_loadgens_logs_and_feeds_the_store_and_repor
         assert 0 < row.headline.sut_p90_ms < row.p90_ms and row.headline.path_ms == row.p90_ms - row.headline.sut_p90_ms
         assert row.headline.sweep_bytes == 0 and row.headline is row.runs[-2 if row.cold_runs else -1]
     from convbench.benchmarks.machine import private_cache_bytes
-    from convbench.report.serving import cold_ratio, null_paths
+    from convbench.core.records import beyond_own_path_ms, cold_null_paths_ms
+    from convbench.report.serving import null_paths
 
     paths = null_paths(run, "tiny")
     assert paths.hot_ms == null.headline.mean_path_ms
     for lg in (single.headline, null.headline):   # the mean path: LoadGen's mean over the very calls the SUT timed
         assert lg.sut_calls == lg.query_count and lg.mean_path_ms == lg.mean_ms - lg.sut_mean_ms
     if private_cache_bytes() is None:
-        assert not single.cold_runs and paths.cold_ms is None and cold_ratio(single) is None
+        assert not single.cold_runs and paths.cold_ms is None and cold_null_paths_ms(list(rows.values())) == ()
     else:
         for row in (single, null):   # before and after the row's own run, which sits between them
             before, after = row.cold_runs
@@ -74,8 +75,10 @@ def test_a_small_scenarios_run_keeps_loadgens_logs_and_feeds_the_store_and_repor
             assert before.sweep_bytes == after.sweep_bytes == 4 * private_cache_bytes()
             assert row.cold_path_ms == max(before.mean_path_ms, after.mean_path_ms)
         assert paths.cold_ms == null.cold_path_ms
-        assert cold_ratio(single) == pytest.approx(single.headline.mean_path_ms / single.cold_path_ms)
-    assert cold_ratio(null) is None
+        own = cold_null_paths_ms(list(rows.values()))   # every cold run of the run: two beside each SingleStream row
+        assert len(own) == 4 and max(own) == max(single.cold_path_ms, null.cold_path_ms)
+        assert beyond_own_path_ms(single, own) == pytest.approx(single.headline.mean_path_ms - max(own))
+        assert beyond_own_path_ms(null, own) is None
     # AccuracyOnly: LoadGen's logged responses score what the row's own pass (a latency row's
     # accuracy: its session's predict_all) scores on the same images.
     from convbench.core import classes
@@ -191,9 +194,9 @@ def test_the_library_refuses_the_same_values():
     assert json.dumps(BenchOptions(slo_ms="2.5").slo_ms) == "2.5"   # the bench child passes text
 
 
-def test_a_single_stream_rows_path_is_set_beside_the_cold_null_path_measured_beside_it_as_a_ratio():
-    from convbench.core.records import LoadGenRun, ScenarioResult
-    from convbench.report.serving import NullPaths, cold_ratio
+def test_a_single_stream_rows_path_is_held_to_the_longest_cold_null_path_of_the_run():
+    from convbench.core.records import LoadGenRun, ScenarioResult, beyond_own_path_ms, cold_null_paths_ms
+    from convbench.report.serving import NullPaths, own_path_words
 
     def run(mean_us, sut_mean_us, sweep_bytes=0, valid=True, calls=1000):
         return LoadGenRun(scenario="SingleStream", mode="PerformanceOnly", valid=valid, query_count=1000,
@@ -209,16 +212,22 @@ def test_a_single_stream_rows_path_is_set_beside_the_cold_null_path_measured_bes
 
     assert row(109, 100).headline.mean_path_ms == pytest.approx(0.009)   # the row's own run, not a cold one
     assert row(109, 100).cold_path_ms == pytest.approx(0.010)            # the larger of before and after
-    assert cold_ratio(row(109, 100)) == pytest.approx(0.9)
-    assert cold_ratio(row(112, 100)) == pytest.approx(1.2)
-    assert cold_ratio(row(109, None)) is None      # a run from before the SUT kept its own clock
-    assert cold_ratio(row(109, 100, calls=999)) is None   # not the same queries as LoadGen's mean
-    assert cold_ratio(row(5, 1, runtime="null")) is None
-    # An INVALID cold run is no reference; with none left there is no ratio.
+    # The bound is the longest cold path of the whole run, not only of the two runs beside the row.
+    rows = [row(109, 100), row(5, 1, runtime="null", cold=((21, 9), (30, 18)))]   # cold paths 10, 8, 12, 12 µs
+    own = cold_null_paths_ms(rows)
+    assert sorted(own) == pytest.approx([0.008, 0.010, 0.012, 0.012])
+    assert "8.0-12.0 µs over 4 cold null runs" in own_path_words(own)
+    assert beyond_own_path_ms(row(111, 100), own) == pytest.approx(-0.001)   # 11 µs: within
+    assert beyond_own_path_ms(row(115, 100), own) == pytest.approx(0.003)    # 15 µs: 3 µs longer
+    assert beyond_own_path_ms(row(109, None), own) is None        # a run from before the SUT kept its own clock
+    assert beyond_own_path_ms(row(109, 100, calls=999), own) is None   # not the same queries as LoadGen's mean
+    assert beyond_own_path_ms(rows[1], own) is None                    # the null row is the reference itself
+    # An INVALID cold run is no reference; with none left in the run there is no verdict.
     invalid = row(109, 100)
     invalid.runs[0].valid = False
-    assert invalid.cold_path_ms == pytest.approx(0.008)
+    assert invalid.cold_path_ms == pytest.approx(0.008) and cold_null_paths_ms([invalid]) == pytest.approx((0.008,))
     invalid.runs[2].valid = False
-    assert invalid.cold_path_ms is None and cold_ratio(invalid) is None
+    assert invalid.cold_path_ms is None and cold_null_paths_ms([invalid]) == ()
+    assert beyond_own_path_ms(invalid, cold_null_paths_ms([invalid])) is None
     paths = NullPaths(hot_ms=0.005, cold_ms=0.010, sweep_bytes=4 << 20)   # 5 µs warm, 10 µs cold
     assert "4 MiB read before each call" in paths.words() and "not measured cold" in NullPaths(0.005, None).words()

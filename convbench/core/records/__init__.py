@@ -16,7 +16,7 @@ from convbench.core.records.results import (BENCH_SCHEMA, PERCENTILE_METHOD, Aud
                                        OutputAudit, OverheadAudit, PipelineResult, RowBase, RunRecord,
                                        ScalingLatency, ScalingMemory, Skip)
 from convbench.core.records.scenarios import (SCENARIOS, SERVER_SUT_WORDS, SERVER_SUTS, LoadGenRun,
-                                              ScenarioResult)
+                                              ScenarioResult, beyond_own_path_ms, cold_null_paths_ms)
 from convbench.core.records.roofs import (OPS_COUNT, BandwidthMeasurement, DeviceRoofs, Roof, RoofMeasurement, RunRoofs,
                                      TheoreticalPeak)
 from convbench.core.records.report import (RECOMMENDATION_FILE, RECOMMENDATION_SCHEMA, ModelRecommendation,
@@ -37,5 +37,6 @@ __all__ = [
     "RECOMMENDATION_FILE", "RECOMMENDATION_SCHEMA", "ModelRecommendation", "Recommendation", "RecommendedRow",
     "TiedRow",
     "BenchRun", "load_run", "resolve_bench_json",
-    "SCENARIOS", "SERVER_SUT_WORDS", "SERVER_SUTS", "LoadGenRun", "ScenarioResult",
+    "SCENARIOS", "SERVER_SUT_WORDS", "SERVER_SUTS", "LoadGenRun", "ScenarioResult", "beyond_own_path_ms",
+    "cold_null_paths_ms",
 ]

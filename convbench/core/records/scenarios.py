@@ -138,3 +138,25 @@ class ScenarioResult(RowBase):
             valid = [r for r in perf if r.valid]
             return max(valid, key=lambda r: r.target_qps or 0) if valid else (perf[-1] if perf else None)
         return perf[-1] if perf else None
+
+
+def cold_null_paths_ms(rows: list[ScenarioResult]) -> tuple[float, ...]:
+    """LoadGen's mean path behind every VALID cold null query of these SingleStream rows (the
+    runs right before and after each): LoadGen's own path as this run measured it."""
+    return tuple(c.mean_path_ms for r in rows if r.scenario == "single_stream" for c in r.cold_runs
+                 if c.valid and c.mean_path_ms is not None)
+
+
+def beyond_own_path_ms(row: ScenarioResult, cold_paths_ms: tuple[float, ...]) -> float | None:
+    """How much longer LoadGen's mean path behind `row` is than the longest it took behind a cold
+    null query in the same run (<= 0: within LoadGen's own path, so LoadGen's SingleStream and
+    the latency suite's clock agree up to it), or None where either is missing. The run's
+    longest, not the reference beside the row: LoadGen's path moves by several µs between runs a
+    minute apart, behind the null runtime as behind a model; a yes/no against the two runs beside
+    a row flipped on 4 of 8 rows over five runs of the same files, against the run's longest it
+    held on 102 of 104 row-runs over thirteen runs, and it caught a SUT 10 µs late after its own
+    timer 24 times of 24 (docs/serving.md; `python -m convbench.benchmarks.loadgen_path --faults`)."""
+    path = row.headline.mean_path_ms if row.headline else None
+    if not cold_paths_ms or path is None or row.runtime == "null":
+        return None
+    return path - max(cold_paths_ms)
