@@ -5,12 +5,18 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Installs go through uv (bootstrapped into the venv by pip): from a warm package cache it installs
-# the 2 GB of TensorFlow & co. in well under half pip's time (46 s vs 120 s, both on 2 busy cores),
-# byte-compiled like pip's so no process compiles TensorFlow on import. setuptools ends every
-# editable build of this layout (models/ installed as convbench.models, ...: a mapping only its
-# import-hook strategy serves) with an informational "Editable installation" note that no pyproject
-# setting turns off; every other warning still shows.
-UV     := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/uv pip install --quiet --compile-bytecode \
+# the 2 GB of TensorFlow & co. in seconds. Not byte-compiled at install: compiling all 20,000 modules
+# of the test install took 31 s on 2 cores, where the modules a run imports (about 4,300) compile
+# once, on their first import, in about 10 s more than that import, and every later process reads
+# the .pyc files. For that Python must be allowed to write them: an environment that sets
+# PYTHONDONTWRITEBYTECODE (the development machine's does) would make every process compile TensorFlow again
+# (13.7 s instead of 6 s per import), so the recipes below run with it empty. The files land in
+# .venv and in git-ignored __pycache__ folders. setuptools ends every editable build of this layout
+# (models/ installed as convbench.models, ...: a mapping only its import-hook strategy serves) with
+# an informational "Editable installation" note that no pyproject setting turns off; every other
+# warning still shows.
+export PYTHONDONTWRITEBYTECODE :=
+UV     := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/uv pip install --quiet \
           --python $(BIN)/python
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
