@@ -18,6 +18,13 @@ BIN    := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE :=
 UV     := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/uv pip install --quiet \
           --python $(BIN)/python
+# What the tests import, compiled before they run, in two processes at once: the test modules
+# (TensorFlow & co., as pytest collects them) and the servers some tests start (Ray, MLflow), which
+# import no TensorFlow. Otherwise both test workers compile TensorFlow at the same moment and each
+# Ray process its own copy of Ray. A failure here only means those compile on first import; the
+# tests themselves say what is wrong.
+COMPILE_TEST_IMPORTS := $(BIN)/python -m pytest --collect-only -q -p no:cacheprovider tests >/dev/null 2>&1 & \
+	collect=$$!; $(BIN)/python -c 'import ray, mlflow.server' >/dev/null 2>&1; wait $$collect || true
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 CHROMIUM ?= /usr/bin/chromium
@@ -53,6 +60,7 @@ $(TEST_STAMP): pyproject.toml
 	test -x $(CHROMIUM) || [ "$$(id -u)" != 0 ] || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		echo "could not install chromium: the browser test will skip"
+	$(COMPILE_TEST_IMPORTS)
 	touch $(STAMP) $(TEST_STAMP)
 
 # The lint, the layers and the docs first (seconds): pyflakes catches a name used but never imported,
