@@ -11,7 +11,9 @@ trap 'rm -rf "$work"' EXIT
 # not left in the working tree.
 tar -C "$root" --exclude=./.venv --exclude=./.git --exclude=./artifacts --exclude=./build --exclude=./.benchmarks \
     -cf - . | (mkdir "$work/src" && tar -C "$work/src" -xf -)
-"$python" -m pip install --quiet --no-deps --no-compile --target "$work/site" "$work/src" >/dev/null 2>&1 \
+# With the venv's uv (the venv has no pip: Makefile).
+"$(dirname "$python")/uv" pip install --quiet --python "$python" --no-deps --target "$work/site" "$work/src" \
+    >/dev/null 2>&1 \
   || { echo "check_layers: could not install a copy of $root to check"; exit 1; }
 # From the copy's folder, so the working tree's convbench/ cannot shadow the installed copy.
 cd "$work/site"
