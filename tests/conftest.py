@@ -10,8 +10,8 @@ The session ones are built once per run, also under pytest-xdist (tests/support/
 
 `make test` runs the tests in parallel (pytest-xdist, --dist loadfile): a file's tests run on one
 worker, in order, so a module fixture is built once and tests that publish runs into one folder
-see them in order; the slowest files are handed out first; a test marked `timed` runs while the
-other workers wait, kept to its worker's own CPUs."""
+see them in order; the slowest files are handed out first; each worker keeps to its own CPUs;
+a test marked `timed` runs while the other workers wait."""
 
 from __future__ import annotations
 
@@ -20,9 +20,14 @@ from pathlib import Path
 import pytest
 
 from tests.support import CHILD_UNSAFE_ENV
-from tests.support.images import write_image_folder
-from tests.support.shared import CpuTurns, built_once
-from tests.support.tiny import TinyArtifacts, build_tiny_artifacts, build_two_conv_files, copy_tiny_bench
+from tests.support.shared import CpuTurns, built_once, keep_this_worker_to_its_own_cpus
+
+# First, before numpy's or TensorFlow's thread pools exist (xdist sets the variables it reads
+# before a worker imports this file).
+keep_this_worker_to_its_own_cpus()
+
+from tests.support.images import write_image_folder  # noqa: E402
+from tests.support.tiny import TinyArtifacts, build_tiny_artifacts, build_two_conv_files, copy_tiny_bench  # noqa: E402
 
 # The order files are handed out in (--no-loadscope-reorder keeps it; xdist would otherwise sort
 # them by their number of tests): the files with a timed test first, before a slow fixture has

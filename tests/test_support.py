@@ -1,8 +1,8 @@
 """The test support itself: no test helper ships in the installed package, a child process a test
 starts inherits no pytest options or xdist worker variables (a bench child would refuse `-n`, and
 pytest-benchmark disables itself when it sees PYTEST_XDIST_WORKER), and a shared input is built
-once and rebuilt after a failed build, and a `timed` test runs while the other workers wait, kept
-to its worker's own CPUs."""
+once and rebuilt after a failed build, an xdist worker keeps to its own CPUs, and a `timed` test
+runs while the other workers wait."""
 
 from __future__ import annotations
 
@@ -109,27 +109,6 @@ def test_a_timed_test_waits_for_the_running_ones_and_runs_before_any_later_one(t
     finish.set()
     for thread in threads:
         thread.join(10)
-
-
-def test_a_timed_turn_keeps_to_the_workers_own_cpus_and_then_lets_go(tmp_path, monkeypatch):
-    cpus = sorted(os.sched_getaffinity(0))
-    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
-    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
-    worker = SimpleNamespace(workerinput={}, option=SimpleNamespace(basetemp=str(tmp_path / "popen-gw1")))
-    seen = []
-
-    def timed_then_shared():   # in a thread of its own: a thread's affinity is its own
-        turns = CpuTurns(worker)
-        for alone in (True, False):
-            turns.begin(alone)
-            seen.append(sorted(os.sched_getaffinity(0)))
-            turns.end()
-        seen.append(sorted(os.sched_getaffinity(0)))
-
-    thread = threading.Thread(target=timed_then_shared)
-    thread.start()
-    thread.join(10)
-    assert seen == [cpus[1::2] if len(cpus) >= 2 else cpus, cpus, cpus]
 
 
 def test_without_xdist_a_turn_takes_no_lock(tmp_path):

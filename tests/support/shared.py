@@ -40,33 +40,25 @@ def built_once(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory, 
     return folder
 
 
-def worker_cpus() -> list[int] | None:
-    """Under pytest-xdist with no more workers than CPUs, worker i's own CPUs: i, i+n, ...
-    (n workers); elsewhere None. Reads the variables xdist sets in a worker."""
+def keep_this_worker_to_its_own_cpus() -> None:
+    """Under pytest-xdist with no more workers than CPUs, worker i runs, with every process it
+    starts, on CPUs i, i+n, ... only: a timed check in one worker (a bench run's per-layer sums,
+    the roofs) shares its CPU with no other worker, and does not move between CPUs (ONNX
+    Runtime's per-layer sum on the two-conv net, 20 tries on this 2-CPU VM: 7 outside its
+    tolerance free to move, 0 kept to one CPU). Reads the variables xdist sets in a worker
+    before it imports tests/conftest.py; elsewhere a no-op."""
     worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
     if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit()
             and hasattr(os, "sched_setaffinity")):
-        return None
+        return
     cpus, index, count = sorted(os.sched_getaffinity(0)), int(worker[2:]), int(count)
-    return cpus[index::count] if count <= len(cpus) else None
-
-
-def keep_this_worker_to_its_own_cpus() -> None:
-    """Keep this process, and every process it starts, to its worker's own CPUs (worker_cpus);
-    elsewhere a no-op."""
-    cpus = worker_cpus()
-    if cpus:
-        os.sched_setaffinity(0, cpus)
+    if count <= len(cpus):
+        os.sched_setaffinity(0, cpus[index::count])
 
 
 class CpuTurns:
     """Under pytest-xdist, each test's turn on the machine: shared with the other workers' tests,
-    or, for a test marked `timed`, alone and kept to its worker's own CPUs (worker_cpus, taken
-    when the worker starts), with every process it starts, so that it does not move between CPUs
-    (ONNX Runtime's per-layer sum on the two-conv net, 20 tries on this 2-CPU VM: 7 outside its
-    tolerance free to move, 0 kept to one CPU). Only then: a worker kept to one CPU all along
-    leaves that CPU idle while its tests wait on a child (a Ray cluster, an MLflow server), when
-    the other worker could use it. A timed check (ONNX Runtime's per-layer sum against the
+    or, for a test marked `timed`, alone. A timed check (ONNX Runtime's per-layer sum against the
     whole model) fails while another worker trains on the other CPU, each kept to its own CPU:
     3 of 8 runs of test_roofline's per-layer tests beside an optimize run failed, 0 of 8 alone.
     Every test holds the run's CPU lock shared while it runs; a timed test holds it exclusively
@@ -81,8 +73,6 @@ class CpuTurns:
         self.root = Path(basetemp).parent if hasattr(config, "workerinput") and basetemp else None
         self.alone_wait_s = alone_wait_s
         self._held = None  # this worker's open (gate, lock) files during a turn
-        self.own_cpus = worker_cpus()   # now: the fixtures later hide xdist's variables from children
-        self._cpus = None  # the CPUs this thread ran on before a timed turn kept it to its own
 
     def begin(self, alone: bool) -> None:
         if self.root is None or self._held is not None:  # no xdist, or the timed turn kept
@@ -99,9 +89,6 @@ class CpuTurns:
                     if time.monotonic() > deadline:
                         break  # beside the running tests; still no new one starts
                     time.sleep(0.05)
-            if self.own_cpus:
-                self._cpus = os.sched_getaffinity(0)
-                os.sched_setaffinity(0, self.own_cpus)
         else:
             fcntl.flock(lock, fcntl.LOCK_SH)
             fcntl.flock(gate, fcntl.LOCK_UN)
@@ -113,9 +100,6 @@ class CpuTurns:
             return
         gate, lock = self._held
         self._held = None
-        if self._cpus is not None:
-            os.sched_setaffinity(0, self._cpus)
-            self._cpus = None
         for f in (lock, gate):
             fcntl.flock(f, fcntl.LOCK_UN)
             f.close()
