@@ -1,6 +1,6 @@
-"""`convbench fleet` on a real local Ray cluster (a head and one more node, started through
-tests/support/ray_cluster.py inside a network namespace with only loopback and its own PID
-namespace, so nothing outlives it): two machine types benchmarked, both runs brought back,
+"""`convbench fleet` on a real local Ray cluster (a head and one more node, started once for the
+four checks through tests/support/ray_cluster.py inside a network namespace with only loopback
+and its own PID namespace, so nothing outlives it): two machine types benchmarked, both runs brought back,
 stored and compared as one physical machine; a node killed mid-bench recorded as failed while
 the other run is kept; `optimize --ray` bounded by --timeout, then built, then all cache
 hits. Then the checks that need no cluster: a dead address, Ray missing, the
@@ -21,17 +21,47 @@ from convbench.core.records import BENCH_FILE, load_run, read_record
 from convbench.core.records.fleet import FLEET_FILE, FleetNode, FleetRun, SoftwareStamp
 from convbench.fleet.compare import parse_prices, usd_per_million
 from convbench.fleet.software import check_same_software
-from tests.support.ray_cluster import SMALL_BENCH, on_cluster
+from tests.support.ray_cluster import CONVBENCH, SMALL_BENCH, Done, Step, fleet, on_cluster
+from tests.support.tiny import copy_tiny_bench
 
 
-def test_a_fleet_benchmarks_each_machine_type_and_reports_one_physical_machine(tiny_bench_copy, tmp_path):
-    out = tiny_bench_copy
-    # First a machine type no node has: one line listing the types found, nothing started.
-    wrong = f"{sys.executable} -m convbench.cli fleet {{address}} --out {out} --machine-types nope; echo rc=$?; "
-    # a and b are custom resources (b on the second node), c is the second node's label: both ways
+@pytest.fixture(scope="module")
+def on_one_cluster(tmp_path_factory, tiny_manifest, tiny_artifacts) -> dict[str, tuple[Done, Path]]:
+    """The four cluster checks below, each in its own folder, run one after another on one
+    cluster (a head of type a; a node of type b, labelled type c); the node killed last. Per
+    check: its result and its folder."""
+    from tests.support.images import write_image_folder
+
+    folders = {name: tmp_path_factory.mktemp(name) for name in ("types", "optimize", "ctrl_c", "killed")}
+    outs = {name: copy_tiny_bench(tiny_manifest.parent, folders[name] / "artifacts")
+            for name in ("types", "ctrl_c", "killed")}
+    # First a machine type no node has: one line listing the types found, nothing started. Then a
+    # and b are custom resources (b on the second node), c is the second node's label: both ways
     # of naming a machine type, c benched.
-    done = on_cluster(out, tmp_path, [*SMALL_BENCH, "--machine-types", "a", "c", "--price", "a=0.10", "--price",
-                                      "c=0.40"], node_types=("b",), label_type="c", before=wrong)
+    wrong = f"{fleet(outs['types'], '--machine-types', 'nope')}; echo rc=$?; "
+    types = wrong + fleet(outs["types"], *SMALL_BENCH, "--machine-types", "a", "c", "--price", "a=0.10",
+                          "--price", "c=0.40")
+    # `optimize --ray`: the tiny net (8x8x1, three classes) as the user's model, on three classes
+    # of 8x8 images; first bounded below the time the job needs, then built, then all cached.
+    images = write_image_folder(folders["optimize"] / "three", classes=("a", "b", "c"), size=8,
+                                splits=("train", "valid"))
+    model = Path(shutil.copy(tiny_artifacts.keras, folders["optimize"] / "mine.keras"))
+    out = folders["optimize"] / "artifacts"
+    optimize = (f"{CONVBENCH} optimize --ray {{address}} --model {model} --data {images} --image-size 8 "
+                f"--color-mode grayscale --variants tflite_fp32 --scaling-sides --out {out}")
+    optimize_steps = (f"{optimize} --timeout 1; echo rc=$?; echo first run; {optimize}; echo rc=$?; echo second run; "
+                      f"{optimize}; echo rc=$?")
+    both = ("--machine-types", "a", "b")
+    steps = {"types": Step(types, folders["types"]),
+             "optimize": Step(optimize_steps, folders["optimize"]),
+             "ctrl_c": Step(fleet(outs["ctrl_c"], *SMALL_BENCH, *both), folders["ctrl_c"], interrupt_after=2.0),
+             "killed": Step(fleet(outs["killed"], *SMALL_BENCH, *both), folders["killed"], kill_node_after=3.0)}
+    done = on_cluster(list(steps.values()), node_types=("b",), label_type="c")
+    return {name: (d, folders[name] / "artifacts") for name, d in zip(steps, done)}
+
+
+def test_a_fleet_benchmarks_each_machine_type_and_reports_one_physical_machine(on_one_cluster):
+    done, out = on_one_cluster["types"]
     printed = done.stdout + done.stderr
     assert done.returncode == 0, printed[-3000:]
     assert "rc=2" in printed and "convbench: error: machine type(s) 'nope' match no alive node; types found: a, b, c" \
@@ -68,9 +98,8 @@ def test_a_fleet_benchmarks_each_machine_type_and_reports_one_physical_machine(t
     assert main(["fleet-report", *map(str, runs), "--reference", "c"]) == 0
 
 
-def test_a_node_killed_mid_bench_fails_its_machine_only(tiny_bench_copy, tmp_path):
-    out = tiny_bench_copy
-    done = on_cluster(out, tmp_path, SMALL_BENCH, node_types=("b",), kill_after=3.0)
+def test_a_node_killed_mid_bench_fails_its_machine_only(on_one_cluster):
+    done, out = on_one_cluster["killed"]
     printed = done.stdout + done.stderr
     assert done.returncode == 1, printed[-3000:]
     (fleet_dir,) = (out / "fleets").iterdir()
@@ -84,9 +113,8 @@ def test_a_node_killed_mid_bench_fails_its_machine_only(tiny_bench_copy, tmp_pat
     assert len(done.left_on_nodes) == 1   # the killed node's (a later bench there removes it: remote.py)
 
 
-def test_ctrl_c_cancels_the_remote_benches_and_writes_no_run(tiny_bench_copy, tmp_path):
-    out = tiny_bench_copy
-    done = on_cluster(out, tmp_path, SMALL_BENCH, node_types=("b",), interrupt_after=2.0)
+def test_ctrl_c_cancels_the_remote_benches_and_writes_no_run(on_one_cluster):
+    done, out = on_one_cluster["ctrl_c"]
     printed = done.stdout + done.stderr
     assert done.returncode == 130, printed[-3000:]
     assert "convbench: interrupted" in printed
@@ -100,24 +128,15 @@ def test_ctrl_c_cancels_the_remote_benches_and_writes_no_run(tiny_bench_copy, tm
 
 
 @pytest.mark.slow
-def test_optimize_on_a_cluster_publishes_the_local_layout_then_sends_nothing(tiny_artifacts, tmp_path):
+def test_optimize_on_a_cluster_publishes_the_local_layout_then_sends_nothing(on_one_cluster):
     """`optimize --ray`: a user's tiny model's job runs as a Ray task (the model file and the data
     shipped through the object store); what it made comes back into the local cache layout with
     the node that made it; a second run is all cache hits, decided here, nothing sent."""
     from convbench.core.records import TrainedRecord, VariantRecord, read_manifest
-    from tests.support.images import write_image_folder
 
-    # The tiny net (8x8x1, three classes) as the user's model, on three classes of 8x8 images.
-    images = write_image_folder(tmp_path / "three", classes=("a", "b", "c"), size=8,
-                                splits=("train", "valid"))
-    model = Path(shutil.copy(tiny_artifacts.keras, tmp_path / "mine.keras"))
-    out = tmp_path / "artifacts"
-    optimize = (f"{sys.executable} -m convbench.cli optimize --ray {{address}} --model {model} --data {images} "
-                f"--image-size 8 --color-mode grayscale --variants tflite_fp32 --scaling-sides --out {out}")
+    done, out = on_one_cluster["optimize"]
+    model = out.parent / "mine.keras"
     # First bounded below the time the job needs: cancelled, exit 1, nothing of it published.
-    done = on_cluster(out, tmp_path, [], node_types=("b",),
-                      command=f"{optimize} --timeout 1; echo rc=$?; echo first run; {optimize}; echo rc=$?; "
-                              f"echo second run; {optimize}; echo rc=$?")
     bounded, _, printed = done.stdout.partition("first run")   # the commands' stderr comes after all of it
     assert "rc=1" in bounded and "no result from the cluster within --timeout 1 s" in done.stderr, done.stderr[-3000:]
     printed += done.stderr

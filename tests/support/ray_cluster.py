@@ -1,14 +1,17 @@
-"""Run a command against a real local Ray cluster for the tests: tests/support/fleet_cluster.py
+"""Run commands against a real local Ray cluster for the tests: tests/support/fleet_cluster.py
 (a head and one more node) started inside a network namespace with only loopback and its own PID
 namespace, so it can contact nothing else and nothing it started outlives it; the test skips
-with the reason where that cannot be made (Ray missing, no root for `unshare`)."""
+with the reason where that cannot be made (Ray missing, no root for `unshare`). One cluster runs
+a whole list of steps, one after another."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ CLUSTER = REPO_ROOT / "tests" / "support" / "fleet_cluster.py"
 NAMESPACE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
 # The smallest bench that still measures roofs and accuracy: LiteRT's two tiny files at batch 1.
 SMALL_BENCH = ["--quick", "--suites", "latency", "--runtimes", "litert", "--batches", "1"]
+CONVBENCH = f"{sys.executable} -m convbench.cli"
 
 
 def namespace_problem() -> str | None:
@@ -30,31 +34,57 @@ def namespace_problem() -> str | None:
     return None
 
 
-def on_cluster(out: Path, tmp_path: Path, fleet_args: list[str], node_types=("b", "c"), kill_after=None,
-             interrupt_after=None, before: str = "", command: str | None = None,
-             label_type: str | None = None) -> subprocess.CompletedProcess:
-    """`convbench fleet {address} --out OUT FLEET_ARGS` (or `command`, a bash line without single
-    quotes) run against a fresh cluster, after `before`."""
+def fleet(out: Path, *args: str) -> str:
+    """The bash line of `convbench fleet {address} --out OUT ARGS`."""
+    return " ".join([CONVBENCH, "fleet", "{address}", "--out", str(out), *args])
+
+
+@dataclass
+class Step:
+    """One command on the cluster ('{address}' replaced by the head's), run in `cwd`; at most one
+    of: the second node killed (the last step only), or the command sent Ctrl-C, this many
+    seconds after it printed "bench submitted"."""
+
+    command: str
+    cwd: Path
+    kill_node_after: float | None = None
+    interrupt_after: float | None = None
+
+
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+    left_on_nodes: list[str]   # the nodes' work folders that their benches did not remove (killed, not cancelled)
+
+
+def on_cluster(steps: list[Step], node_types=("b", "c"), label_type: str | None = None) -> list[Done]:
+    """Each step's result, all run on one fresh cluster (a head of type a, a node of `node_types`
+    and, as its label, `label_type`)."""
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'convbench[ray]')")
     problem = namespace_problem()
     if problem:
         pytest.skip(problem)
-    convbench = f"{sys.executable} -m convbench.cli"
-    fleet = command or " ".join([convbench, "fleet", "{address}", "--out", str(out), *fleet_args])
-    script = f"{before}{fleet}"
-    kill = ["--kill-node-after", str(kill_after)] if kill_after is not None else []
-    kill += ["--interrupt-after", str(interrupt_after)] if interrupt_after is not None else []
-    kill += ["--node-label-type", label_type] if label_type else []
-    # Ray's session folders and the nodes' work folders in a folder of this test's, removed after it
-    # (short: Ray's socket paths must fit in 107 characters).
+    # Ray's session folders and the nodes' work folders in a folder of these steps', removed after
+    # them (short: Ray's socket paths must fit in 107 characters).
     scratch = Path(tempfile.mkdtemp(prefix="cbray-"))
-    inner = (f"ip link set lo up && cd {tmp_path} && TMPDIR={scratch} {sys.executable} {CLUSTER} --head-types a "
-             f"--node-types {' '.join(node_types)} {' '.join(kill)} -- bash -c '{script}'")
+    plan = [{**asdict(s), "cwd": str(s.cwd), "out": str(scratch / "steps" / str(i))} for i, s in enumerate(steps)]
+    (scratch / "steps.json").write_text(json.dumps(plan))
+    label = f"--node-label-type {label_type}" if label_type else ""
+    inner = (f"ip link set lo up && TMPDIR={scratch} {sys.executable} {CLUSTER} --head-types a "
+             f"--node-types {' '.join(node_types)} {label} --steps {scratch / 'steps.json'}")
     try:
-        done = subprocess.run([*NAMESPACE, "bash", "-c", inner], capture_output=True, text=True, timeout=240,
-                              cwd=REPO_ROOT)
-        # The nodes' work folders that their benches did not remove themselves (killed, not cancelled).
-        done.left_on_nodes = sorted(p.name for p in scratch.glob("convbench-fleet-*"))
+        cluster = subprocess.run([*NAMESPACE, "bash", "-c", inner], capture_output=True, text=True,
+                                 timeout=120 + 240 * len(steps), cwd=REPO_ROOT)
+        done = []
+        for step in plan:
+            out = Path(step["out"])
+            if not (out / "rc").is_file():
+                raise AssertionError(f"the cluster stopped before step {step['command']!r}:\n"
+                                     f"{cluster.stdout[-2000:]}{cluster.stderr[-3000:]}")
+            done.append(Done(int((out / "rc").read_text()), (out / "stdout.txt").read_text(),
+                             (out / "stderr.txt").read_text(), json.loads((out / "left.json").read_text())))
         return done
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
