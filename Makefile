@@ -5,16 +5,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Installs go through uv (bootstrapped into the venv by pip): from a warm package cache it installs
-# the 2 GB of TensorFlow & co. in seconds. Not byte-compiled at install: compiling all 20,000 modules
-# of the test install took 31 s on 2 cores, where the modules a run imports (about 4,300) compile
-# once, on their first import, in about 10 s more than that import, and every later process reads
-# the .pyc files. For that Python must be allowed to write them: an environment that sets
-# PYTHONDONTWRITEBYTECODE (the development machine's does) would make every process compile TensorFlow again
-# (13.7 s instead of 6 s per import), so the recipes below run with it empty. The files land in
-# .venv and in git-ignored __pycache__ folders. setuptools ends every editable build of this layout
-# (models/ installed as convbench.models, ...: a mapping only its import-hook strategy serves) with
-# an informational "Editable installation" note that no pyproject setting turns off; every other
-# warning still shows.
+# the 2 GB of TensorFlow & co. in about 3 s. Byte-compiled once, so that no process compiles
+# TensorFlow again on import (6 s compiled, 14 s not): the main job's install all of it at install
+# (13,000 modules, 15 s on 2 cores; a run imports most of them, several processes at once); the
+# test install, 20,000 modules (31 s), only what the tests import, below. Python writes what else
+# a process imports on its first import, so the recipes run with PYTHONDONTWRITEBYTECODE empty (an
+# environment that sets it, as the development machine's does, would make every process compile
+# again). The files land in .venv and in git-ignored __pycache__ folders. setuptools ends every
+# editable build of this layout (models/ installed as convbench.models, ...: a mapping only its
+# import-hook strategy serves) with an informational "Editable installation" note that no
+# pyproject setting turns off; every other warning still shows.
 export PYTHONDONTWRITEBYTECODE :=
 UV     := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/uv pip install --quiet \
           --python $(BIN)/python
@@ -23,8 +23,8 @@ UV     := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/uv pip install --
 # processes they start import (Keras 3, the converters and quantizers, Ray's and MLflow's servers,
 # SciPy, scikit-learn, SymPy), whole. Otherwise both test workers compile TensorFlow at the same
 # moment, and each Ray node, MLflow server and bench child its own copy of what it imports: the
-# first test run in a fresh clone took 159 s, a second one 125 s. A failure here only means those
-# compile on first import; the tests themselves say what is wrong.
+# first test run in a fresh clone took 159 s, a second one 125 s; with this, 125 s (and the install
+# 22 s). A failure here only means those compile on first import; the tests say what is wrong.
 LATER_IMPORTS := keras tf2onnx tensorflow_model_optimization ai_edge_quantizer ray mlflow scipy sklearn sympy
 COMPILE_TEST_IMPORTS := $(BIN)/python -m pytest --collect-only -q -p no:cacheprovider tests >/dev/null 2>&1 & \
 	collect=$$!; site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
@@ -48,7 +48,7 @@ endef
 
 $(STAMP): pyproject.toml
 	$(NEW_VENV)
-	$(UV) -e .
+	$(UV) --compile-bytecode -e .
 	touch $(STAMP)
 
 bench: env
