@@ -154,7 +154,7 @@ def beyond_own_path_ms(row: ScenarioResult, cold_paths_ms: tuple[float, ...]) ->
     longest, not the reference beside the row: LoadGen's path moves by several µs between runs a
     minute apart, behind the null runtime as behind a model; a yes/no against the two runs beside
     a row flipped on 4 of 8 rows over five runs of the same files, against the run's longest it
-    held on 102 of 104 row-runs over thirteen runs, and it caught a SUT 10 µs late after its own
+    held on 118 of 120 row-runs over fifteen runs, and it caught a SUT 10 µs late after its own
     timer 24 times of 24 (docs/serving.md; `python -m convbench.benchmarks.loadgen_path --faults`)."""
     path = row.headline.mean_path_ms if row.headline else None
     if not cold_paths_ms or path is None or row.runtime == "null":
