@@ -70,6 +70,7 @@ def null_paths(run: BenchRun, model: str) -> NullPaths | None:
 
 
 def own_path_words(cold_paths_ms: tuple[float, ...]) -> str:
+    """The run's cold null paths (records.cold_null_paths_ms) in words: their range and count."""
     return (f"{_us(min(cold_paths_ms))}-{_us(max(cold_paths_ms))} µs over {len(cold_paths_ms)} cold null runs "
             "in this run")
 
