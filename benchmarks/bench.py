@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, UTC
 from pathlib import Path
@@ -19,6 +18,7 @@ from convbench.core import quiet
 from convbench.benchmarks.harness import RoundBudget
 from convbench.benchmarks.matrix import DEFAULT_BATCHES, QUICK_BATCHES
 from convbench.benchmarks.progress import run_with_progress
+from convbench.core.child import child_python
 from convbench.core.errors import UserError
 from convbench.core.fsutil import make_temp_dir, publish_dir
 from convbench.core.records import (BENCH_FILE, MANIFEST_FILE, Manifest, TrainedRecord, finish_bench_file,
@@ -226,7 +226,7 @@ def snapshot(manifest: Manifest, run_dir: Path) -> Manifest:
 
 def pytest_command(options: BenchOptions, manifest: Path, run_dir: Path, raw_json: Path) -> list[str]:
     files = [str(SUITE_DIR / f"test_{s}.py") for s in options.suite_list]
-    cmd = [sys.executable, "-m", "pytest", *files,
+    cmd = [*child_python("-m", "pytest"), *files,
            "-p", "no:xdist",  # benchmarks never run in parallel workers
            "-p", "no:cacheprovider", "--import-mode=importlib",
            "--benchmark-json", str(raw_json), "--benchmark-disable-gc", "--benchmark-quiet",

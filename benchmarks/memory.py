@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convbench.core.child import child_python
 from convbench.core.errors import UserError
 
 TIMEOUT_S = 600
@@ -119,7 +120,7 @@ def _child_main(argv: list[str]) -> dict:
 
 
 def _run_child(args: list[str], what: str) -> dict:
-    cmd = [sys.executable, "-m", "convbench.benchmarks.memory", *args]
+    cmd = child_python("-m", "convbench.benchmarks.memory", *args)
     # subprocess.run blocks in wait(): no polling loop in the parent.
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
     lines = proc.stdout.strip().splitlines()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
+from convbench.core.child import child_python
 from convbench.core.formats import TFLITE_FP32, TFLITE_INT8
 from convbench.core.records import LatencyResult, load_run
 from convbench.core.stats import between_runs_ratio, distinguishable, max_spread, run_to_run_spread
@@ -45,7 +46,7 @@ class Tally:
 def bench_twice(out: Path, repeat: int, extra: list[str]) -> list[Path]:
     runs = []
     for _ in range(2):
-        proc = subprocess.run([sys.executable, "-m", "convbench.cli", "bench", "--out", str(out), "--suites", "latency",
+        proc = subprocess.run([*child_python("-m", "convbench.cli", "bench"), "--out", str(out), "--suites", "latency",
                                "--repeat", str(repeat), *extra], capture_output=True, text=True)
         folder = next((line.split("full results: ", 1)[1].strip() for line in proc.stdout.splitlines()
                        if line.startswith("full results: ")), None)

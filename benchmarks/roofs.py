@@ -32,6 +32,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 import numpy as np  # noqa: E402
 
 from convbench.benchmarks.cpu_peak import theoretical_peaks  # noqa: E402
+from convbench.core.child import child_python  # noqa: E402
 from convbench.benchmarks.machine import FLAGS_OF_INTEREST, cpu_flags, cpuinfo, usable_cores  # noqa: E402
 from convbench.core.records import (BandwidthMeasurement, DeviceRoofs, RoofMeasurement, RunRoofs,  # noqa: E402
                                read_record, write_record)
@@ -191,7 +192,7 @@ def measure_in_child(devices=("cpu",), quick: bool = False) -> RunRoofs:
     naming the child's last words (a run without roofs would divide by nothing)."""
     with tempfile.TemporaryDirectory(prefix="convbench-roofs-") as tmp:
         out = Path(tmp) / "roofs.json"
-        cmd = [sys.executable, "-m", "convbench.benchmarks.roofs", str(out), "quick" if quick else "full", *devices]
+        cmd = child_python("-m", "convbench.benchmarks.roofs", str(out), "quick" if quick else "full", *devices)
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0 or not out.is_file():
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]

@@ -21,6 +21,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from convbench.core.child import child_python
 from convbench.core.records import RECOMMENDATION_FILE, Recommendation, load_run, read_record
 from convbench.core.tables import print_lines, print_table
 
@@ -38,7 +39,7 @@ def bench_once(out: Path, bench_args: list[str]) -> tuple[int, Path]:
     A bench that fails a check (exit 1) still publishes its run; what failed is in its record."""
     runs = Path(out) / "runs"
     before = set(runs.iterdir()) if runs.is_dir() else set()
-    cli = [sys.executable, "-m", "convbench.cli"]
+    cli = child_python("-m", "convbench.cli")
     rc = subprocess.run([*cli, "bench", "--out", str(out), *bench_args], stdout=subprocess.DEVNULL).returncode
     (run_dir,) = [p for p in runs.iterdir() if p not in before and not p.name.startswith(".")]
     subprocess.run([*cli, "report", str(run_dir)], check=True, stdout=subprocess.DEVNULL)

@@ -31,6 +31,9 @@ def test_a_small_scenarios_run_keeps_loadgens_logs_and_feeds_the_store_and_repor
     out = copy_tiny_bench(tiny_manifest.parent, tmp_path / "artifacts")
     monkeypatch.chdir(tmp_path)   # the bench child's working directory, with a stray audit.config in it
     (tmp_path / "audit.config").write_text(STRAY_AUDIT_CONFIG)
+    # and a folder named convbench (another checkout, say): the child imports the installed package
+    (tmp_path / "convbench").mkdir()
+    (tmp_path / "convbench" / "__init__.py").write_text("raise ImportError('the working directory convbench')\n")
     # The scenarios alone: a latency suite would add its roof measurement (seconds) to the test.
     options = BenchOptions(quick=True, runtimes=("litert", "null"), batches=(1,), suites=("scenarios",),
                            out=out, storage=None, scenario_queries=700, scenario_seconds=0.35, target_qps=2000)

@@ -9,11 +9,11 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from convbench.core.child import child_python
 from convbench.core.records import BuiltOn
 from convbench.core.records.fleet import SoftwareStamp
 from convbench.fleet.shipping import RunArchive, ShippedFile, pack_run, unpack_artifact_set
@@ -80,7 +80,7 @@ def bench_on_node(files: list[ShippedFile], bench_args: list[str], timeout_s: fl
         out = work / "artifacts"
         unpack_artifact_set(files, out)
         log = work / "bench-console.log"
-        cmd = [sys.executable, "-m", "convbench.cli", "bench", "--out", str(out), *bench_args]
+        cmd = child_python("-m", "convbench.cli", "bench", "--out", str(out), *bench_args)
         with open(log, "wb") as fh:
             proc = subprocess.Popen(cmd, cwd=work, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, preexec_fn=_as_a_local_bench)
