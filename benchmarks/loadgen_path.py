@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from convbench.benchmarks.loadgen_sut import LoadGenSettings, ServingSut, run_loadgen
-from convbench.benchmarks.scenarios import CacheSweep
+from convbench.benchmarks.scenarios import CacheSweep, ScenarioRow, scenario_result
 from convbench.core.records import ScenarioResult, beyond_own_path_ms, cold_null_paths_ms
 from convbench.core.tables import print_table
 
@@ -69,39 +68,40 @@ class LateSut(ServingSut):
         return served
 
 
+class LateRow(ScenarioRow):
+    """The scenarios suite's SingleStream row (its cold null runs before and after included), its
+    own performance run served by a LateSut."""
+
+    late_s = 0.0
+
+    def performance_sut(self, session) -> ServingSut:
+        sut = LateSut([{1: session}], self.images, inline=True)
+        sut.late_s = self.late_s
+        return sut
+
+
 def fault_rows(out: Path, late_us: float, folder: Path) -> list[ScenarioResult]:
-    """Each primary SingleStream file of the scenarios suite between two cold null runs, its SUT
-    `late_us` late."""
+    """Each primary SingleStream file of the scenarios suite, measured as the suite measures it
+    (on random images, no accuracy run), its SUT `late_us` late."""
     from convbench.benchmarks.bench import BenchOptions
-    from convbench.benchmarks.matrix import scenario_cases
-    from convbench.benchmarks.scenarios import MIN_EXPECTED_LATENCY_S, SWEEP_PRIVATE_CACHES, service_seconds
     from convbench.benchmarks.machine import private_cache_bytes
+    from convbench.benchmarks.matrix import scenario_cases
     from convbench.core.records import read_manifest
     from convbench.core.runtimes import RUNTIMES
 
-    cache = private_cache_bytes()
-    if cache is None:
+    if private_cache_bytes() is None:
         raise SystemExit("Linux does not say how large this core's own caches are: no cold reference")
-    manifest = read_manifest(out / "manifest.json")
-    cases = [c for c in scenario_cases(manifest, BenchOptions(out=out, suites=("scenarios",)))
+    options = BenchOptions(out=out, suites=("scenarios",))
+    cases = [c for c in scenario_cases(read_manifest(out / "manifest.json"), options)
              if c.metric == "single_stream" and c.runtime != "null"]
     rows = []
     for n, case in enumerate(cases):
-        session = RUNTIMES[case.runtime].load(case.path, device="cpu", threads=case.threads, batch=1)
-        swept = CacheSweep(RUNTIMES["null"].load(case.path, device="cpu", threads=1, batch=1),
-                           SWEEP_PRIVATE_CACHES * cache)
-        images = np.random.default_rng(n).random((1024, *session.input_shape[1:]), dtype=np.float32)
-        runs = []
-        for k, (what, late) in enumerate([(swept, 0.0), (session, late_us / 1e6), (swept, 0.0)]):
-            sut = LateSut([{1: what}], images, inline=True)
-            sut.late_s = late
-            settings = LoadGenSettings("single_stream", min_duration_s=0.4, min_queries=1024,
-                                       expected_latency_s=max(MIN_EXPECTED_LATENCY_S, service_seconds(what, images)))
-            run = run_loadgen(sut, settings, folder / f"{n}-{late_us:g}-{k}", folder)
-            runs.append(replace(run, sweep_bytes=swept.nbytes) if what is swept else run)
-        rows.append(ScenarioResult(model=case.model, variant=case.variant, format=case.format, runtime=case.runtime,
-                                   device="cpu", batch=1, threads=case.threads, metric="single_stream",
-                                   scenario="single_stream", valid=all(r.valid for r in runs), runs=runs))
+        shape = RUNTIMES[case.runtime].load(case.path, device="cpu", threads=case.threads, batch=1).input_shape
+        images = np.random.default_rng(n).random((1024, *shape[1:]), dtype=np.float32)
+        row = LateRow(case, RUNTIMES[case.runtime], images, None, "", folder / f"{n}-{late_us:g}",
+                      options.scenario_budget, None)
+        row.late_s = late_us / 1e6
+        rows.append(scenario_result(row.single_stream(), {}, {}, row.load_s))
     return rows
 
 

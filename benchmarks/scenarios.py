@@ -258,11 +258,16 @@ class ScenarioRow:
         swept = self.swept_null(session)
         if swept is not None:
             runs.append(self.cold_single_stream(swept, "cold-before"))
-        runs.append(self._run(ServingSut([{1: session}], self.images, inline=True), settings, "performance"))
+        runs.append(self._run(self.performance_sut(session), settings, "performance"))
         if swept is not None:
             runs.append(self.cold_single_stream(swept, "cold-after"))
         fields["loop_p90_after_ms"] = loop_p90_ms(session, self.images, calls)
         return self._base("single_stream", runs=runs, **fields)
+
+    def performance_sut(self, session) -> ServingSut:
+        """The SUT of the row's own SingleStream performance run: served in LoadGen's callback
+        (benchmarks/loadgen_path.py --faults hands in one that is late on purpose)."""
+        return ServingSut([{1: session}], self.images, inline=True)
 
     def swept_null(self, session) -> CacheSweep | None:
         """The null runtime on this row's file (the row's own session where it is the null's),
