@@ -5,10 +5,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Installs go through uv (bootstrapped into the venv by pip): from a warm package cache it installs
-# the 2 GB of TensorFlow & co. in about 3 s. Byte-compiled once, so that no process compiles
-# TensorFlow again on import (6 s compiled, 14 s not): the main job's install all of it at install
-# (13,000 modules, 15 s on 2 cores; a run imports most of them, several processes at once); the
-# test install, 20,000 modules (31 s), only what the tests import, below. Python writes what else
+# the 2 GB of TensorFlow & co. in seconds. Byte-compiled once, so that no process compiles
+# TensorFlow again on import (it imports in less than half the time compiled): the main job's
+# install all of it (a run imports most of it, several processes at once); the test install, a
+# larger set, only what the tests import, below. Python writes what else
 # a process imports on its first import, so the recipes run with PYTHONDONTWRITEBYTECODE empty (an
 # environment that sets it, as the development machine's does, would make every process compile
 # again). The files land in .venv and in git-ignored __pycache__ folders. setuptools ends every
@@ -22,9 +22,9 @@ UV     := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/uv pip install --
 # pytest collects them) and, beside that, the packages the tests import later or that the
 # processes they start import (Keras 3, the converters and quantizers, Ray's and MLflow's servers,
 # SciPy, scikit-learn, SymPy), whole. Otherwise both test workers compile TensorFlow at the same
-# moment, and each Ray node, MLflow server and bench child its own copy of what it imports: the
-# first test run in a fresh clone took 159 s, a second one 125 s; with this, 125 s (and the install
-# 22 s). A failure here only means those compile on first import; the tests say what is wrong.
+# moment, and each Ray node, MLflow server and bench child its own copy of what it imports (the
+# figures: docs/measurements). A failure here only means those compile on first import; the tests
+# say what is wrong.
 LATER_IMPORTS := keras tf2onnx tensorflow_model_optimization ai_edge_quantizer ray mlflow scipy sklearn sympy
 COMPILE_TEST_IMPORTS := $(BIN)/python -m pytest --collect-only -q -p no:cacheprovider tests >/dev/null 2>&1 & \
 	collect=$$!; site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
@@ -39,8 +39,8 @@ CHROMIUM ?= /usr/bin/chromium
 env: $(STAMP)
 
 # Reinstall when the dependency list changes; editable, so code edits need no reinstall. The venv
-# gets no pip of its own (uv installs into it): making one took 3.5 s of a 0.1 s venv, and the
-# machine's pip (22.3 or later, for --python) puts uv there in 2 s.
+# gets no pip of its own (uv installs into it; making one is most of a venv's time), and the
+# machine's pip (22.3 or later, for --python) puts uv there.
 define NEW_VENV
 	test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
 	test -x $(BIN)/uv || $(PYTHON) -m pip --python $(BIN)/python install --quiet 'uv>=0.9,<1'

@@ -151,11 +151,10 @@ def beyond_own_path_ms(row: ScenarioResult, cold_paths_ms: tuple[float, ...]) ->
     """How much longer LoadGen's mean path behind `row` is than the longest it took behind a cold
     null query in the same run (<= 0: within LoadGen's own path, so LoadGen's SingleStream and
     the latency suite's clock agree up to it), or None where either is missing. The run's
-    longest, not the reference beside the row: LoadGen's path moves by several µs between runs a
-    minute apart, behind the null runtime as behind a model; a yes/no against the two runs beside
-    a row flipped on 4 of 8 rows over five runs of the same files, against the run's longest it
-    held on 118 of 120 row-runs over fifteen runs, and it caught a SUT 10 µs late after its own
-    timer 24 times of 24 (docs/serving.md; `python -m convbench.benchmarks.loadgen_path --faults`)."""
+    longest, not the reference beside the row: LoadGen's path moves between runs a minute apart,
+    behind the null runtime as behind a model, and a yes/no against the two runs beside a row
+    flipped on unchanged files. Its false "no"s and the work it catches are measured by
+    `python -m convbench.benchmarks.loadgen_path --faults` (figures: docs/serving.md)."""
     path = row.headline.mean_path_ms if row.headline else None
     if not cold_paths_ms or path is None or row.runtime == "null":
         return None
